@@ -1,0 +1,49 @@
+# RecallRegistry: `make demo` and `make test` set up a fresh Debian machine (as root) and run.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+DEB_PACKAGES := liblmdb-dev libzstd-dev libsqlite3-dev libopenblas-dev pkg-config
+SWIFT ?= swift
+DEMO_HOME ?= $(CURDIR)/.demo
+
+.PHONY: all deps build release test demo bench bench-convert fixtures clean
+
+all: build
+
+# Install the Debian packages that are missing (apt-get update once, only when needed).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# The main job on the embedded default: today, the checkpoint tool chain on the bundled tiny
+# Llama fixture (inspect, convert to f32 and back, shard); the daemon flow joins it as it lands.
+demo: release
+	@bash tools/demo.sh "$$($(SWIFT) build -c release --show-bin-path)" "$(DEMO_HOME)"
+
+# Benchmarks write their figures into BENCHMARKS.md and bench/results/.
+bench: release
+	@bash bench/run.sh "$$($(SWIFT) build -c release --show-bin-path)"
+
+# Regenerate the golden fixtures with the Python oracles (needs network access to PyPI).
+fixtures:
+	bash tools/setup-venv.sh
+	tools/.venv/bin/python tools/gen_safetensors_fixtures.py
+
+clean:
+	rm -rf .build .demo

@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+// RecallRegistry: a model registry daemon that merges task models into an evolving LLM with RECALL.
+import PackageDescription
+
+let package = Package(
+    name: "RecallRegistry",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "RecallCore", targets: ["RecallCore"]),
+        .executable(name: "recall-registry", targets: ["RecallRegistry"]),
+        .executable(name: "recallctl", targets: ["recallctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config; the Makefile installs the Debian packages.
+        .systemLibrary(name: "CLMDB", path: "Sources/CLMDB", pkgConfig: "lmdb",
+                       providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+
+        .target(
+            name: "RecallCore",
+            dependencies: ["CLMDB", "CZstd", "COpenBLAS", "CSQLite"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .executableTarget(
+            name: "RecallRegistry",
+            dependencies: ["RecallCore"]
+        ),
+        .executableTarget(
+            name: "recallctl",
+            dependencies: [
+                "RecallCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "RecallCoreTests",
+            dependencies: ["RecallCore"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "recallctlTests",
+            dependencies: ["RecallCore"]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,78 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A read-only memory mapping of a whole file.
+///
+/// The mapping lives as long as this object; `TensorView`s cut from it hold a reference, so a
+/// view never outlives the bytes it points to. Pages are loaded lazily by the kernel, so
+/// opening a multi-gigabyte checkpoint costs nothing until tensors are read.
+public final class MappedFile: @unchecked Sendable {
+    public let url: URL
+    public let bytes: UnsafeRawBufferPointer
+    private let base: UnsafeMutableRawPointer?
+
+    public init(url: URL) throws {
+        self.url = url
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw RecallError(errno == ENOENT ? .notFound : .io, "\(url.path): cannot open (\(reason))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw RecallError(.io, "\(url.path): cannot stat (\(String(cString: strerror(errno))))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw RecallError(.invalidFile, "\(url.path): not a regular file")
+        }
+        let size = Int(st.st_size)
+        if size == 0 {
+            base = nil
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw RecallError(.io, "\(url.path): cannot map \(size) bytes (\(String(cString: strerror(errno))))")
+        }
+        base = p
+        bytes = UnsafeRawBufferPointer(start: p, count: size)
+    }
+
+    public var count: Int { bytes.count }
+
+    /// Tells the kernel we will read the range soon and in order.
+    public func adviseSequential(offset: Int, count: Int) {
+        guard let base, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset & ~(page - 1)
+        _ = madvise(base + start, count + (offset - start), MADV_WILLNEED)
+    }
+
+    deinit {
+        if let base { munmap(base, bytes.count) }
+    }
+}
+
+/// Owned, 64-byte aligned bytes for tensors made in memory (conversions, merges, tests).
+public final class TensorStorage: @unchecked Sendable {
+    public let pointer: UnsafeMutableRawPointer
+    public let count: Int
+
+    public init(byteCount: Int) {
+        count = byteCount
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+    }
+
+    public convenience init(copying src: UnsafeRawBufferPointer) {
+        self.init(byteCount: src.count)
+        if src.count > 0 { pointer.copyMemory(from: src.baseAddress!, byteCount: src.count) }
+    }
+
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
+    public var mutableBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: pointer, count: count) }
+
+    deinit { pointer.deallocate() }
+}

@@ -1,0 +1,31 @@
+import Foundation
+
+/// Splits element-wise work over the machine's cores.
+///
+/// Small jobs run inline: below about a megabyte of traffic the cost of waking a second
+/// thread is larger than the work.
+public enum Parallel {
+    /// Number of worker threads to use; `RECALL_THREADS` overrides the core count.
+    public static let threadCount: Int = {
+        if let s = ProcessInfo.processInfo.environment["RECALL_THREADS"], let n = Int(s), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// Calls `body(start, count)` for disjoint ranges covering `0..<count`, possibly concurrently.
+    /// `elementBytes` is the memory traffic per element, used to decide whether splitting pays.
+    public static func forChunks(count: Int, elementBytes: Int, minBytesPerChunk: Int = 1 << 20,
+                                 _ body: (Int, Int) -> Void) {
+        let chunks = min(threadCount, max(1, count * elementBytes / minBytesPerChunk))
+        if chunks <= 1 {
+            if count > 0 { body(0, count) }
+            return
+        }
+        // Chunk boundaries on multiples of 64 elements keep SIMD loops on their fast path.
+        let per = ((count + chunks - 1) / chunks + 63) & ~63
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let start = c * per
+            let n = min(per, count - start)
+            if n > 0 { body(start, n) }
+        }
+    }
+}

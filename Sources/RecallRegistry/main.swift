@@ -1,0 +1,1 @@
+print("recall-registry 0.1.0 (daemon not yet implemented)")
