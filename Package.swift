@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // System libraries, found through pkg-config; the Makefile installs the Debian packages.
@@ -26,7 +27,10 @@ let package = Package(
 
         .target(
             name: "RecallCore",
-            dependencies: ["CLMDB", "CZstd", "COpenBLAS", "CSQLite"],
+            dependencies: [
+                "CLMDB", "CZstd", "COpenBLAS", "CSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .executableTarget(
@@ -47,7 +51,7 @@ let package = Package(
         ),
         .testTarget(
             name: "recallctlTests",
-            dependencies: ["RecallCore"]
+            dependencies: ["RecallCore", "recallctl"]
         ),
     ],
     swiftLanguageModes: [.v5]
