@@ -6,7 +6,7 @@ DEB_PACKAGES := liblmdb-dev libzstd-dev libsqlite3-dev libopenblas-dev pkg-confi
 SWIFT ?= swift
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: all deps build release test demo bench bench-convert fixtures clean
+.PHONY: all deps build release test demo bench check-writer fixtures clean
 
 all: build
 
@@ -39,6 +39,10 @@ demo: release
 # Benchmarks write their figures into BENCHMARKS.md and bench/results/.
 bench: release
 	@bash bench/run.sh "$$($(SWIFT) build -c release --show-bin-path)"
+
+# Our written files checked by the Python safetensors library and transformers (needs PyPI once).
+check-writer: release
+	@bash tools/check-writer.sh "$$($(SWIFT) build -c release --show-bin-path)"
 
 # Regenerate the golden fixtures with the Python oracles (needs network access to PyPI).
 fixtures:

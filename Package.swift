@@ -44,6 +44,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // In-process measurements for `make bench`; not shipped.
+        .executableTarget(
+            name: "RecallBench",
+            dependencies: ["RecallCore"]
+        ),
         .testTarget(
             name: "RecallCoreTests",
             dependencies: ["RecallCore"],
