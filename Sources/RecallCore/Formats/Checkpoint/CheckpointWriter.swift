@@ -26,9 +26,16 @@ public struct CheckpointWriter {
 
     /// Writes an HF model directory into `dir` (created if needed).
     public func writeDirectory(_ tensors: [TensorView], configJSON: JSONValue?, sidecars: [URL], to dir: URL) throws {
+        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        try writeDirectory(infos: tensors.map(\.info), configJSON: configJSON, sidecars: sidecars, to: dir) { byName[$0]! }
+    }
+
+    /// Streaming form: each tensor is requested from `tensor` only when it is written.
+    public func writeDirectory(infos: [TensorInfo], configJSON: JSONValue?, sidecars: [URL], to dir: URL,
+                               tensor: (String) throws -> TensorView) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-        try tensorWriter.writeSharded(tensors, to: dir, maxShardBytes: maxShardBytes)
+        try tensorWriter.writeSharded(infos: infos, to: dir, maxShardBytes: maxShardBytes, tensor: tensor)
         if var config = configJSON {
             if let dtype, let name = dtype.torchName { config = Self.settingDType(name, in: config) }
             try AtomicFileWriter.write(Array((config.serialized(pretty: true) + "\n").utf8),
@@ -44,15 +51,19 @@ public struct CheckpointWriter {
         }
     }
 
-    /// Writes a checkpoint with all its tensors, as a file when `out` ends in `.safetensors`
-    /// and no shard budget is set, else as an HF directory.
-    public func write(_ checkpoint: Checkpoint, to out: URL) throws {
-        let tensors = try checkpoint.weights.infos.map { try checkpoint.weights.tensor(named: $0.name) }
+    /// Writes all tensors of `source`, as a file when `out` ends in `.safetensors` and no shard
+    /// budget is set, else as an HF directory. Tensors are pulled one at a time.
+    public func write(_ source: TensorSource, configJSON: JSONValue?, sidecars: [URL], to out: URL) throws {
         if out.pathExtension == "safetensors" && maxShardBytes == nil {
-            try writeFile(tensors, to: out)
+            try tensorWriter.write(infos: source.infos, to: out, tensor: source.tensor(named:))
         } else {
-            try writeDirectory(tensors, configJSON: checkpoint.configJSON, sidecars: checkpoint.sidecarFiles, to: out)
+            try writeDirectory(infos: source.infos, configJSON: configJSON, sidecars: sidecars, to: out, tensor: source.tensor(named:))
         }
+    }
+
+    /// Writes a checkpoint (see `write(_:configJSON:sidecars:to:)`).
+    public func write(_ checkpoint: Checkpoint, to out: URL) throws {
+        try write(checkpoint.weights, configJSON: checkpoint.configJSON, sidecars: checkpoint.sidecarFiles, to: out)
     }
 
     /// config.json with `torch_dtype` (and transformers 5's `dtype`, when present) set to `name`.

@@ -66,7 +66,18 @@ public struct SafeTensorsWriter {
             throw RecallError(.invalidArgument, "\(url.path): tensor name \"\(t.name)\" given twice")
         }
         let byName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
-        let converted = tensors.map { TensorInfo(name: $0.name, dtype: outputType(of: $0.info), shape: $0.shape) }
+        try write(infos: tensors.map(\.info), to: url) { byName[$0]! }
+    }
+
+    /// Writes the tensors described by `infos`, asking `tensor` for each one only when its bytes
+    /// are due, so a source that rebuilds tensors on demand (the store) is streamed one tensor
+    /// at a time.
+    public func write(infos: [TensorInfo], to url: URL, tensor: (String) throws -> TensorView) throws {
+        var seen = Set<String>()
+        for i in infos where !seen.insert(i.name).inserted {
+            throw RecallError(.invalidArgument, "\(url.path): tensor name \"\(i.name)\" given twice")
+        }
+        let converted = infos.map { TensorInfo(name: $0.name, dtype: outputType(of: $0), shape: $0.shape) }
         let ordered = Self.layoutOrder(converted)
         let header = header(for: ordered)
 
@@ -76,7 +87,11 @@ public struct SafeTensorsWriter {
             try withUnsafeBytes(of: &len) { try out.write($0) }
             try header.withUnsafeBytes { try out.write($0) }
             for info in ordered {
-                try writeData(of: byName[info.name]!, as: info.dtype, to: out)
+                let view = try tensor(info.name)
+                guard view.shape == info.shape else {
+                    throw RecallError(.mismatch, "\(url.path): tensor \"\(info.name)\" changed shape while writing")
+                }
+                try writeData(of: view, as: info.dtype, to: out)
             }
             try out.commit()
         } catch {
@@ -111,12 +126,20 @@ public struct SafeTensorsWriter {
     @discardableResult
     public func writeSharded(_ tensors: [TensorView], to directory: URL, maxShardBytes: Int?,
                              prefix: String = "model") throws -> [URL] {
+        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        return try writeSharded(infos: tensors.map(\.info), to: directory, maxShardBytes: maxShardBytes, prefix: prefix) { byName[$0]! }
+    }
+
+    /// Streaming form of `writeSharded`: tensors are requested one at a time.
+    @discardableResult
+    public func writeSharded(infos: [TensorInfo], to directory: URL, maxShardBytes: Int?,
+                             prefix: String = "model", tensor: (String) throws -> TensorView) throws -> [URL] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let sorted = tensors.sorted { $0.name < $1.name }
-        var groups: [[TensorView]] = [[]]
+        let sorted = infos.sorted { $0.name < $1.name }
+        var groups: [[TensorInfo]] = [[]]
         var current = 0
         for t in sorted {
-            let size = t.elementCount * outputType(of: t.info).byteSize
+            let size = t.elementCount * outputType(of: t).byteSize
             if let limit = maxShardBytes, !groups[groups.count - 1].isEmpty, current + size > limit {
                 groups.append([])
                 current = 0
@@ -126,9 +149,11 @@ public struct SafeTensorsWriter {
         }
         let single = directory.appendingPathComponent("\(prefix).safetensors")
         let index = directory.appendingPathComponent("\(prefix).safetensors.index.json")
+        let stale = Self.shardFiles(in: directory, prefix: prefix)
         if groups.count == 1 {
-            try write(groups[0], to: single)
+            try write(infos: groups[0], to: single, tensor: tensor)
             try? FileManager.default.removeItem(at: index)
+            for f in stale { try? FileManager.default.removeItem(at: f) }
             return [single]
         }
         var written: [URL] = []
@@ -138,11 +163,11 @@ public struct SafeTensorsWriter {
         for (k, group) in groups.enumerated() {
             let name = String(format: "%@-%05d-of-%05d.safetensors", prefix, k + 1, n)
             let url = directory.appendingPathComponent(name)
-            try write(group, to: url)
+            try write(infos: group, to: url, tensor: tensor)
             written.append(url)
             for t in group {
                 weightMap.append((t.name, .string(name)))
-                total += t.elementCount * outputType(of: t.info).byteSize
+                total += t.elementCount * outputType(of: t).byteSize
             }
         }
         weightMap.sort { $0.0 < $1.0 }
@@ -152,8 +177,17 @@ public struct SafeTensorsWriter {
         ])
         try AtomicFileWriter.write(Array((indexJSON.serialized(pretty: true) + "\n").utf8), to: index)
         try? FileManager.default.removeItem(at: single)
+        // Shards of an earlier, differently split write would confuse readers that glob.
+        for f in stale where !written.contains(f) { try? FileManager.default.removeItem(at: f) }
         written.append(index)
         return written
+    }
+
+    /// Existing `<prefix>-NNNNN-of-NNNNN.safetensors` files in `directory`.
+    static func shardFiles(in directory: URL, prefix: String) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasPrefix("\(prefix)-") && $0.contains("-of-") && $0.hasSuffix(".safetensors") }
+            .map { directory.appendingPathComponent($0) }
     }
 }
 
