@@ -1,0 +1,68 @@
+import Foundation
+
+/// How a stored tensor is rebuilt: its chunks in order and the hash of the whole.
+public struct StoredTensor: Equatable, Sendable {
+    public let info: TensorInfo
+    /// SHA-256 of each chunk (lowercase hex), in order; chunks hold whole elements.
+    public let chunks: [String]
+    /// SHA-256 of all the tensor's bytes (lowercase hex).
+    public let sha256: String
+}
+
+/// A stored checkpoint: every tensor's recipe, plus the metadata it came with.
+///
+/// `contentHash` names the checkpoint by content alone (tensor names, dtypes, shapes and bytes),
+/// so storing the same weights twice yields the same manifest and no new chunks.
+public struct Manifest: Equatable, Sendable {
+    public let tensors: [StoredTensor]
+    public let metadata: [(String, String)]
+
+    public static func == (a: Manifest, b: Manifest) -> Bool {
+        a.tensors == b.tensors && a.metadata.map { [$0.0, $0.1] } == b.metadata.map { [$0.0, $0.1] }
+    }
+
+    public init(tensors: [StoredTensor], metadata: [(String, String)]) {
+        self.tensors = tensors.sorted { $0.info.name < $1.info.name }
+        self.metadata = metadata
+    }
+
+    /// SHA-256 over the canonical listing `name dtype shape sha256` of every tensor, by name.
+    public var contentHash: String {
+        var text = ""
+        for t in tensors {
+            text += "\(t.info.name)\t\(t.info.dtype.rawValue)\t\(t.info.shape.map(String.init).joined(separator: ","))\t\(t.sha256)\n"
+        }
+        return ContentHash.sha256Hex(Data(text.utf8))
+    }
+
+    public var rawBytes: Int { tensors.reduce(0) { $0 + $1.info.byteCount } }
+
+    var json: JSONValue {
+        .object([
+            ("version", .int(1)),
+            ("metadata", .object(metadata.map { ($0.0, .string($0.1)) })),
+            ("tensors", .array(tensors.map { t in
+                .object([
+                    ("name", .string(t.info.name)),
+                    ("dtype", .string(t.info.dtype.rawValue)),
+                    ("shape", .array(t.info.shape.map { .int($0) })),
+                    ("sha256", .string(t.sha256)),
+                    ("chunks", .array(t.chunks.map { .string($0) })),
+                ])
+            })),
+        ])
+    }
+
+    init(json: JSONValue) throws {
+        func bad() -> RecallError { RecallError(.invalidFile, "store manifest is corrupt; run `recallctl verify`") }
+        guard json["version"]?.intValue == 1, let list = json["tensors"]?.arrayValue else { throw bad() }
+        var tensors: [StoredTensor] = []
+        for t in list {
+            guard let name = t["name"]?.stringValue, let d = t["dtype"]?.stringValue, let dtype = DType(rawValue: d),
+                  let shape = t["shape"]?.arrayValue?.compactMap(\.intValue), let sha = t["sha256"]?.stringValue,
+                  let chunks = t["chunks"]?.arrayValue?.compactMap(\.stringValue) else { throw bad() }
+            tensors.append(StoredTensor(info: TensorInfo(name: name, dtype: dtype, shape: shape), chunks: chunks, sha256: sha))
+        }
+        self.init(tensors: tensors, metadata: (json["metadata"]?.objectValue ?? []).compactMap { k, v in v.stringValue.map { (k, $0) } })
+    }
+}

@@ -1,0 +1,197 @@
+import XCTest
+@testable import RecallCore
+
+/// The LMDB blob store, used for real (no mock): round trips, deduplication, verify, gc, growth.
+final class BlobStoreTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws { dir = try makeTempDirectory(self) }
+
+    /// A small in-memory checkpoint with seeded weights.
+    final class MemorySource: TensorSource, @unchecked Sendable {
+        var tensors: [TensorView]
+        init(_ tensors: [TensorView]) { self.tensors = tensors }
+        var infos: [TensorInfo] { tensors.map(\.info) }
+        var metadata: [(String, String)] { [] }
+        func tensor(named name: String) throws -> TensorView {
+            guard let t = tensors.first(where: { $0.name == name }) else { throw RecallError(.notFound, name) }
+            return t
+        }
+    }
+
+    func model(seed: UInt64, dtype: DType = .bf16, rows: Int = 64) -> MemorySource {
+        var rng = SeededGenerator(seed: seed)
+        func w(_ name: String, _ shape: [Int]) -> TensorView {
+            TensorView(name: name, shape: shape, float32: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -0.1...0.1, using: &rng) }, as: dtype)
+        }
+        return MemorySource([
+            w("model.embed_tokens.weight", [rows, 32]), w("model.layers.0.mlp.up_proj.weight", [96, 32]),
+            w("model.norm.weight", [32]),
+            TensorView(name: "ids", dtype: .i64, shape: [3], copying: (0..<24).map { UInt8($0) }),
+            TensorView(name: "empty", dtype: .f32, shape: [0], copying: []),
+        ])
+    }
+
+    func assertSameTensors(_ a: TensorSource, _ b: TensorSource, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(a.infos.map(\.name).sorted(), b.infos.map(\.name).sorted(), file: file, line: line)
+        for info in a.infos {
+            let x = try a.tensor(named: info.name), y = try b.tensor(named: info.name)
+            XCTAssertEqual(x.info, y.info, file: file, line: line)
+            XCTAssertEqual(x.copyBytes(), y.copyBytes(), info.name, file: file, line: line)
+        }
+    }
+
+    func testRoundTripIsBitExactForEveryDType() throws {
+        let store = try BlobStore(directory: dir, chunkBytes: 1000)
+        for dtype in [DType.f32, .f16, .bf16] {
+            let m = model(seed: 1, dtype: dtype)
+            let (hash, stats) = try store.put(m, metadata: [("task", "a")])
+            XCTAssertEqual(stats.rawBytes, m.totalBytes)
+            XCTAssertGreaterThan(stats.newChunks, 5, "chunked at 1000 bytes")
+            let back = try store.checkpoint(hash)
+            try assertSameTensors(m, back)
+            XCTAssertEqual(back.metadata.first?.1, "a")
+        }
+        XCTAssertTrue(try store.verify().isClean)
+    }
+
+    func testSameContentIsStoredOnceAndOneTensorChangeAddsOnlyItsChunks() throws {
+        let store = try BlobStore(directory: dir, chunkBytes: 1024)
+        let a = model(seed: 1)
+        let (h1, s1) = try store.put(a)
+        let (h2, s2) = try store.put(model(seed: 1))
+        XCTAssertEqual(h1, h2)
+        XCTAssertEqual(s2.newChunks, 0)
+        XCTAssertEqual(s2.storedBytes, 0)
+        XCTAssertEqual(s2.deduplicatedChunks, s1.newChunks + s1.deduplicatedChunks)
+        let before = try store.chunkStatistics().count
+
+        // Change one tensor: only its chunks are new.
+        let b = model(seed: 1)
+        let up = b.tensors[1]
+        var values = try up.toFloat32()
+        values[0] += 1
+        b.tensors[1] = TensorView(name: up.name, shape: up.shape, float32: values, as: .bf16)
+        let (h3, s3) = try store.put(b)
+        XCTAssertNotEqual(h3, h1)
+        XCTAssertEqual(s3.newChunks, 1, "the first 1 KiB chunk of up_proj changed, nothing else")
+        XCTAssertEqual(try store.chunkStatistics().count, before + 1)
+        try assertSameTensors(b, try store.checkpoint(h3))
+    }
+
+    func testVerifyFindsMissingAndCorruptChunksAndReadsRefuseThem() throws {
+        let store = try BlobStore(directory: dir, chunkBytes: 4096)
+        let (hash, _) = try store.put(model(seed: 2))
+        let m = try XCTUnwrap(store.manifest(hash))
+        let victim = m.tensors.first { $0.info.name == "model.layers.0.mlp.up_proj.weight" }!
+        // Corrupt one chunk in place (valid encoding, wrong bytes) and delete another.
+        let good = try XCTUnwrap(store.env.read { try $0.get("chunks", Hex.decode(victim.chunks[0])) })
+        let other = try XCTUnwrap(store.env.read { try $0.get("chunks", Hex.decode(m.tensors.first { $0.info.name == "model.embed_tokens.weight" }!.chunks[0])) })
+        try store.env.write { txn in
+            try txn.put("chunks", Hex.decode(victim.chunks[0]), other)
+            try txn.delete("chunks", Hex.decode(m.tensors.first { $0.info.name == "model.norm.weight" }!.chunks[0]))
+        }
+        let report = try store.verify()
+        XCTAssertFalse(report.isClean)
+        XCTAssertEqual(report.missing.count, 1)
+        XCTAssertTrue(report.missing[0].contains("model.norm.weight"))
+        XCTAssertEqual(report.corrupt.count, 1)
+        XCTAssertTrue(report.corrupt[0].contains("up_proj"))
+        let ckpt = try store.checkpoint(hash)
+        assertRecallError(["up_proj", "does not match its hash", "verify"]) { _ = try ckpt.tensor(named: victim.info.name) }
+        assertRecallError(["model.norm.weight", "missing"]) { _ = try ckpt.tensor(named: "model.norm.weight") }
+        // Repair and the store is clean again.
+        try store.env.write { try $0.put("chunks", Hex.decode(victim.chunks[0]), good) }
+        _ = try store.put(model(seed: 2))
+        XCTAssertTrue(try store.verify().isClean)
+    }
+
+    func testGCRemovesOnlyUnreferencedChunks() throws {
+        let store = try BlobStore(directory: dir, chunkBytes: 2048)
+        let (keep, _) = try store.put(model(seed: 3))
+        let (drop, _) = try store.put(model(seed: 4))
+        let total = try store.chunkStatistics().count
+        try store.removeManifest(drop)
+        XCTAssertGreaterThan(try store.verify().unreferencedChunks, 0)
+        let report = try store.gc()
+        XCTAssertGreaterThan(report.removedChunks, 0)
+        XCTAssertEqual(report.removedChunks + report.keptChunks, total)
+        XCTAssertTrue(try store.verify().isClean)
+        XCTAssertEqual(try store.verify().unreferencedChunks, 0)
+        try assertSameTensors(model(seed: 3), try store.checkpoint(keep))
+        assertRecallError(["no checkpoint"]) { _ = try store.checkpoint(drop) }
+    }
+
+    func testMapGrowsInsteadOfFailing() throws {
+        // A 1 MiB map cannot hold 6 MiB of incompressible-ish f32: the store must grow it.
+        let store = try BlobStore(directory: dir, chunkBytes: 1 << 20, initialMapSize: 1 << 20)
+        let m = model(seed: 5, dtype: .f32, rows: 40_000)
+        let (hash, _) = try store.put(m)
+        XCTAssertGreaterThan(store.env.mapSize, 1 << 20)
+        try assertSameTensors(m, try store.checkpoint(hash))
+        // Reopening adopts the larger map.
+        let again = try BlobStore(directory: dir, initialMapSize: 1 << 20)
+        try assertSameTensors(m, try again.checkpoint(hash))
+    }
+
+    func testRepresentationCache() throws {
+        let store = try BlobStore(directory: dir)
+        XCTAssertNil(try store.representation(model: "m", sample: "s", layer: 3))
+        try store.putRepresentation(model: "m", sample: "s", layer: 3, [1, -2, 3.5])
+        XCTAssertEqual(try store.representation(model: "m", sample: "s", layer: 3), [1, -2, 3.5])
+        XCTAssertNil(try store.representation(model: "m", sample: "s", layer: 4))
+    }
+
+    func testExportFromStoreEqualsInput() throws {
+        let store = try BlobStore(directory: dir.appendingPathComponent("store"))
+        let source = try Checkpoint.open(Fixtures.url("hf-tiny-llama-sharded"))
+        let (hash, _) = try store.put(source.weights)
+        let out = dir.appendingPathComponent("export")
+        try CheckpointWriter(maxShardBytes: 16_000).write(try store.checkpoint(hash), configJSON: source.configJSON,
+                                                            sidecars: source.sidecarFiles, to: out)
+        try assertSameTensors(source.weights, try Checkpoint.open(out).weights)
+    }
+}
+
+final class ChunkCodecTests: XCTestCase {
+    func roundTrip(_ bytes: [UInt8], _ dtype: DType, level: Int32 = 3) throws -> [UInt8] {
+        let encoded = bytes.withUnsafeBytes { ChunkCodec(level: level).encode($0, dtype: dtype) }
+        var out = [UInt8](repeating: 0, count: bytes.count)
+        let n = try encoded.withUnsafeBytes { e in try out.withUnsafeMutableBytes { try ChunkCodec.decode(e, into: $0) } }
+        XCTAssertEqual(n, bytes.count)
+        return out
+    }
+
+    func testEveryLayoutRoundTrips() throws {
+        var rng = SeededGenerator(seed: 8)
+        for dtype in DType.allCases {
+            let floats = (0..<999).map { _ in Float.random(in: -1...1, using: &rng) }
+            let noise = (0..<(999 * dtype.byteSize)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let smooth = TensorView(name: "x", shape: [999], float32: floats, as: dtype.isComputeFloat ? dtype : .f32).copyBytes()
+            for bytes in [noise, smooth, [], [1, 2, 3]] {
+                XCTAssertEqual(try roundTrip(bytes, dtype), bytes, "\(dtype) \(bytes.count)")
+            }
+        }
+    }
+
+    func testIncompressibleChunksAreStoredRawAndWeightsShrink() throws {
+        var rng = SeededGenerator(seed: 9)
+        let noise = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let encodedNoise = noise.withUnsafeBytes { ChunkCodec().encode($0, dtype: .u8) }
+        XCTAssertEqual(encodedNoise[0], 0, "raw format flag")
+        XCTAssertEqual(encodedNoise.count, noise.count + 8)
+        // Gaussian-like bf16 weights: grouping must beat plain zstd on the same bytes.
+        let weights = TensorView(name: "w", shape: [65536], float32: (0..<65536).map { _ in
+            (Float.random(in: -1...1, using: &rng) + Float.random(in: -1...1, using: &rng)) * 0.02 }, as: .bf16).copyBytes()
+        let grouped = weights.withUnsafeBytes { ChunkCodec().encode($0, dtype: .bf16) }.count
+        let plain = weights.withUnsafeBytes { ChunkCodec().encode($0, dtype: .u8) }.count
+        XCTAssertLessThan(grouped, plain)
+        XCTAssertLessThan(Double(grouped) / Double(weights.count), 0.8)
+    }
+
+    func testCorruptChunksThrow() {
+        var out = [UInt8](repeating: 0, count: 64)
+        for bad: [UInt8] in [[], [1, 2, 0, 0, 64, 0, 0, 0, 9, 9, 9], [7, 1, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 200, 0, 0, 0]] {
+            XCTAssertThrowsError(try bad.withUnsafeBytes { b in try out.withUnsafeMutableBytes { try ChunkCodec.decode(b, into: $0) } })
+        }
+    }
+}
