@@ -73,7 +73,7 @@ public final class BlobStore: @unchecked Sendable {
 
     /// Stores every tensor of `source` and its manifest; returns the content hash and what it cost.
     /// Storing a checkpoint that is already there adds nothing and returns the same hash.
-    public func put(_ source: TensorSource, metadata: [(String, String)] = []) throws -> (hash: String, stats: PutStats) {
+    public func put(_ source: TensorSource, files: [URL] = [], metadata: [(String, String)] = []) throws -> (hash: String, stats: PutStats) {
         try withLock(LOCK_SH) {
             var stats = PutStats()
             var stored: [StoredTensor] = []
@@ -99,8 +99,8 @@ public final class BlobStore: @unchecked Sendable {
                 pendingBytes = 0
             }
 
-            for info in source.infos {
-                let view = try source.tensor(named: info.name)
+            func storeTensor(_ view: TensorView) throws -> StoredTensor {
+                let info = view.info
                 var tensorHash = SHA256()
                 var chunkHashes: [String] = []
                 let step = max(info.dtype.byteSize, chunkBytes / info.dtype.byteSize * info.dtype.byteSize)
@@ -124,10 +124,19 @@ public final class BlobStore: @unchecked Sendable {
                     }
                     offset = end
                 } while offset < view.bytes.count
-                stored.append(StoredTensor(info: info, chunks: chunkHashes, sha256: Hex.encode(Array(tensorHash.finalize()))))
+                return StoredTensor(info: info, chunks: chunkHashes, sha256: Hex.encode(Array(tensorHash.finalize())))
+            }
+            for info in source.infos { stored.append(try storeTensor(try source.tensor(named: info.name))) }
+            var storedFiles: [StoredTensor] = []
+            for url in files {
+                let data: [UInt8]
+                do { data = [UInt8](try Data(contentsOf: url)) } catch {
+                    throw RecallError(.notFound, "\(url.path): cannot read (\(error.localizedDescription))")
+                }
+                storedFiles.append(try storeTensor(TensorView(name: url.lastPathComponent, dtype: .u8, shape: [data.count], copying: data)))
             }
             try flush()
-            let manifest = Manifest(tensors: stored, metadata: metadata)
+            let manifest = Manifest(tensors: stored, files: storedFiles, metadata: metadata)
             let hash = manifest.contentHash
             let json = Array(manifest.json.serialized().utf8)
             try env.write { txn in
@@ -206,7 +215,7 @@ public final class BlobStore: @unchecked Sendable {
             for hash in try manifestHashes() {
                 guard let m = try manifest(hash) else { continue }
                 report.manifests += 1
-                for t in m.tensors {
+                for t in m.tensors + m.files {
                     for c in t.chunks where referenced.insert(c).inserted {
                         report.chunksChecked += 1
                         let status: Int = try env.read { txn in
@@ -239,7 +248,8 @@ public final class BlobStore: @unchecked Sendable {
         try withLock(LOCK_EX) {
             var live = Set<[UInt8]>()
             for hash in try manifestHashes() {
-                for t in try manifest(hash)?.tensors ?? [] { for c in t.chunks { live.insert(Self.key(c)) } }
+                guard let m = try manifest(hash) else { continue }
+                for t in m.tensors + m.files { for c in t.chunks { live.insert(Self.key(c)) } }
             }
             var dead: [([UInt8], Int)] = []
             var report = GCReport()
@@ -315,6 +325,29 @@ public final class StoredCheckpoint: TensorSource, @unchecked Sendable {
             throw RecallError(.notFound, "stored model \(hash.prefix(12)) has no tensor \"\(name)\"")
         }
         return try store.rebuild(t, in: hash)
+    }
+
+    /// Names of the files stored with the weights.
+    public var fileNames: [String] { manifest.files.map(\.info.name) }
+
+    /// A stored side file's bytes (verified).
+    public func file(named name: String) throws -> Data {
+        guard let f = manifest.files.first(where: { $0.info.name == name }) else {
+            throw RecallError(.notFound, "stored model \(hash.prefix(12)) has no file \"\(name)\"")
+        }
+        let view = try store.rebuild(f, in: hash)
+        // Copy while the view (and so its storage) is certainly alive.
+        return withExtendedLifetime(view) { Data(view.bytes) }
+    }
+
+    /// Writes the stored side files into `directory` (config.json last-write-wins by caller).
+    public func writeFiles(to directory: URL) throws -> [URL] {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return try fileNames.map { name in
+            let url = directory.appendingPathComponent(name)
+            try AtomicFileWriter.write([UInt8](try file(named: name)), to: url)
+            return url
+        }
     }
 }
 

@@ -1,0 +1,134 @@
+import XCTest
+@testable import RecallCore
+
+final class ProvenanceStoreTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws { dir = try makeTempDirectory(self) }
+
+    func hash(_ n: Int) -> String { String(repeating: String(n % 10), count: 64) }
+
+    func testEmbeddedMigrationsMatchTheSQLFiles() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("migrations")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
+        XCTAssertEqual(files.count, EmbeddedMigrations.all.count, "run tools/embed-migrations.sh")
+        for (file, m) in zip(files, EmbeddedMigrations.all) {
+            XCTAssertEqual(file, String(format: "%03d_%@.sql", m.version, m.name))
+            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            XCTAssertEqual(text.trimmingCharacters(in: .newlines), m.sql.trimmingCharacters(in: .newlines), "\(file) differs; run tools/embed-migrations.sh")
+        }
+    }
+
+    func testMigratesEmptyAndEveryEarlierVersion() throws {
+        for start in 0..<Migrator.latestVersion {
+            let path = dir.appendingPathComponent("db\(start).sqlite")
+            if start > 0 { _ = try ProvenanceStore(path: path, migrateUpTo: start) }
+            let store = try ProvenanceStore(path: path)
+            XCTAssertEqual(try Migrator.appliedVersion(store.db), Migrator.latestVersion)
+            let applied = try store.db.query("SELECT version FROM schema_migrations ORDER BY version").compactMap { $0["version"].int }
+            XCTAssertEqual(applied, Array(1...Migrator.latestVersion))
+            let indexes = try store.db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'versions_by_model'")
+            XCTAssertEqual(indexes.count, 1)
+        }
+    }
+
+    func testRefusesADatabaseFromANewerRelease() throws {
+        let path = dir.appendingPathComponent("new.sqlite")
+        let store = try ProvenanceStore(path: path)
+        try store.db.query("INSERT INTO schema_migrations(version, name) VALUES (?, 'future')", [.of(Migrator.latestVersion + 1)])
+        assertRecallError([path.path, "newer than this binary", "upgrade"]) { _ = try ProvenanceStore(path: path) }
+    }
+
+    func testModelsAreIdempotentByContent() throws {
+        let store = try ProvenanceStore(path: dir.appendingPathComponent("p.sqlite"))
+        let (a, createdA) = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: "/x", format: "directory",
+                                                  contentHash: hash(1), architecture: "llama", parentID: nil, rawBytes: 10, storedBytes: 5)
+        let (b, createdB) = try store.insertModel(kind: .task, name: "again", task: "t", sourcePath: "/y", format: "file",
+                                                  contentHash: hash(1), architecture: "llama", parentID: nil, rawBytes: 10, storedBytes: 0)
+        XCTAssertTrue(createdA)
+        XCTAssertFalse(createdB)
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(try store.models().count, 1)
+        XCTAssertEqual(try store.model(hash: hash(1))?.name, "base")
+    }
+
+    func testVersionsHeadRollbackAndTags() throws {
+        let store = try ProvenanceStore(path: dir.appendingPathComponent("p.sqlite"))
+        let base = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: nil, format: "directory",
+                                         contentHash: hash(1), architecture: "", parentID: nil, rawBytes: 0, storedBytes: 0).record
+        let task = try store.insertModel(kind: .task, name: "a", task: "a", sourcePath: nil, format: "file",
+                                         contentHash: hash(2), architecture: "", parentID: base.id, rawBytes: 0, storedBytes: 0).record
+        XCTAssertNil(try store.head())
+        let v1 = try store.commitVersion(modelID: base.id, parent: nil, task: nil, method: "init")
+        var detail = VersionDetail()
+        detail.inputs = [(base.id, "base"), (task.id, "expert")]
+        detail.layerWeights = [(0, base.id, 0.25), (0, task.id, 0.75), (1, base.id, 0.5), (1, task.id, 0.5)]
+        detail.similarities = [(0, base.id, task.id, 0.9, 1.5)]
+        let v2 = try store.commitVersion(modelID: task.id, parent: v1.number, task: "a", method: "recall", optionsJSON: #"{"tau":0.1}"#, detail: detail)
+        XCTAssertEqual([v1.number, v2.number], [1, 2])
+        XCTAssertEqual(try store.head(), 2)
+        let back = try store.detail(of: 2)
+        XCTAssertEqual(back.inputs.map(\.role), ["base", "expert"])
+        XCTAssertEqual(back.layerWeights.map(\.weight), [0.25, 0.75, 0.5, 0.5])
+        XCTAssertEqual(back.similarities.first?.sigma, 1.5)
+
+        // A gated version is recorded but head stays.
+        let v3 = try store.commitVersion(modelID: task.id, parent: 2, task: "b", method: "recall", gated: true, gateReason: "task a dropped 7 points")
+        XCTAssertTrue(v3.gated)
+        XCTAssertEqual(try store.head(), 2)
+
+        try store.rollback(to: 1)
+        XCTAssertEqual(try store.head(), 1)
+        XCTAssertEqual(try store.versions().count, 3, "rollback keeps history")
+        assertRecallError(["no version 9", "history"]) { try store.rollback(to: 9) }
+        XCTAssertEqual(try store.head(), 1, "a failed rollback changes nothing")
+
+        try store.tag("good", version: 2)
+        XCTAssertEqual(try store.resolve("good"), 2)
+        XCTAssertEqual(try store.resolve("head"), 1)
+        XCTAssertEqual(try store.resolve("3"), 3)
+        assertRecallError(["\"nope\""]) { _ = try store.resolve("nope") }
+        assertRecallError(["not allowed"]) { try store.tag("head", version: 1) }
+        XCTAssertEqual(try store.events().first?["kind"].text, "tag")
+    }
+
+    func testForeignKeysAreEnforced() throws {
+        let store = try ProvenanceStore(path: dir.appendingPathComponent("p.sqlite"))
+        XCTAssertThrowsError(try store.commitVersion(modelID: 42, parent: nil, task: nil, method: "init"))
+        XCTAssertEqual(try store.versions().count, 0, "the failed transaction left nothing")
+    }
+}
+
+final class RegistryStoreTests: XCTestCase {
+    func testPutAndExportAreBitExactWithSideFiles() throws {
+        let dir = try makeTempDirectory(self)
+        let store = try RegistryStore(home: dir.appendingPathComponent("home"))
+        let source = try Checkpoint.open(Fixtures.url("hf-tiny-llama"))
+        let (model, stats, created) = try store.putModel(source, kind: .base, name: "tiny")
+        XCTAssertTrue(created)
+        XCTAssertEqual(stats.rawBytes, source.weights.totalBytes + 715 + 195, "weights + config.json + generation_config.json")
+        XCTAssertEqual(model.architecture, try source.modelConfig().summary)
+        let again = try store.putModel(source, kind: .base, name: "tiny")
+        XCTAssertFalse(again.created)
+        XCTAssertEqual(again.stats.newChunks, 0)
+        _ = try store.provenance.commitVersion(modelID: model.id, parent: nil, task: nil, method: "init")
+
+        let out = dir.appendingPathComponent("export")
+        try store.export(version: "head", to: out)
+        let exported = try Checkpoint.open(out)
+        for info in source.weights.infos {
+            XCTAssertEqual(try exported.weights.tensor(named: info.name).sha256, try source.weights.tensor(named: info.name).sha256)
+        }
+        XCTAssertEqual(exported.configJSON, source.configJSON)
+        XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("generation_config.json")),
+                       try Data(contentsOf: Fixtures.url("hf-tiny-llama/generation_config.json")))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(),
+                       ["config.json", "generation_config.json", "model.safetensors"])
+
+        assertRecallError(["not empty", "--force"]) { try store.export(version: "1", to: out) }
+        let missing = dir.appendingPathComponent("never")
+        assertRecallError(["no version 7"]) { try store.export(version: "7", to: missing) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: missing.path))
+        XCTAssertTrue(try store.blobs.verify().isClean)
+    }
+}
