@@ -6,7 +6,7 @@ DEB_PACKAGES := liblmdb-dev libzstd-dev libsqlite3-dev libopenblas-dev pkg-confi
 SWIFT ?= swift
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: all deps build release test demo bench check-writer fixtures clean
+.PHONY: all deps build release test stress demo bench check-writer fixtures clean
 
 all: build
 
@@ -29,7 +29,14 @@ release: deps
 
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@mkdir -p .build
+	$(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee .build/test.log
+	@awk '/Executed [0-9]+ tests?, with [0-9]+ failures?/ { n = $$2; f = $$5 } END { print "tests: " n - f " passed, " f " failed" }' .build/test.log
+
+# Hundreds of SIGKILL-at-random-moments rounds against the store (make test runs a few).
+stress: deps
+	$(SWIFT) build --build-tests
+	RECALL_CRASH_ITERATIONS=$${RECALL_CRASH_ITERATIONS:-200} $(SWIFT) test --skip-build --disable-swift-testing --filter StoreCrashTests
 
 # The main job on the embedded default: today, the checkpoint tool chain on the bundled tiny
 # Llama fixture (inspect, convert to f32 and back, shard); the daemon flow joins it as it lands.

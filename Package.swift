@@ -51,7 +51,8 @@ let package = Package(
         ),
         .testTarget(
             name: "RecallCoreTests",
-            dependencies: ["RecallCore"],
+            // RecallBench is the helper process the store crash tests kill.
+            dependencies: ["RecallCore", "RecallBench"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

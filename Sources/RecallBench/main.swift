@@ -2,6 +2,10 @@
 //
 //   recall-bench memcpy [--mib N]            best-of memcpy bandwidth (GB/s) on this machine
 //   recall-bench convert FILE [--runs N]     read a checkpoint and convert every float tensor to F32 in memory
+//   recall-bench store-stress HOME [--seed S] [--rounds N]
+//                                            put seeded models and commit versions (gc now and then),
+//                                            printing "ACK <version> <hash>" after each commit; the crash
+//                                            tests kill it with SIGKILL at random moments and check the store
 //
 // Each prints one JSON object so the shell script can tabulate it.
 import Foundation
@@ -87,6 +91,9 @@ do {
     case "convert":
         guard args.count >= 3 else { throw RecallError(.invalidArgument, "convert needs a FILE") }
         emit(try convertAll(path: args[2], runs: option("--runs", default: 5)))
+    case "store-stress":
+        guard args.count >= 3 else { throw RecallError(.invalidArgument, "store-stress needs a HOME") }
+        try storeStress(home: URL(fileURLWithPath: args[2]), seed: UInt64(option("--seed", default: 1)), rounds: option("--rounds", default: 1_000_000))
     default:
         throw RecallError(.invalidArgument, "unknown benchmark \(args[1])")
     }

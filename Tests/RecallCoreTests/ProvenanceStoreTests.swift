@@ -132,3 +132,19 @@ final class RegistryStoreTests: XCTestCase {
         XCTAssertTrue(try store.blobs.verify().isClean)
     }
 }
+
+final class RegistryGCTests: XCTestCase {
+    func testGCDropsManifestsWithoutARecordAndKeepsRecordedOnes() throws {
+        let dir = try makeTempDirectory(self)
+        let store = try RegistryStore(home: dir)
+        let recorded = try store.putModel(try Checkpoint.open(Fixtures.url("hf-tiny-llama")), kind: .base, name: "tiny").model
+        // A put whose record never landed (a crash between LMDB and SQLite).
+        let (orphan, _) = try store.blobs.put(try Checkpoint.open(Fixtures.url("hf-tiny-llama-sharded")).weights)
+        let report = try store.gc()
+        XCTAssertEqual(report.removedManifests, 1)
+        XCTAssertGreaterThan(report.removedChunks, 0)
+        XCTAssertFalse(try store.blobs.contains(orphan))
+        XCTAssertTrue(try store.blobs.contains(recorded.contentHash))
+        XCTAssertTrue(try store.blobs.verify().isClean)
+    }
+}

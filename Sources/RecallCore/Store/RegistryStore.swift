@@ -41,11 +41,19 @@ public final class RegistryStore: @unchecked Sendable {
     public func putModel(_ source: TensorSource, files: [URL] = [], kind: ModelRecord.Kind, name: String, task: String?,
                          sourcePath: String?, format: String, architecture: String,
                          parentID: Int? = nil) throws -> (model: ModelRecord, stats: PutStats, created: Bool) {
-        let (hash, stats) = try blobs.put(source, files: files)
-        let (record, created) = try provenance.insertModel(kind: kind, name: name, task: task, sourcePath: sourcePath,
-                                                           format: format, contentHash: hash, architecture: architecture,
-                                                           parentID: parentID, rawBytes: stats.rawBytes, storedBytes: stats.storedBytes)
-        return (record, stats, created)
+        try blobs.withSharedLock {
+            let (hash, stats) = try blobs.put(source, files: files)
+            let (record, created) = try provenance.insertModel(kind: kind, name: name, task: task, sourcePath: sourcePath,
+                                                               format: format, contentHash: hash, architecture: architecture,
+                                                               parentID: parentID, rawBytes: stats.rawBytes, storedBytes: stats.storedBytes)
+            return (record, stats, created)
+        }
+    }
+
+    /// Removes manifests no model record knows (left by an interrupted register) and every
+    /// chunk nothing references. Safe while registers run: puts hold the shared lock.
+    public func gc() throws -> GCReport {
+        try blobs.gc { try self.provenance.referencedModelHashes() }
     }
 
     /// The stored weights of a model.

@@ -27,6 +27,7 @@ public struct VerifyReport: Equatable, Sendable {
 }
 
 public struct GCReport: Equatable, Sendable {
+    public var removedManifests = 0
     public var removedChunks = 0
     public var removedBytes = 0
     public var keptChunks = 0
@@ -66,6 +67,11 @@ public final class BlobStore: @unchecked Sendable {
         }
         return try body()
     }
+
+    /// Holds the shared side of the gc lock around `body`: a gc cannot sweep while it runs.
+    /// Callers that record a put elsewhere (SQLite) wrap put + record in this, so gc never
+    /// sees a manifest whose record is still on its way.
+    public func withSharedLock<T>(_ body: () throws -> T) throws -> T { try withLock(LOCK_SH, body) }
 
     static func key(_ hex: String) -> [UInt8] { Hex.decode(hex) }
 
@@ -243,16 +249,25 @@ public final class BlobStore: @unchecked Sendable {
         }
     }
 
-    /// Removes chunks that no manifest references (mark and sweep under the exclusive lock).
-    public func gc() throws -> GCReport {
+    /// Mark and sweep under the exclusive lock. When `liveManifests` is given (the registry
+    /// passes the hashes its database knows), manifests outside that set are removed first;
+    /// they are left by a put whose record never committed. Then every chunk no remaining
+    /// manifest references is removed.
+    public func gc(liveManifests: (() throws -> Set<String>)? = nil) throws -> GCReport {
         try withLock(LOCK_EX) {
+            var report = GCReport()
+            if let liveManifests {
+                let keep = try liveManifests()
+                let drop = try manifestHashes().filter { !keep.contains($0) }
+                try env.write { txn in for h in drop { try txn.delete("manifests", Self.key(h)) } }
+                report.removedManifests = drop.count
+            }
             var live = Set<[UInt8]>()
             for hash in try manifestHashes() {
                 guard let m = try manifest(hash) else { continue }
                 for t in m.tensors + m.files { for c in t.chunks { live.insert(Self.key(c)) } }
             }
             var dead: [([UInt8], Int)] = []
-            var report = GCReport()
             try env.read { txn in
                 try txn.forEach("chunks") { k, v in
                     if live.contains(k) { report.keptChunks += 1 } else { dead.append((k, v.count)) }
