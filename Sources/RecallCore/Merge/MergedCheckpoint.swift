@@ -1,0 +1,163 @@
+import Foundation
+
+/// One input model of a merge and its per-model parameters (`weight`, `density`, ...).
+public struct MergeModel {
+    public let name: String
+    public let source: TensorSource
+    public var parameters: [String: ParameterSetting]
+
+    public init(name: String, source: TensorSource, parameters: [String: ParameterSetting] = [:]) {
+        self.name = name
+        self.source = source
+        self.parameters = parameters
+    }
+}
+
+/// Everything a merge needs, as a value (mergekit's config, minus file paths).
+public struct MergeConfiguration {
+    public var method: MergeMethod
+    public var base: MergeModel?
+    /// The models merged (the base is not repeated here for base-using methods).
+    public var models: [MergeModel]
+    /// Global parameters (`normalize`, `lambda`, `t`, ...); also defaults for per-model ones.
+    public var parameters: [String: ParameterSetting]
+    /// Output dtype for float tensors; nil keeps the base's (or first model's).
+    public var outputDType: DType?
+    /// Seed for random methods (DARE).
+    public var seed: UInt64
+
+    public init(method: MergeMethod, base: MergeModel?, models: [MergeModel], parameters: [String: ParameterSetting] = [:],
+                outputDType: DType? = nil, seed: UInt64 = 0) {
+        self.method = method
+        self.base = base
+        self.models = models
+        self.parameters = parameters
+        self.outputDType = outputDType
+        self.seed = seed
+    }
+}
+
+/// The result of a merge as a `TensorSource`: each tensor is merged when it is asked for, so
+/// writing the output streams one tensor at a time (peak memory: the inputs of one tensor).
+///
+/// Construction checks that all inputs share the reference model's tensor names and shapes
+/// (the first mismatch is named), and each tensor's inputs are checked for NaN/Inf when merged.
+public final class MergedCheckpoint: TensorSource, @unchecked Sendable {
+    public let configuration: MergeConfiguration
+    public let infos: [TensorInfo]
+    public var metadata: [(String, String)] { [("recall.merge_method", configuration.method.name)] }
+    let reference: MergeModel
+    let layerCount: Int
+
+    public init(_ configuration: MergeConfiguration) throws {
+        self.configuration = configuration
+        let method = configuration.method
+        if method.needsBase && configuration.base == nil {
+            throw RecallError(.invalidArgument, "merge method \(method.name) needs a base model")
+        }
+        guard let reference = configuration.base ?? configuration.models.first else {
+            throw RecallError(.invalidArgument, "a merge needs at least one model")
+        }
+        if configuration.models.isEmpty && !method.needsBase {
+            throw RecallError(.invalidArgument, "merge method \(method.name) needs at least one model")
+        }
+        self.reference = reference
+        let expected = Dictionary(uniqueKeysWithValues: reference.source.infos.map { ($0.name, $0) })
+        for m in configuration.models {
+            let theirs = Dictionary(uniqueKeysWithValues: m.source.infos.map { ($0.name, $0) })
+            for info in reference.source.infos.sorted(by: { $0.name < $1.name }) {
+                guard let t = theirs[info.name] else {
+                    throw RecallError(.mismatch, "model \(m.name) has no tensor \(info.name), which \(reference.name) has; models must share the base's architecture")
+                }
+                guard t.shape == info.shape else {
+                    throw RecallError(.mismatch, "model \(m.name): tensor \(info.name) has shape \(t.shape) but \(reference.name) has \(info.shape)")
+                }
+                guard t.dtype.isComputeFloat == info.dtype.isComputeFloat else {
+                    throw RecallError(.mismatch, "model \(m.name): tensor \(info.name) is \(t.dtype.rawValue) but \(reference.name) has \(info.dtype.rawValue)")
+                }
+            }
+            if let extra = theirs.keys.sorted().first(where: { expected[$0] == nil }) {
+                throw RecallError(.mismatch, "model \(m.name) has tensor \(extra), which \(reference.name) lacks; models must share the base's architecture")
+            }
+        }
+        infos = reference.source.infos.map { info in
+            guard info.dtype.isComputeFloat, let out = configuration.outputDType else { return info }
+            return TensorInfo(name: info.name, dtype: out, shape: info.shape)
+        }
+        layerCount = (reference.source.infos.compactMap { layerIndex(of: $0.name) }.max() ?? -1) + 1
+    }
+
+    /// The value of a global parameter for `tensor`, or the method's default.
+    func globalParameter(_ name: String, tensor: String, t: Double) -> Double? {
+        configuration.parameters[name]?.value(for: tensor, t: t) ?? configuration.method.defaultParameters[name]
+    }
+
+    public func tensor(named name: String) throws -> TensorView {
+        guard let info = infos.first(where: { $0.name == name }) else {
+            throw RecallError(.notFound, "merge output has no tensor \(name)")
+        }
+        let refView = try reference.source.tensor(named: name)
+        guard refView.dtype.isComputeFloat else { return refView }  // ids, masks: carried from the reference
+        let method = configuration.method
+        let t = layerPosition(of: name, layerCount: layerCount)
+
+        func load(_ m: MergeModel) throws -> [Float] {
+            let values = try m.source.tensor(named: name).toFloat32()
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw RecallError(.invalidFile, "model \(m.name): tensor \(name) holds \(values[bad]) at element \(bad); refusing to merge non-finite weights")
+            }
+            return values
+        }
+        let base = try configuration.base.map(load)
+        var inputs: [[Float]] = []
+        var parameters: [[String: Double]] = []
+        for m in configuration.models {
+            inputs.append(try load(m))
+            var p: [String: Double] = [:]
+            for (key, fallback) in method.defaultModelParameters {
+                if let v = m.parameters[key]?.value(for: name, t: t) ?? configuration.parameters[key]?.value(for: name, t: t) ?? fallback {
+                    p[key] = v
+                } else {
+                    throw RecallError(.invalidArgument, "model \(m.name): parameter \(key) is required by \(method.name) (none given for tensor \(name))")
+                }
+            }
+            parameters.append(p)
+        }
+        var global: [String: Double] = [:]
+        for key in Set(method.defaultParameters.keys).union(configuration.parameters.keys) {
+            if let v = globalParameter(key, tensor: name, t: t) { global[key] = v }
+        }
+        let count = refView.elementCount
+        var out = [Float](repeating: 0, count: count)
+        let seed = configuration.seed ^ fnv1a(name)
+        try withBuffers(inputs) { buffers in
+            let mergeInputs = zip(buffers, parameters).map { MergeInput(values: $0, parameters: $1) }
+            try out.withUnsafeMutableBufferPointer { o in
+                if let base {
+                    try base.withUnsafeBufferPointer { b in
+                        try method.merge(TensorMergeContext(tensorName: name, base: b, inputs: mergeInputs, parameters: global, seed: seed), into: o)
+                    }
+                } else {
+                    try method.merge(TensorMergeContext(tensorName: name, base: nil, inputs: mergeInputs, parameters: global, seed: seed), into: o)
+                }
+            }
+        }
+        return TensorView(name: name, shape: info.shape, float32: out, as: info.dtype)
+    }
+}
+
+/// Calls `body` with stable buffer pointers to every array.
+func withBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+    func go(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
+        if i == arrays.count { return try body(acc) }
+        return try arrays[i].withUnsafeBufferPointer { try go(i + 1, acc + [$0]) }
+    }
+    return try go(0, [])
+}
+
+/// FNV-1a of a string: a stable per-tensor seed component.
+func fnv1a(_ s: String) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in s.utf8 { h ^= UInt64(b); h = h &* 0x0000_0100_0000_01B3 }
+    return h
+}

@@ -1,0 +1,151 @@
+import Foundation
+
+/// The task-vector family (mergekit's generalized task arithmetic): task arithmetic, TIES,
+/// DARE-linear and DARE-TIES are one computation with different switches.
+///
+/// For each model: delta_i = x_i - base, optionally sparsified to `density` (by magnitude, or
+/// by a seeded random drop for DARE, with an L1 rescale when `rescale`), weighted by w_i. With
+/// sign consensus (TIES) only the deltas that agree with the sign of sum_i w_i delta_i count,
+/// and `normalize` divides by the weights that counted; then lambda scales the sum, which is
+/// added to the base.
+public struct GeneralizedTaskArithmetic: MergeMethod {
+    public enum Sparsification: Sendable { case none, magnitude, random }
+
+    public let name: String
+    public let needsBase = true
+    public let consensus: Bool
+    public let sparsification: Sparsification
+    public let defaultParameters: [String: Double]
+    public let defaultModelParameters: [String: Double?] = ["weight": nil, "density": 1]
+
+    init(name: String, consensus: Bool, sparsification: Sparsification, normalize: Bool, rescale: Bool) {
+        self.name = name
+        self.consensus = consensus
+        self.sparsification = sparsification
+        defaultParameters = ["normalize": normalize ? 1 : 0, "rescale": rescale ? 1 : 0, "lambda": 1]
+    }
+
+    public static let taskArithmetic = GeneralizedTaskArithmetic(name: "task_arithmetic", consensus: false, sparsification: .none, normalize: false, rescale: false)
+    public static let ties = GeneralizedTaskArithmetic(name: "ties", consensus: true, sparsification: .magnitude, normalize: true, rescale: false)
+    public static let dareLinear = GeneralizedTaskArithmetic(name: "dare_linear", consensus: false, sparsification: .random, normalize: false, rescale: true)
+    public static let dareTies = GeneralizedTaskArithmetic(name: "dare_ties", consensus: true, sparsification: .random, normalize: false, rescale: true)
+
+    public func merge(_ context: TensorMergeContext, into out: UnsafeMutableBufferPointer<Float>) throws {
+        guard let base = context.base else { throw RecallError(.invalidArgument, "\(name) needs a base model") }
+        let n = base.count
+        if context.inputs.isEmpty { _ = out.initialize(from: base); return }
+        let normalize = (context.parameters["normalize"] ?? 0) != 0
+        let rescale = (context.parameters["rescale"] ?? 0) != 0
+        let lambda = Float(context.parameters["lambda"] ?? 1)
+
+        // Weighted (and sparsified) task vectors.
+        var weighted: [[Float]] = []
+        var weights: [Float] = []
+        for (i, input) in context.inputs.enumerated() {
+            var delta = [Float](unsafeUninitializedCapacity: n) { buf, count in
+                for k in 0..<n { buf[k] = input.values[k] - base[k] }
+                count = n
+            }
+            let density = input.parameters["density"] ?? 1
+            if density < 1 {
+                switch sparsification {
+                case .none: break
+                case .magnitude: try keepLargest(&delta, density: density, rescale: rescale, name: context.tensorName)
+                case .random: dropRandomly(&delta, density: density, rescale: rescale, seed: context.seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
+                }
+            }
+            let w = Float(input.parameters["weight"] ?? 0)
+            for k in 0..<n { delta[k] *= w }
+            weighted.append(delta)
+            weights.append(w)
+        }
+
+        for k in 0..<n {
+            var mixed: Float = 0
+            var divisor: Float = 0
+            if consensus {
+                var total: Float = 0
+                for d in weighted { total += d[k] }
+                let majority: Float = total >= 0 ? 1 : -1
+                for (i, d) in weighted.enumerated() where d[k] != 0 && (d[k] > 0 ? 1 : -1) == majority {
+                    mixed += d[k]
+                    divisor += weights[i]
+                }
+                if divisor == 0 { divisor = 1 }
+            } else {
+                for d in weighted { mixed += d[k] }
+                divisor = weights.reduce(0, +)
+                if abs(divisor) < 1e-8 { divisor = 1 }
+            }
+            if normalize { mixed /= divisor }
+            if lambda != 1 { mixed *= lambda }
+            out[k] = base[k] + mixed
+        }
+    }
+
+    /// Keeps the `density` fraction of largest-magnitude entries (exactly k = floor(density * n),
+    /// ties at the threshold broken by position), zeroes the rest.
+    func keepLargest(_ delta: inout [Float], density: Double, rescale: Bool, name: String) throws {
+        let n = delta.count
+        let k = Int(density * Double(n))
+        guard k > 0 else { throw RecallError(.invalidArgument, "tensor \(name): density \(density) keeps no element") }
+        var magnitudes = delta.map { abs($0) }
+        let threshold = kthLargest(&magnitudes, k)
+        var above = 0
+        for v in delta where abs(v) > threshold { above += 1 }
+        var equalBudget = k - above
+        let before = rescale ? l1(delta) : 0
+        for i in 0..<n {
+            let a = abs(delta[i])
+            if a > threshold { continue }
+            if a == threshold && equalBudget > 0 { equalBudget -= 1; continue }
+            delta[i] = 0
+        }
+        if rescale { rescaleL1(&delta, before: before) }
+    }
+
+    /// Keeps each entry with probability `density` (seeded), zeroes the rest.
+    func dropRandomly(_ delta: inout [Float], density: Double, rescale: Bool, seed: UInt64) {
+        var state = seed
+        let before = rescale ? l1(delta) : 0
+        let cut = UInt64(density * Double(UInt64.max))
+        for i in delta.indices {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            if z >= cut { delta[i] = 0 }
+        }
+        if rescale { rescaleL1(&delta, before: before) }
+    }
+
+    func l1(_ v: [Float]) -> Double { v.reduce(0.0) { $0 + Double(abs($1)) } }
+
+    /// Scales the kept entries so the L1 norm matches the unsparsified one (mergekit's rescale).
+    func rescaleL1(_ v: inout [Float], before: Double) {
+        let after = l1(v)
+        guard before >= 1e-7, after >= 1e-7 else { return }
+        let s = Float(before / after)
+        for i in v.indices { v[i] *= s }
+    }
+}
+
+/// The k-th largest value (1-based) of `values`, reordering them (quickselect, O(n) expected).
+func kthLargest(_ values: inout [Float], _ k: Int) -> Float {
+    var lo = 0, hi = values.count - 1
+    let target = k - 1
+    var rng = UInt64(0x2545_F491_4F6C_DD1D)
+    while lo < hi {
+        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
+        let pivot = values[lo + Int(rng % UInt64(hi - lo + 1))]
+        var i = lo, j = hi
+        while i <= j {
+            while values[i] > pivot { i += 1 }
+            while values[j] < pivot { j -= 1 }
+            if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
+        }
+        if target <= j { hi = j } else if target >= i { lo = i } else { return values[target] }
+    }
+    return values[target]
+}

@@ -1,0 +1,132 @@
+import XCTest
+@testable import RecallCore
+
+/// Hand-computable cases for the baseline methods and the parameter machinery.
+final class MergeMethodTests: XCTestCase {
+    final class Source: TensorSource, @unchecked Sendable {
+        let tensors: [TensorView]
+        init(_ t: [TensorView]) { tensors = t }
+        var infos: [TensorInfo] { tensors.map(\.info) }
+        var metadata: [(String, String)] { [] }
+        func tensor(named name: String) throws -> TensorView {
+            guard let t = tensors.first(where: { $0.name == name }) else { throw RecallError(.notFound, name) }
+            return t
+        }
+    }
+
+    func model(_ name: String, _ values: [String: [Float]], dtype: DType = .f32) -> MergeModel {
+        MergeModel(name: name, source: Source(values.keys.sorted().map { TensorView(name: $0, shape: [values[$0]!.count], float32: values[$0]!, as: dtype) }))
+    }
+
+    func merged(_ config: MergeConfiguration, _ tensor: String = "w") throws -> [Float] {
+        try MergedCheckpoint(config).tensor(named: tensor).toFloat32()
+    }
+
+    func testLinearIsAWeightedAverage() throws {
+        var a = model("a", ["w": [1, 2, 3, 4]]), b = model("b", ["w": [3, 2, 1, 0]])
+        a.parameters["weight"] = 1
+        b.parameters["weight"] = 3
+        XCTAssertEqual(try merged(MergeConfiguration(method: LinearMerge(), base: nil, models: [a, b])), [2.5, 2, 1.5, 1])
+        XCTAssertEqual(try merged(MergeConfiguration(method: LinearMerge(), base: nil, models: [a, b], parameters: ["normalize": 0])), [10, 8, 6, 4])
+    }
+
+    func testTaskArithmeticAddsScaledTaskVectors() throws {
+        let base = model("base", ["w": [1, 1, 1]])
+        var a = model("a", ["w": [2, 1, 0]]), b = model("b", ["w": [1, 3, 1]])
+        a.parameters["weight"] = 1
+        b.parameters["weight"] = 0.5
+        // deltas (1,0,-1) and (0,2,0): base + 1*(1,0,-1) + 0.5*(0,2,0) = (2,2,0); lambda 2 doubles the sum.
+        XCTAssertEqual(try merged(MergeConfiguration(method: GeneralizedTaskArithmetic.taskArithmetic, base: base, models: [a, b])), [2, 2, 0])
+        XCTAssertEqual(try merged(MergeConfiguration(method: GeneralizedTaskArithmetic.taskArithmetic, base: base, models: [a, b], parameters: ["lambda": 2])), [3, 3, -1])
+    }
+
+    func testTiesTrimsElectsSignsAndAveragesAgreeingDeltas() throws {
+        let base = model("base", ["w": [0, 0, 0, 0]])
+        var a = model("a", ["w": [4, -1, 3, 0.5]]), b = model("b", ["w": [-2, -3, 1, 2.5]])
+        a.parameters = ["weight": 1, "density": 0.5]   // keeps 4 and 3
+        b.parameters = ["weight": 1, "density": 0.5]   // keeps -3 and 2.5
+        // element 0: only a (4) -> 4; element 1: only b (-3) -> -3; element 2: a (3) -> 3; element 3: b (2.5) -> 2.5.
+        XCTAssertEqual(try merged(MergeConfiguration(method: GeneralizedTaskArithmetic.ties, base: base, models: [a, b])), [4, -3, 3, 2.5])
+        // Without trimming, signs disagree at 0: sum 2 > 0 elects +, only a's 4 counts -> 4/1; the others agree and average.
+        a.parameters["density"] = 1; b.parameters["density"] = 1
+        XCTAssertEqual(try merged(MergeConfiguration(method: GeneralizedTaskArithmetic.ties, base: base, models: [a, b])), [4, -2, 2, 1.5])
+    }
+
+    func testSlerpOfOrthogonalVectorsStaysOnTheCircle() throws {
+        let base = model("base", ["w": [1, 0]]), other = model("other", ["w": [0, 1]])
+        let out = try merged(MergeConfiguration(method: SlerpMerge(), base: base, models: [other], parameters: ["t": 0.5]))
+        XCTAssertEqual(out[0], Float(0.5.squareRoot()), accuracy: 1e-6)
+        XCTAssertEqual(out[1], Float(0.5.squareRoot()), accuracy: 1e-6)
+        // Colinear inputs fall back to linear interpolation.
+        let twice = model("twice", ["w": [2, 0]])
+        XCTAssertEqual(try merged(MergeConfiguration(method: SlerpMerge(), base: base, models: [twice], parameters: ["t": 0.25])), [1.25, 0])
+    }
+
+    func testGradientsFollowLayerPositionAndFiltersPickTensors() throws {
+        let names = ["model.embed_tokens.weight", "model.layers.0.mlp.up_proj.weight", "model.layers.1.mlp.up_proj.weight",
+                     "model.layers.2.self_attn.q_proj.weight", "model.norm.weight"]
+        let base = model("base", Dictionary(uniqueKeysWithValues: names.map { ($0, [Float](repeating: 0, count: 2)) }))
+        var b = model("b", Dictionary(uniqueKeysWithValues: names.map { ($0, [Float](repeating: 1, count: 2)) }))
+        // Task arithmetic from a zero base with a unit task vector returns the weight itself.
+        b.parameters["weight"] = .conditional([.init(filter: "self_attn", value: 0.9), .init(filter: nil, value: .gradient([0, 1]))])
+        let config = MergeConfiguration(method: GeneralizedTaskArithmetic.taskArithmetic, base: base, models: [b])
+        XCTAssertEqual(try merged(config, "model.layers.0.mlp.up_proj.weight")[0], 0, accuracy: 1e-6)
+        XCTAssertEqual(try merged(config, "model.layers.1.mlp.up_proj.weight")[0], 0.5, accuracy: 1e-6)
+        XCTAssertEqual(try merged(config, "model.layers.2.self_attn.q_proj.weight")[0], 0.9, accuracy: 1e-6)
+        XCTAssertEqual(try merged(config, "model.embed_tokens.weight")[0], 0, accuracy: 1e-6, "outside the layers t = 0, as mergekit")
+        XCTAssertEqual(try merged(config, "model.norm.weight")[0], 0, accuracy: 1e-6)
+        XCTAssertEqual(try XCTUnwrap(ParameterSetting.gradient([0, 1, 0.5]).value(for: "x", t: 0.75)), 0.75, accuracy: 1e-12)
+    }
+
+    func testDareDropsAtTheRequestedRateDeterministicallyAndKeepsTheL1Norm() throws {
+        let n = 20_000
+        var rng = SeededGenerator(seed: 4)
+        let values = (0..<n).map { _ in Float.random(in: 0.5...1.5, using: &rng) }
+        let base = model("base", ["w": [Float](repeating: 0, count: n)])
+        var a = model("a", ["w": values])
+        a.parameters = ["weight": 1, "density": 0.3]
+        let config = MergeConfiguration(method: GeneralizedTaskArithmetic.dareLinear, base: base, models: [a], seed: 7)
+        let out = try merged(config)
+        let kept = out.filter { $0 != 0 }.count
+        XCTAssertEqual(Double(kept) / Double(n), 0.3, accuracy: 0.015, "drop rate")
+        XCTAssertEqual(Double(out.reduce(0, +)), Double(values.reduce(0, +)), accuracy: 1e-2 * Double(n), "L1 rescale")
+        XCTAssertEqual(try merged(config), out, "same seed, same result")
+        var other = config
+        other.seed = 8
+        XCTAssertNotEqual(try merged(other), out)
+    }
+
+    func testMismatchesAndNonFiniteWeightsAreNamed() throws {
+        let base = model("base", ["w": [1, 2], "v": [1]])
+        var wrongShape = model("taskC", ["w": [1, 2, 3], "v": [1]])
+        wrongShape.parameters["weight"] = 1
+        assertRecallError(["model taskC", "tensor w", "[3]", "[2]"]) {
+            _ = try MergedCheckpoint(MergeConfiguration(method: GeneralizedTaskArithmetic.taskArithmetic, base: base, models: [wrongShape]))
+        }
+        let missing = model("taskD", ["w": [1, 2]])
+        assertRecallError(["model taskD", "no tensor v"]) {
+            _ = try MergedCheckpoint(MergeConfiguration(method: GeneralizedTaskArithmetic.taskArithmetic, base: base, models: [missing]))
+        }
+        var nan = model("taskE", ["w": [1, .nan], "v": [1]])
+        nan.parameters["weight"] = 1
+        let merge = try MergedCheckpoint(MergeConfiguration(method: GeneralizedTaskArithmetic.taskArithmetic, base: base, models: [nan]))
+        assertRecallError(["model taskE", "tensor w", "nan", "element 1"]) { _ = try merge.tensor(named: "w") }
+        let noWeight = model("taskF", ["w": [1, 2], "v": [1]])
+        let merge2 = try MergedCheckpoint(MergeConfiguration(method: GeneralizedTaskArithmetic.taskArithmetic, base: base, models: [noWeight]))
+        assertRecallError(["model taskF", "weight is required"]) { _ = try merge2.tensor(named: "w") }
+        assertRecallError(["needs a base"]) { _ = try MergedCheckpoint(MergeConfiguration(method: SlerpMerge(), base: nil, models: [noWeight])) }
+        assertRecallError(["\"frankenmerge\"", "not known"]) { _ = try MergeMethods.named("frankenmerge") }
+    }
+
+    func testKthLargest() {
+        var rng = SeededGenerator(seed: 1)
+        for n in [1, 2, 7, 100, 1001] {
+            let values = (0..<n).map { _ in Float(Int.random(in: 0..<(n / 2 + 1), using: &rng)) }
+            let sorted = values.sorted(by: >)
+            for k in Set([1, n, (n + 1) / 2]) {
+                var copy = values
+                XCTAssertEqual(kthLargest(&copy, k), sorted[k - 1], "n \(n) k \(k)")
+            }
+        }
+    }
+}
