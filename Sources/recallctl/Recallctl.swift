@@ -6,10 +6,10 @@ import RecallCore
 struct Recallctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recallctl",
-        abstract: "Inspect and convert model checkpoints for the RECALL model registry.",
+        abstract: "Inspect, convert and merge model checkpoints for the RECALL model registry.",
         discussion: "Exit codes: 0 ok, 1 the operation failed (one line on stderr), 2 usage error.",
         version: RecallVersion.string,
-        subcommands: [Inspect.self, Convert.self]
+        subcommands: [Inspect.self, Convert.self, Merge.self]
     )
 
     /// ArgumentParser reports usage errors with EX_USAGE (64); we promise 2, as most tools do.
