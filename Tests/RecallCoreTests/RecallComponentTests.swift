@@ -1,0 +1,101 @@
+import XCTest
+@testable import RecallCore
+
+/// Hand-computable checks of RECALL's parts: clustering, similarity, weighting, fusion.
+/// An in-memory model of F32 vectors named by tensor.
+func memoryModel(_ name: String, _ values: [String: [Float]]) -> MergeModel {
+    MergeModel(name: name, source: MergeMethodTests.Source(values.keys.sorted().map { TensorView(name: $0, shape: [values[$0]!.count], float32: values[$0]!) }))
+}
+
+final class RecallComponentTests: XCTestCase {
+    func testKMeansFindsSeparatedBlobsAndReturnsRealMedoids() throws {
+        var rng = SeededGenerator(seed: 3)
+        let centres: [[Float]] = [[0, 0], [10, 10], [-10, 8]]
+        var points: [[Float]] = []
+        for c in centres { for _ in 0..<20 { points.append([c[0] + Float.random(in: -1...1, using: &rng), c[1] + Float.random(in: -1...1, using: &rng)]) } }
+        let selection = try TypicalSampleSelector(clusters: 3, seed: 1).select(points)
+        XCTAssertEqual(selection.sizes.sorted(), [20, 20, 20])
+        XCTAssertEqual(Set(selection.medoids).count, 3)
+        // Each blob is one cluster, and each medoid is a member of its own blob.
+        for blob in 0..<3 {
+            let labels = Set(selection.assignment[(blob * 20)..<(blob * 20 + 20)])
+            XCTAssertEqual(labels.count, 1)
+        }
+        for (c, m) in selection.medoids.enumerated() { XCTAssertEqual(selection.assignment[m], c) }
+        XCTAssertEqual(try TypicalSampleSelector(clusters: 3, seed: 1).select(points), selection, "deterministic")
+        // K larger than n: every sample is its own typical sample.
+        let small = try TypicalSampleSelector(clusters: 16, seed: 0).select(Array(points.prefix(5)))
+        XCTAssertEqual(small.medoids.sorted(), [0, 1, 2, 3, 4])
+        assertRecallError(["no samples"]) { _ = try TypicalSampleSelector().select([]) }
+    }
+
+    /// reps[model][sample][layer] with the given vectors.
+    func reps(_ v: [[[[Float]]]]) -> Representations { Representations(v) }
+
+    func testIdenticalModelsGetEqualWeights() throws {
+        let r: [[[Float]]] = [[[1, 2], [3, 4]], [[0, 1], [2, 2]]]  // 2 samples x 2 layers
+        let sim = try LayerSimilarity().compute(reps([r, r, r]))
+        for matrix in sim.matrices { for row in matrix { for v in row { XCTAssertEqual(v, 1, accuracy: 1e-12) } } }
+        let w = try LayerWeighting().weights(sim.matrices)
+        for row in w {
+            XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-12)
+            for v in row { XCTAssertEqual(v, 1.0 / 3, accuracy: 1e-12) }
+        }
+    }
+
+    func testAModelEqualToTheNewOneAtALayerGetsTheNewOnesWeightThere() throws {
+        // Three models, one sample, two layers. Model 1 equals the new model (2) at layer 1 only.
+        let newModel: [[Float]] = [[0, 0], [5, 5]]
+        let twin: [[Float]] = [[3, 0], [5, 5]]
+        let other: [[Float]] = [[1, 1], [0, 9]]
+        let sim = try LayerSimilarity().compute(reps([[other], [twin], [newModel]]))
+        for score in LayerWeighting.Score.allCases {
+            let w = try LayerWeighting(score: score, temperature: 0.1, newModel: 2).weights(sim.matrices)
+            XCTAssertEqual(w[1][1], w[1][2], accuracy: 1e-12, "\(score)")
+            XCTAssertNotEqual(w[0][1], w[0][2], "\(score): at layer 0 the twin differs")
+            for row in w { XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-12) }
+        }
+    }
+
+    func testRBFUsesTheMedianCrossModelDistance() throws {
+        // Two models, one sample, distance 2 -> sigma 2 -> s = exp(-4 / 8).
+        let sim = try LayerSimilarity().compute(reps([[[[0, 0]]], [[[2, 0]]]]))
+        XCTAssertEqual(sim.sigmas[0], 2)
+        XCTAssertEqual(sim.matrices[0][0][1], exp(-0.5), accuracy: 1e-12)
+        let fixed = try LayerSimilarity(sigma: .fixed(1)).compute(reps([[[[0, 0]]], [[[2, 0]]]]))
+        XCTAssertEqual(fixed.matrices[0][0][1], exp(-2), accuracy: 1e-12)
+        // Linear CKA is invariant to scaling one model's representations.
+        let a: [[[Float]]] = [[[1, 0]], [[0, 2]], [[3, 1]]]
+        let b = a.map { $0.map { $0.map { $0 * 7 } } }
+        let cka = try LayerSimilarity(kernel: .linearCKA).compute(reps([a, b]))
+        XCTAssertEqual(cka.matrices[0][0][1], 1, accuracy: 1e-9)
+    }
+
+    func testLowerTemperatureSharpensTheWeights() throws {
+        let matrix: [[Double]] = [[1, 0.9, 0.2], [0.9, 1, 0.3], [0.2, 0.3, 1]]
+        let soft = try LayerWeighting(temperature: 1).weights([matrix])[0]
+        let sharp = try LayerWeighting(temperature: 0.05).weights([matrix])[0]
+        XCTAssertGreaterThan(sharp.max()!, soft.max()!)
+        XCTAssertEqual(soft.firstIndex(of: soft.max()!), 1, "model 1 is the most central")
+        assertRecallError(["tau"]) { _ = try LayerWeighting(temperature: 0).weights([matrix]) }
+    }
+
+    func testFusionMapsLayerWeightsOntoTensors() throws {
+        let names = ["model.embed_tokens.weight", "model.layers.0.mlp.up_proj.weight", "model.layers.1.mlp.up_proj.weight",
+                     "model.norm.weight", "lm_head.weight"]
+        let base = memoryModel("base", Dictionary(uniqueKeysWithValues: names.map { ($0, [Float](repeating: 0, count: 2)) }))
+        let a = memoryModel("a", Dictionary(uniqueKeysWithValues: names.map { ($0, [Float](repeating: 1, count: 2)) }))
+        let b = memoryModel("b", Dictionary(uniqueKeysWithValues: names.map { ($0, [Float](repeating: 3, count: 2)) }))
+        // weights[layer][model] for representation layers 0 (embeddings), 1, 2 (= L).
+        let weights: [[Double]] = [[1, 0], [0.5, 0.5], [0, 1]]
+        let merged = try MergedCheckpoint(try LayerwiseFusion(lambda: 2).configuration(base: base, models: [a, b], weights: weights))
+        func value(_ n: String) throws -> Float { try merged.tensor(named: n).toFloat32()[0] }
+        XCTAssertEqual(try value("model.embed_tokens.weight"), 2)            // 2 * (1*1 + 0*3)
+        XCTAssertEqual(try value("model.layers.0.mlp.up_proj.weight"), 4)    // layer 1 weights: 2 * (0.5 + 1.5)
+        XCTAssertEqual(try value("model.layers.1.mlp.up_proj.weight"), 6)    // layer 2 weights: 2 * 3
+        XCTAssertEqual(try value("model.norm.weight"), 6)
+        XCTAssertEqual(try value("lm_head.weight"), 6)
+        XCTAssertEqual(LayerwiseFusion.weightSetting([0.1, 0.2, 0.3]).value(for: "model.layers.10.x", t: 0), 0.1,
+                       "layers.1. must not match layers.10.")
+    }
+}
