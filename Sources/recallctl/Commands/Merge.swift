@@ -11,17 +11,21 @@ struct Merge: ParsableCommand {
         with the config and tokenizer files of the base (or of the first model).
 
         Example: recallctl merge --method ties --base base/ --models a.st,b.st --weight 1,0.8 --density 0.5 --out merged/
+        Or from a mergekit YAML (models: form; paths relative to the file): recallctl merge --config merge.yml --out merged/
         """
     )
 
+    @Option(help: "A mergekit YAML file (merge_method, base_model, models with parameters, parameters, dtype).")
+    var config: String?
+
     @Option(help: "Merge method: \(MergeMethods.all.map(\.name).joined(separator: ", ")).")
-    var method: String
+    var method: String?
 
     @Option(help: "Base model (needed by task_arithmetic, ties, dare_*, slerp).")
     var base: String?
 
     @Option(help: "Comma-separated models to merge (files, sharded indexes or HF directories).")
-    var models: String
+    var models: String?
 
     @Option(help: "Per-model weights, comma-separated (one value applies to all).")
     var weight: String?
@@ -50,7 +54,7 @@ struct Merge: ParsableCommand {
     @Flag(help: "Print a JSON summary.")
     var json = false
 
-    var modelPaths: [String] { models.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+    var modelPaths: [String] { (models ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
 
     func values(_ list: String?, option: String) throws -> [Double]? {
         guard let list else { return nil }
@@ -80,6 +84,13 @@ struct Merge: ParsableCommand {
     }
 
     func validate() throws {
+        if config != nil {
+            guard method == nil, models == nil, base == nil, weight == nil, density == nil, params.isEmpty else {
+                throw ValidationError("--config describes the whole merge; do not combine it with --method, --base, --models, --weight, --density or --param")
+            }
+            return
+        }
+        guard let method else { throw ValidationError("give --method and --models, or --config") }
         guard (try? MergeMethods.named(method)) != nil else {
             throw ValidationError("--method '\(method)' is not one of \(MergeMethods.all.map(\.name).joined(separator: ", "))")
         }
@@ -97,34 +108,45 @@ struct Merge: ParsableCommand {
             if let contents = try? FileManager.default.contentsOfDirectory(atPath: outURL.path), !contents.isEmpty, !force {
                 throw RecallError(.invalidArgument, "\(outURL.path): is not empty; pass --force to overwrite or choose another directory")
             }
-            let mergeMethod = try MergeMethods.named(method)
-            let baseCheckpoint = try base.map { try Checkpoint.open(URL(fileURLWithPath: $0)) }
-            let weights = try values(weight, option: "weight")
-            let densities = try values(density, option: "density")
+            let spec = try config.map { try MergekitConfig(url: URL(fileURLWithPath: $0)) }
+            let methodName = spec?.method ?? method!
+            let mergeMethod = try MergeMethods.named(methodName)
+            let basePath = spec?.basePath ?? base
+            let baseCheckpoint = try basePath.map { try Checkpoint.open(URL(fileURLWithPath: $0)) }
             var inputs: [MergeModel] = []
             var checkpoints: [Checkpoint] = []
-            for (i, path) in modelPaths.enumerated() {
-                let c = try Checkpoint.open(URL(fileURLWithPath: path))
-                checkpoints.append(c)
+            let weights = try values(weight, option: "weight")
+            let densities = try values(density, option: "density")
+            let entries: [(path: String, parameters: [String: ParameterSetting])] = spec?.models ?? modelPaths.enumerated().map { i, path in
                 var p: [String: ParameterSetting] = [:]
                 if let weights { p["weight"] = .scalar(weights[i]) }
                 if let densities { p["density"] = .scalar(densities[i]) }
-                inputs.append(MergeModel(name: URL(fileURLWithPath: path).lastPathComponent, source: c.weights, parameters: p))
+                return (path, p)
             }
+            for entry in entries {
+                // mergekit lists the base among the models; it is not a task model here.
+                if let basePath, mergeMethod.needsBase, URL(fileURLWithPath: entry.path).standardizedFileURL == URL(fileURLWithPath: basePath).standardizedFileURL { continue }
+                let c = try Checkpoint.open(URL(fileURLWithPath: entry.path))
+                checkpoints.append(c)
+                inputs.append(MergeModel(name: URL(fileURLWithPath: entry.path).lastPathComponent, source: c.weights, parameters: entry.parameters))
+            }
+            let outputDType = spec?.dtype ?? dtype
             let config = MergeConfiguration(
                 method: mergeMethod,
-                base: baseCheckpoint.map { MergeModel(name: URL(fileURLWithPath: base!).lastPathComponent, source: $0.weights) },
-                models: inputs, parameters: try globalParameters(), outputDType: dtype, seed: seed)
+                base: baseCheckpoint.map { MergeModel(name: URL(fileURLWithPath: basePath!).lastPathComponent, source: $0.weights) },
+                models: inputs, parameters: try spec?.parameters ?? globalParameters(), outputDType: outputDType, seed: spec?.seed ?? seed)
             let merged = try MergedCheckpoint(config)
-            let template = baseCheckpoint ?? checkpoints[0]
-            try CheckpointWriter(dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize),
-                                 metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": method])
+            guard let template = baseCheckpoint ?? checkpoints.first else {
+                throw RecallError(.invalidArgument, "nothing to merge: no models besides the base")
+            }
+            try CheckpointWriter(dtype: outputDType, maxShardBytes: shardSize.flatMap(parseByteSize),
+                                 metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": methodName])
                 .write(merged, configJSON: template.configJSON, sidecars: template.sidecarFiles, to: outURL)
             if json {
-                printJSON(.object([("output", .string(outURL.path)), ("method", .string(method)),
-                                   ("models", .array(modelPaths.map { .string($0) })), ("tensors", .int(merged.infos.count))]))
+                printJSON(.object([("output", .string(outURL.path)), ("method", .string(methodName)),
+                                   ("models", .array(entries.map { .string($0.path) })), ("tensors", .int(merged.infos.count))]))
             } else {
-                print("merged \(modelPaths.count) model(s) with \(method) into \(outURL.path) (\(merged.infos.count) tensors)")
+                print("merged \(inputs.count) model(s) with \(methodName) into \(outURL.path) (\(merged.infos.count) tensors)")
             }
         }
     }
