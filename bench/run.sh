@@ -42,5 +42,9 @@ else
   echo "PyPI unreachable: skipping the compression benchmark"
 fi
 
+echo "== storage growth: base + 5 LoRA-like task models + 5 merged versions"
+"$bin/RecallBench" growth "$ckpt" "$work/growth-home" | tail -n 1 > "$results/growth.json"
+rm -rf "$work/growth-home"
+
 "$py" "$here/bench/report.py" "$results" "$here/BENCHMARKS.md"
 echo "figures written to BENCHMARKS.md"

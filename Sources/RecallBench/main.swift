@@ -3,6 +3,7 @@
 //   recall-bench memcpy [--mib N]            best-of memcpy bandwidth (GB/s) on this machine
 //   recall-bench convert FILE [--runs N]     read a checkpoint and convert every float tensor to F32 in memory
 //   recall-bench compress CHECKPOINT [--level 3]   stored/raw of our chunk codec vs plain zstd, GB/s
+//   recall-bench growth BASE HOME             bytes each task model / merged version adds to a store
 //   recall-bench store-stress HOME [--seed S] [--rounds N]
 //                                            put seeded models and commit versions (gc now and then),
 //                                            printing "ACK <version> <hash>" after each commit; the crash
@@ -95,6 +96,11 @@ do {
     case "compress":
         guard args.count >= 3 else { throw RecallError(.invalidArgument, "compress needs a FILE") }
         emit(try compressBenchmark(path: args[2], level: Int32(option("--level", default: 1))))
+    case "growth":
+        guard args.count >= 4 else { throw RecallError(.invalidArgument, "growth needs a BASE checkpoint and a HOME") }
+        let rows = try storageGrowth(basePath: args[2], home: URL(fileURLWithPath: args[3]))
+        let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
     case "store-stress":
         guard args.count >= 3 else { throw RecallError(.invalidArgument, "store-stress needs a HOME") }
         try storeStress(home: URL(fileURLWithPath: args[2]), seed: UInt64(option("--seed", default: 1)), rounds: option("--rounds", default: 1_000_000))
