@@ -1,0 +1,31 @@
+import Foundation
+import RecallCore
+
+/// A model directory opened for inference: weights, architecture and tokenizer.
+struct LoadedModel {
+    let checkpoint: Checkpoint
+    let model: LlamaModel
+    let tokenizer: Tokenizer
+
+    init(path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        checkpoint = try Checkpoint.open(url)
+        guard checkpoint.layout == .directory else {
+            throw RecallError(.invalidArgument, "\(path): give an HF model directory (config.json, weights, tokenizer.json)")
+        }
+        model = try LlamaModel(checkpoint: checkpoint)
+        tokenizer = try Tokenizer(directory: url)
+    }
+}
+
+extension Pooling {
+    /// Parses the CLI spelling.
+    init?(argument: String) {
+        switch argument {
+        case "mean": self = .mean
+        case "exclude-first": self = .meanExcludingFirst
+        case "exclude-outliers": self = .meanExcludingFirstAndOutliers(ratio: 10)
+        default: return nil
+        }
+    }
+}
