@@ -49,7 +49,7 @@ let package = Package(
         // In-process measurements for `make bench`; not shipped.
         .executableTarget(
             name: "RecallBench",
-            dependencies: ["RecallCore"]
+            dependencies: ["RecallCore", "COpenBLAS"]
         ),
         .testTarget(
             name: "RecallCoreTests",

@@ -33,6 +33,18 @@ if os.path.exists(comp):
         lines.append(f"| {'/'.join(d for d in r['dtypes'] if d != 'I64')} ({r['raw_bytes']/1e6:.0f} MB) | {r['level']} | {r['plain_ratio']:.3f} | {r['planes_ratio']:.3f} | **{r['ours_ratio']:.3f}** | {r['ours_ratio']/r['plain_ratio']:.2f}x | {r['compress_gbps']:.2f} | {r['decompress_gbps']:.2f} |")
     lines += ["", "Goals: bf16 <= 0.66 of raw (ZipNN's figure) at >= 1 GB/s decompression on 2 cores; f32 clearly below plain zstd's 0.92.",
               "The order-0 entropy bound of the two bf16 planes of this model is 0.665, so 0.66 needs an entropy coder tighter than zstd's Huffman literals.", ""]
+fwd = os.path.join(results, "forward.json")
+if os.path.exists(fwd):
+    r = json.load(open(fwd))
+    o, t = r["recall"], r["torch"]
+    lines += ["## Forward pass: all hidden states (issue: inference engine)", "",
+              f"Random bf16 model with SmolLM2-135M's shapes (30 layers, hidden 576), {o['samples']} samples x {o['tokens']} tokens, output_hidden_states, best of 3, 2 threads each.", "",
+              "| engine | seconds | tokens/s | vs torch | matmul GFLOP/s | of sgemm peak | peak RSS |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+              f"| RecallCore LlamaModel | {o['seconds']:.2f} | {o['tokens_per_second']:.0f} | **{t['seconds']/o['seconds']:.2f}x** | {o['matmul_gflops']:.0f} | {o['matmul_gflops']/o['sgemm_peak_gflops']:.0%} (peak {o['sgemm_peak_gflops']:.0f}) | {o['peak_rss_kib']/1024:.0f} MiB |",
+              f"| transformers (torch {t['torch']}, f32) | {t['seconds']:.2f} | {t['tokens_per_second']:.0f} | 1.00x | | | {t['peak_rss_kib']/1024:.0f} MiB |",
+              "", "Goal: >= 1.5x torch and >= 50% of the sgemm peak.", ""]
+
 growth = os.path.join(results, "growth.json")
 if os.path.exists(growth):
     rows = json.load(open(growth))

@@ -42,6 +42,14 @@ else
   echo "PyPI unreachable: skipping the compression benchmark"
 fi
 
+echo "== forward pass: 32 samples x 64 tokens, all hidden states (SmolLM2-135M shapes, random bf16)"
+model_dir="$work/smollm2-shaped-hf"
+[ -f "$model_dir/config.json" ] || "$py" "$here/bench/make_checkpoint.py" "$work/tmp-model.safetensors" --seed 1 --hf-dir "$model_dir"
+ours=$("$bin/RecallBench" forward "$model_dir" --samples 32 --tokens 64 --runs 3)
+torch=$("$py" "$here/bench/forward_torch.py" "$model_dir" --samples 32 --tokens 64 --runs 3 --threads 2)
+echo "ours:  $ours"; echo "torch: $torch"
+printf '{"recall": %s, "torch": %s}\n' "$ours" "$torch" > "$results/forward.json"
+
 echo "== storage growth: base + 5 LoRA-like task models + 5 merged versions"
 "$bin/RecallBench" growth "$ckpt" "$work/growth-home" | tail -n 1 > "$results/growth.json"
 rm -rf "$work/growth-home"

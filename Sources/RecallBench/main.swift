@@ -3,6 +3,7 @@
 //   recall-bench memcpy [--mib N]            best-of memcpy bandwidth (GB/s) on this machine
 //   recall-bench convert FILE [--runs N]     read a checkpoint and convert every float tensor to F32 in memory
 //   recall-bench compress CHECKPOINT [--level 3]   stored/raw of our chunk codec vs plain zstd, GB/s
+//   recall-bench forward MODEL_DIR [--samples 32 --tokens 64]   all hidden states: tokens/s, matmul GFLOP/s, sgemm peak
 //   recall-bench growth BASE HOME             bytes each task model / merged version adds to a store
 //   recall-bench store-stress HOME [--seed S] [--rounds N]
 //                                            put seeded models and commit versions (gc now and then),
@@ -96,6 +97,9 @@ do {
     case "compress":
         guard args.count >= 3 else { throw RecallError(.invalidArgument, "compress needs a FILE") }
         emit(try compressBenchmark(path: args[2], level: Int32(option("--level", default: 1))))
+    case "forward":
+        guard args.count >= 3 else { throw RecallError(.invalidArgument, "forward needs a MODEL directory") }
+        emit(try forwardBenchmark(modelDir: args[2], samples: option("--samples", default: 32), tokens: option("--tokens", default: 64), runs: option("--runs", default: 3)))
     case "growth":
         guard args.count >= 4 else { throw RecallError(.invalidArgument, "growth needs a BASE checkpoint and a HOME") }
         let rows = try storageGrowth(basePath: args[2], home: URL(fileURLWithPath: args[3]))
