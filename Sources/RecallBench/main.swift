@@ -60,11 +60,11 @@ func convertAll(path: String, runs: Int) throws -> [String: Any] {
     for _ in 0..<runs {
         let t = now()
         let file = try SafeTensorsFile(path: path)
-        var outputs: [[Float]] = []
+        var outputs: [TensorView] = []
         readBytes = 0; writtenBytes = 0
         for info in file.infos where info.dtype.isComputeFloat {
             let view = try file.tensor(named: info.name)
-            outputs.append(try view.toFloat32())
+            outputs.append(view.converted(to: .f32))
             readBytes += info.byteCount
             writtenBytes += info.elementCount * 4
         }
