@@ -1,0 +1,211 @@
+import Foundation
+
+/// The tokenizer files of an HF directory, rebuilt from a GGUF's `tokenizer.ggml.*` metadata.
+public struct GGUFTokenizerFiles: Sendable {
+    /// `tokenizer.json` (HF `tokenizers` format).
+    public var tokenizerJSON: JSONValue
+    /// `tokenizer_config.json` (special tokens, `add_bos_token`, chat template).
+    public var tokenizerConfigJSON: JSONValue
+    /// `special_tokens_map.json`.
+    public var specialTokensMapJSON: JSONValue
+    public var bosTokenID: Int?
+    public var eosTokenID: Int?
+    public var padTokenID: Int?
+    public var unknownTokenID: Int?
+}
+
+/// Rebuilds `tokenizer.json` from `tokenizer.ggml.*`, the way transformers' GGUF converter does,
+/// with the pre-tokenizer of the original model as llama.cpp names it in `tokenizer.ggml.pre`.
+///
+/// Supported: `tokenizer.ggml.model = gpt2` (byte-level BPE). Tokens are the vocabulary (a token
+/// with characters outside the byte-level alphabet is respelled from its UTF-8 bytes, as
+/// transformers does); `merges` ("a b") are the merges; `token_type` 3 (control) tokens become
+/// special added tokens and 4 (user-defined) plain added tokens; the bos/eos/unk/pad ids name
+/// the special tokens; `add_bos_token` / `add_eos_token` choose the post-processor.
+public enum GGUFTokenizerBuilder {
+    /// GPT-2's pre-tokenizer regex is ByteLevel's own (`use_regex: true`).
+    static let llama3Split = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    static let qwen2Split = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+
+    enum PreTokenizer { case gpt2, digitsThenGPT2, split(String, ignoreMerges: Bool) }
+
+    /// `tokenizer.ggml.pre` values (llama.cpp's names) and the pre-tokenizer each stands for.
+    static let preTokenizers: [String: PreTokenizer] = {
+        var m: [String: PreTokenizer] = [:]
+        for n in ["default", "gpt2", "gpt-2", "phi-2", "jina-es", "jina-de", "roberta-bpe", "olmo", "jais", "poro-chat", "viking"] { m[n] = .gpt2 }
+        // llama.cpp: "\p{N}" first, then GPT-2's regex (HF: Digits(individual) + ByteLevel).
+        for n in ["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"] { m[n] = .digitsThenGPT2 }
+        for n in ["llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral", "smaug-bpe", "dbrx"] { m[n] = .split(llama3Split, ignoreMerges: true) }
+        for n in ["qwen2", "deepseek-r1-qwen", "megrez"] { m[n] = .split(qwen2Split, ignoreMerges: false) }
+        return m
+    }()
+
+    /// GPT-2's byte -> printable character table (`bytes_to_unicode`).
+    static let byteAlphabet: [Character] = {
+        var table = [Character](repeating: " ", count: 256)
+        var extra = 0
+        for b in 0..<256 {
+            let printable = (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b)
+            table[b] = Character(Unicode.Scalar(UInt32(printable ? b : 256 + extra))!)
+            if !printable { extra += 1 }
+        }
+        return table
+    }()
+    static let alphabetSet = Set(byteAlphabet)
+
+    static func respell(_ token: String) -> String {
+        if token.allSatisfy({ alphabetSet.contains($0) }) { return token }
+        return String(token.utf8.map { byteAlphabet[Int($0)] })
+    }
+
+    public static func build(from file: GGUFFile, modelMaxLength: Int? = nil) throws -> GGUFTokenizerFiles {
+        let path = file.url.path
+        func bad(_ why: String) -> RecallError { RecallError(.invalidFile, "\(path): \(why)") }
+        guard let model = file["tokenizer.ggml.model"]?.stringValue else {
+            throw RecallError(.notFound, "\(path): no tokenizer (missing key tokenizer.ggml.model)")
+        }
+        guard model == "gpt2" else {
+            throw RecallError(.unsupported, "\(path): tokenizer.ggml.model \"\(model)\" is not supported yet (supported: gpt2, byte-level BPE)")
+        }
+        let preName = file["tokenizer.ggml.pre"]?.stringValue ?? "default"
+        guard let pre = preTokenizers[preName] else {
+            throw RecallError(.unsupported, "\(path): tokenizer.ggml.pre \"\(preName)\" is not supported (supported: \(preTokenizers.keys.sorted().joined(separator: ", ")))")
+        }
+        guard let tokens = file["tokenizer.ggml.tokens"]?.stringArray else { throw bad("tokenizer.ggml.tokens is missing or not an array of strings") }
+        guard !tokens.isEmpty else { throw bad("tokenizer.ggml.tokens is empty") }
+        var types: [Int] = []
+        if let tt = file["tokenizer.ggml.token_type"] {
+            guard let a = tt.intArray, a.count == tokens.count else {
+                throw bad("tokenizer.ggml.token_type must be \(tokens.count) integers, one per token")
+            }
+            types = a
+        }
+        guard let mergeList = file["tokenizer.ggml.merges"]?.stringArray else { throw bad("tokenizer.ggml.merges is missing or not an array of strings") }
+        func tokenID(_ key: String) throws -> Int? {
+            guard let v = file["tokenizer.ggml.\(key)"] else { return nil }
+            guard let i = v.intValue, i >= 0, i < tokens.count else {
+                throw bad("tokenizer.ggml.\(key) = \(v.jsonValue.serialized()) is not a token id (vocabulary has \(tokens.count))")
+            }
+            return i
+        }
+        let bos = try tokenID("bos_token_id"), eos = try tokenID("eos_token_id")
+        let unk = try tokenID("unknown_token_id"), pad = try tokenID("padding_token_id")
+        let addBOS = file["tokenizer.ggml.add_bos_token"]?.boolValue
+        let addEOS = file["tokenizer.ggml.add_eos_token"]?.boolValue
+
+        // Vocabulary: a respelled duplicate overrides the earlier id, as a Python dict would.
+        var idOf: [String: Int] = [:]
+        idOf.reserveCapacity(tokens.count)
+        for (i, t) in tokens.enumerated() { idOf[respell(t)] = i }
+        let vocab: [(String, JSONValue)] = idOf.sorted { $0.value < $1.value }.map { ($0.key, .int($0.value)) }
+
+        var merges: [JSONValue] = []
+        merges.reserveCapacity(mergeList.count)
+        for (k, m) in mergeList.enumerated() {
+            let parts = m.split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw bad("tokenizer.ggml.merges[\(k)] = \"\(m)\" is not two tokens separated by one space")
+            }
+            merges.append(.array([.string(String(parts[0])), .string(String(parts[1]))]))
+        }
+
+        // Added tokens: control tokens spelled in the byte alphabet are special; user-defined
+        // tokens are added unspecial; the named special tokens are special whatever their type.
+        var added: [Int: Bool] = [:]   // id -> special
+        for (i, t) in types.enumerated() {
+            if t == 3, tokens[i].allSatisfy({ alphabetSet.contains($0) }) { added[i] = true }
+            if t == 4, idOf[tokens[i]] != nil, added[i] == nil { added[i] = false }
+        }
+        for id in [bos, eos, unk, pad].compactMap({ $0 }) { added[id] = true }
+        let addedTokens: [JSONValue] = added.keys.sorted().map { id in
+            .object([
+                ("id", .int(id)), ("content", .string(tokens[id])), ("single_word", .bool(false)),
+                ("lstrip", .bool(false)), ("rstrip", .bool(false)), ("normalized", .bool(false)),
+                ("special", .bool(added[id]!)),
+            ])
+        }
+
+        let byteLevel: (Bool, Bool, Bool) -> JSONValue = { prefix, trim, regex in
+            .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(prefix)),
+                     ("trim_offsets", .bool(trim)), ("use_regex", .bool(regex))])
+        }
+        let preTokenizer: JSONValue
+        var ignoreMerges = false
+        switch pre {
+        case .gpt2:
+            preTokenizer = byteLevel(false, true, true)
+        case .digitsThenGPT2:
+            preTokenizer = .object([("type", .string("Sequence")), ("pretokenizers", .array([
+                .object([("type", .string("Digits")), ("individual_digits", .bool(true))]),
+                byteLevel(false, true, true),
+            ]))])
+        case let .split(regex, ignore):
+            ignoreMerges = ignore
+            preTokenizer = .object([("type", .string("Sequence")), ("pretokenizers", .array([
+                .object([("type", .string("Split")), ("pattern", .object([("Regex", .string(regex))])),
+                         ("behavior", .string("Isolated")), ("invert", .bool(false))]),
+                byteLevel(false, false, false),
+            ]))])
+        }
+
+        var postProcessor = byteLevel(true, false, true)
+        let prefix = addBOS == true ? bos.map { [$0] } ?? [] : []
+        let suffix = addEOS == true ? eos.map { [$0] } ?? [] : []
+        if !prefix.isEmpty || !suffix.isEmpty {
+            func pieces(_ ids: [Int], _ type: Int) -> [JSONValue] {
+                ids.map { .object([("SpecialToken", .object([("id", .string(tokens[$0])), ("type_id", .int(type))]))]) }
+            }
+            func seq(_ id: String, _ type: Int) -> JSONValue { .object([("Sequence", .object([("id", .string(id)), ("type_id", .int(type))]))]) }
+            let single = pieces(prefix, 0) + [seq("A", 0)] + pieces(suffix, 0)
+            let pair = single + pieces(prefix, 1) + [seq("B", 1)] + pieces(suffix, 1)
+            let specials: [(String, JSONValue)] = Set(prefix + suffix).sorted().map { id in
+                (tokens[id], .object([("id", .string(tokens[id])), ("ids", .array([.int(id)])), ("tokens", .array([.string(tokens[id])]))]))
+            }
+            postProcessor = .object([("type", .string("TemplateProcessing")), ("single", .array(single)),
+                                     ("pair", .array(pair)), ("special_tokens", .object(specials))])
+        }
+
+        let tokenizer = JSONValue.object([
+            ("version", .string("1.0")),
+            ("truncation", .null),
+            ("padding", .null),
+            ("added_tokens", .array(addedTokens)),
+            ("normalizer", .null),
+            ("pre_tokenizer", preTokenizer),
+            ("post_processor", postProcessor),
+            ("decoder", byteLevel(true, true, true)),
+            ("model", .object([
+                ("type", .string("BPE")), ("dropout", .null), ("unk_token", .null),
+                ("continuing_subword_prefix", .string("")), ("end_of_word_suffix", .string("")),
+                ("fuse_unk", .bool(false)), ("byte_fallback", .bool(false)), ("ignore_merges", .bool(ignoreMerges)),
+                ("vocab", .object(vocab)), ("merges", .array(merges)),
+            ])),
+        ])
+
+        func name(_ id: Int?) -> JSONValue { id.map { .string(tokens[$0]) } ?? .null }
+        var config: [(String, JSONValue)] = []
+        if let addBOS { config.append(("add_bos_token", .bool(addBOS))) }
+        if let addEOS { config.append(("add_eos_token", .bool(addEOS))) }
+        config.append(("add_prefix_space", .bool(false)))
+        config.append(("added_tokens_decoder", .object(added.keys.sorted().map { id in
+            (String(id), .object([("content", .string(tokens[id])), ("lstrip", .bool(false)), ("normalized", .bool(false)),
+                                  ("rstrip", .bool(false)), ("single_word", .bool(false)), ("special", .bool(added[id]!))]))
+        })))
+        config.append(("bos_token", name(bos)))
+        if let template = file["tokenizer.chat_template"]?.stringValue { config.append(("chat_template", .string(template))) }
+        config.append(("clean_up_tokenization_spaces", .bool(false)))
+        config.append(("eos_token", name(eos)))
+        if let modelMaxLength { config.append(("model_max_length", .int(modelMaxLength))) }
+        config.append(("pad_token", name(pad)))
+        config.append(("tokenizer_class", .string("PreTrainedTokenizerFast")))
+        config.append(("unk_token", name(unk)))
+
+        var map: [(String, JSONValue)] = []
+        for (key, id) in [("bos_token", bos), ("eos_token", eos), ("pad_token", pad), ("unk_token", unk)] {
+            if let id { map.append((key, .string(tokens[id]))) }
+        }
+        return GGUFTokenizerFiles(tokenizerJSON: tokenizer, tokenizerConfigJSON: .object(config),
+                                  specialTokensMapJSON: .object(map), bosTokenID: bos, eosTokenID: eos,
+                                  padTokenID: pad, unknownTokenID: unk)
+    }
+}
