@@ -7,7 +7,7 @@ import RecallCore
 /// same run (square 2048 products), so the engine's matmul GFLOP/s can be read as a fraction.
 func forwardBenchmark(modelDir: String, samples: Int, tokens: Int, runs: Int) throws -> [String: Any] {
     let model = try LlamaModel(checkpoint: try Checkpoint.open(URL(fileURLWithPath: modelDir)))
-    var rng = StressRNG(state: 5)
+    var rng = SplitMix(seed: 5)
     let batch = (0..<samples).map { _ in (0..<tokens).map { _ in Int(rng.next() % UInt64(model.config.vocabSize)) } }
     _ = try model.hiddenStates([Array(batch[0].prefix(8))])  // warm up
     var best = Double.infinity

@@ -18,7 +18,7 @@ func storageGrowth(basePath: String, home: URL) throws -> [[String: Any]] {
     let baseModel = try store.putModel(base.weights, kind: .base, name: "base", task: nil, sourcePath: basePath, format: "file", architecture: "")
     try record("base", baseModel.stats)
 
-    var rng = StressRNG(state: 99)
+    var rng = SplitMix(seed: 99)
     var tasks: [MergeModel] = []
     for t in 0..<5 {
         var tensors: [TensorView] = []

@@ -10,24 +10,12 @@ final class StressSource: TensorSource, @unchecked Sendable {
     func tensor(named name: String) throws -> TensorView { tensors.first { $0.name == name }! }
 }
 
-/// SplitMix64, so a seed reproduces a run.
-struct StressRNG: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Puts models that share most tensors with earlier ones (so dedup, gc and new chunks all
 /// happen), commits a version for each, and prints an acknowledgement only after the commit.
 /// Every fifth round removes an older unreferenced manifest and runs gc.
 func storeStress(home: URL, seed: UInt64, rounds: Int) throws {
     let store = try RegistryStore(home: home, initialMapSize: 1 << 22)
-    var rng = StressRNG(state: seed)
+    var rng = SplitMix(seed: seed)
     let shared = (0..<4).map { i in
         TensorView(name: "model.layers.\(i).mlp.up_proj.weight", shape: [64, 256],
                    float32: (0..<(64 * 256)).map { _ in Float.random(in: -1...1, using: &rng) }, as: .bf16)

@@ -29,3 +29,13 @@ extension DType: ExpressibleByArgument {
     public init?(argument: String) { self.init(userSpelling: argument) }
     public static var allValueStrings: [String] { ["f32", "f16", "bf16"] }
 }
+
+/// Refuses to write over an existing file or a non-empty directory unless `force`.
+func refuseToClobber(_ url: URL, force: Bool) throws {
+    var isDir: ObjCBool = false
+    guard !force, FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { return }
+    let nonEmpty = !isDir.boolValue || !((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).isEmpty
+    if nonEmpty {
+        throw RecallError(.invalidArgument, "\(url.path): already exists and is not empty; pass --force to overwrite or choose another path")
+    }
+}

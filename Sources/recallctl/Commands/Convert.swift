@@ -47,7 +47,7 @@ struct Convert: ParsableCommand {
             if inURL.standardizedFileURL.resolvingSymlinksInPath() == outURL.standardizedFileURL.resolvingSymlinksInPath() {
                 throw RecallError(.invalidArgument, "\(output): output is the input; choose another path")
             }
-            try refuseToClobber(outURL)
+            try refuseToClobber(outURL, force: force)
             let writer = CheckpointWriter(
                 dtype: dtype,
                 maxShardBytes: shardSize.flatMap(parseByteSize),
@@ -67,15 +67,6 @@ struct Convert: ParsableCommand {
             } else {
                 print("wrote \(outURL.path): \(written.weights.infos.count) tensors, \(formatBytes(bytes))\(written.isSharded ? " (sharded)" : "")")
             }
-        }
-    }
-
-    func refuseToClobber(_ url: URL) throws {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { return }
-        let nonEmpty = !isDir.boolValue || !((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).isEmpty
-        if nonEmpty && !force {
-            throw RecallError(.invalidArgument, "\(url.path): already exists; pass --force to overwrite or choose another path")
         }
     }
 }

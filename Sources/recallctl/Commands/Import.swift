@@ -31,7 +31,7 @@ struct Import: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let outURL = URL(fileURLWithPath: out)
-            try refuseNonEmpty(outURL, force: force)
+            try refuseToClobber(outURL, force: force)
             try GGUFImporter.importModel(gguf: URL(fileURLWithPath: gguf), to: outURL, dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize))
             print("imported \(gguf) into \(out)")
         }
@@ -66,16 +66,9 @@ struct ApplyLoRA: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let outURL = URL(fileURLWithPath: out)
-            try refuseNonEmpty(outURL, force: force)
+            try refuseToClobber(outURL, force: force)
             try LoRAApplier.apply(base: URL(fileURLWithPath: base), adapter: URL(fileURLWithPath: adapter), to: outURL, dtype: dtype)
             print("applied \(adapter) to \(base) into \(out)")
         }
-    }
-}
-
-/// Refuses an existing, non-empty output directory unless `force`.
-func refuseNonEmpty(_ url: URL, force: Bool) throws {
-    if let contents = try? FileManager.default.contentsOfDirectory(atPath: url.path), !contents.isEmpty, !force {
-        throw RecallError(.invalidArgument, "\(url.path): is not empty; pass --force to overwrite or choose another directory")
     }
 }

@@ -105,9 +105,7 @@ struct Merge: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let outURL = URL(fileURLWithPath: out)
-            if let contents = try? FileManager.default.contentsOfDirectory(atPath: outURL.path), !contents.isEmpty, !force {
-                throw RecallError(.invalidArgument, "\(outURL.path): is not empty; pass --force to overwrite or choose another directory")
-            }
+            try refuseToClobber(outURL, force: force)
             let spec = try config.map { try MergekitConfig(url: URL(fileURLWithPath: $0)) }
             let methodName = spec?.method ?? method!
             let mergeMethod = try MergeMethods.named(methodName)

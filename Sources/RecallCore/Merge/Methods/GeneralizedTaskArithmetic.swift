@@ -106,17 +106,10 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
 
     /// Keeps each entry with probability `density` (seeded), zeroes the rest.
     func dropRandomly(_ delta: inout [Float], density: Double, rescale: Bool, seed: UInt64) {
-        var state = seed
+        var rng = SplitMix(seed: seed)
         let before = rescale ? l1(delta) : 0
         let cut = UInt64(density * Double(UInt64.max))
-        for i in delta.indices {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            if z >= cut { delta[i] = 0 }
-        }
+        for i in delta.indices where rng.next() >= cut { delta[i] = 0 }
         if rescale { rescaleL1(&delta, before: before) }
     }
 

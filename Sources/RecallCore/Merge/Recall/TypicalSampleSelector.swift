@@ -32,7 +32,7 @@ public struct TypicalSampleSelector: Sendable {
         let d = points[0].count
         guard points.allSatisfy({ $0.count == d }) else { throw RecallError(.invalidArgument, "typical samples: embeddings differ in length") }
         let k = min(clusters, n)
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix(seed: seed)
 
         func dist2(_ a: [Float], _ b: [Float]) -> Float {
             var s: Float = 0
@@ -110,17 +110,5 @@ public struct TypicalSampleSelector: Sendable {
             sizes.append(assignment.filter { $0 == c }.count)
         }
         return Selection(medoids: medoids, assignment: assignment, sizes: sizes, iterations: iterations)
-    }
-}
-
-/// SplitMix64: a tiny, seedable generator for reproducible choices.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -73,15 +73,7 @@ public struct Manifest: Equatable, Sendable {
             ("version", .int(1)),
             ("metadata", .object(metadata.map { ($0.0, .string($0.1)) })),
             ("files", Self.entryJSON(files)),
-            ("tensors", .array(tensors.map { t in
-                .object([
-                    ("name", .string(t.info.name)),
-                    ("dtype", .string(t.info.dtype.rawValue)),
-                    ("shape", .array(t.info.shape.map { .int($0) })),
-                    ("sha256", .string(t.sha256)),
-                    ("chunks", .array(t.chunks.map { .string($0) })),
-                ])
-            })),
+            ("tensors", Self.entryJSON(tensors)),
         ])
     }
 
