@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on the embedded default model (the bundled tiny Llama fixture).
-# Today that is the checkpoint tool chain; the daemon flow (init, register, history) joins it
-# when the daemon lands.
+# `make demo`: the main job on the embedded default models (the bundled tiny fixtures).
+# Today that is the checkpoint tool chain (inspect, convert, import, merge); the daemon flow
+# (init, register with RECALL, history) replaces it when the daemon lands.
 set -euo pipefail
 bin="$1"
 home="$2"
@@ -28,5 +28,16 @@ if cmp -s "$home/original.digest" "$home/roundtrip.digest"; then
 else
   echo "round trip changed tensors:"; diff "$home/original.digest" "$home/roundtrip.digest" || true; exit 1
 fi
+echo
+echo "== recallctl import: a tiny llama GGUF (quantised) into an HF directory"
+"$ctl" import "$here/Tests/RecallCoreTests/Fixtures/gguf/tiny-llama.gguf" "$home/from-gguf" --dtype f32
+"$ctl" inspect "$home/from-gguf" | sed -n 2,4p
+echo
+echo "== recallctl merge: three task models into their base with TIES (mergekit semantics)"
+m="$here/Tests/RecallCoreTests/Fixtures/merge/models"
+"$ctl" merge --method ties --base "$m/base" --models "$m/task_a,$m/task_b,$m/task_c" \
+  --weight 1,0.8,0.6 --density 0.5,0.3,0.7 --out "$home/merged-ties"
+python3 "$here/tools/st_digest.py" "$home/merged-ties" > "$home/merged.digest"
+echo "merged model: $(wc -l < "$home/merged.digest") tensors"
 echo
 echo "demo done; outputs in $home"
