@@ -31,7 +31,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	@mkdir -p .build
 	$(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee .build/test.log
-	@awk '/Executed [0-9]+ tests?, with [0-9]+ failures?/ { n = $$2; f = $$5 } END { print "tests: " n - f " passed, " f " failed" }' .build/test.log
+	@awk '/Executed [0-9]+ tests?, with/ { n = $$2; f = 0; s = 0; for (i = 1; i <= NF; i++) { if ($$i ~ /^failures?$$/) f = $$(i-1); if ($$i == "skipped") s = $$(i-2) } } END { print "tests: " n - f - s " passed, " f " failed, " s " skipped" }' .build/test.log
 
 # Hundreds of SIGKILL-at-random-moments rounds against the store (make test runs a few).
 stress: deps
