@@ -82,8 +82,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 if rc == MDB_MAP_FULL { try grow(); continue }
                 try Self.check(rc, "commit", path)
                 return result
-            } catch let full as LMDBMapFull {
-                _ = full
+            } catch is LMDBMapFull {
                 mdb_txn_abort(txn)
                 try grow()
             } catch {

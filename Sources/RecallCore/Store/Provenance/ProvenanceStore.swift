@@ -171,7 +171,7 @@ public final class ProvenanceStore: @unchecked Sendable {
         throw RecallError(.notFound, "no version or tag named \"\(ref)\"; see `recallctl history`")
     }
 
-    /// Every model id referenced by a version or a merge input (the live set for pruning).
+    /// Content hashes of every recorded model: the manifests registry gc must keep.
     public func referencedModelHashes() throws -> Set<String> {
         try locked { Set(try db.query("SELECT content_hash FROM models").compactMap { $0["content_hash"].text }) }
     }
