@@ -54,6 +54,18 @@ if os.path.exists(smol):
               f"- Forward pass against transformers on the imported directory: {f['prompts']} prompts, all {f['layers']} hidden-state layers (mean-pooled, f32): max relative error {f['max_rel_err']:.1e} (bound 1e-4).",
               f"- Store compression of its bf16 weights (dequantised from Q4_1, so not typical of trained bf16): ours {c['ours_ratio']:.3f} of raw vs plain zstd {c['plain_ratio']:.3f} and unrotated planes {c['planes_ratio']:.3f}, level 1; decompression {c['decompress_gbps']:.2f} GB/s.", ""]
 
+imp = os.path.join(results, "import.json")
+if os.path.exists(imp):
+    r = json.load(open(imp))
+    i, l = r["import"], r["lora"]
+    lines += ["## GGUF import and LoRA merge (issue: model imports)", "",
+              "SmolLM2-135M-Instruct Q4_1 GGUF to a bf16 HF directory; then a seeded random LoRA (r=8 on q_proj, v_proj) merged into it.",
+              "Whole processes (interpreter start and imports included for Python), wall time and peak RSS from /usr/bin/time.", "",
+              "| job | ours | competitor | speed-up | ours peak RSS | competitor peak RSS |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |",
+              f"| import GGUF -> HF dir | {i['recall']['seconds']:.1f} s | {i['transformers']['seconds']:.1f} s (transformers gguf_file= load + save) | **{i['transformers']['seconds']/i['recall']['seconds']:.1f}x** | {i['recall']['peak_rss_kib']/1024:.0f} MiB | {i['transformers']['peak_rss_kib']/1024:.0f} MiB |",
+              f"| apply LoRA -> HF dir | {l['recall']['seconds']:.1f} s | {l['peft']['seconds']:.1f} s (peft merge_and_unload + save) | **{l['peft']['seconds']/l['recall']['seconds']:.1f}x** | {l['recall']['peak_rss_kib']/1024:.0f} MiB | {l['peft']['peak_rss_kib']/1024:.0f} MiB |", ""]
+
 growth = os.path.join(results, "growth.json")
 if os.path.exists(growth):
     rows = json.load(open(growth))

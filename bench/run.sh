@@ -8,6 +8,8 @@ work="$here/bench/work"
 results="$here/bench/results"
 mkdir -p "$work" "$results"
 bash "$here/tools/setup-venv.sh" >/dev/null
+# /usr/bin/time (Debian package `time`) measures whole-process wall time and peak RSS.
+[ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time
 py="$here/tools/.venv/bin/python"
 
 ckpt="$work/smollm2-shaped-bf16.safetensors"
@@ -56,6 +58,18 @@ if [ -f "$gguf" ]; then
   check=$("$py" "$here/bench/check_smollm2_forward.py" "$bin" "$cache/smollm2-bf16" "$work/smollm2-check" 2>/dev/null | tail -n 1)
   printf '{"import_seconds": %s, "compress": %s, "forward_check": %s}\n' "$import_s" "$comp" "$check" > "$results/smollm2.json"
   cat "$results/smollm2.json"
+
+  echo "== import and apply-lora vs transformers / peft (wall time and peak RSS, whole processes)"
+  imp="$work/import"
+  rm -rf "$imp" && mkdir -p "$imp"
+  ours_import=$(/usr/bin/time -f '{"seconds": %e, "peak_rss_kib": %M}' "$bin/recallctl" import "$gguf" "$imp/ours" --dtype bf16 2>&1 >/dev/null | tail -n 1)
+  hf_import=$(/usr/bin/time -f '{"seconds": %e, "peak_rss_kib": %M}' "$py" "$here/bench/import_torch.py" gguf "$gguf" "$imp/hf" 2>&1 >/dev/null | tail -n 1)
+  "$py" "$here/bench/import_torch.py" make-adapter "$imp/ours" "$imp/adapter" >/dev/null 2>&1
+  ours_lora=$(/usr/bin/time -f '{"seconds": %e, "peak_rss_kib": %M}' "$bin/recallctl" apply-lora "$imp/ours" "$imp/adapter" "$imp/ours-lora" 2>&1 >/dev/null | tail -n 1)
+  hf_lora=$(/usr/bin/time -f '{"seconds": %e, "peak_rss_kib": %M}' "$py" "$here/bench/import_torch.py" lora "$imp/ours" "$imp/adapter" "$imp/hf-lora" 2>&1 >/dev/null | tail -n 1)
+  printf '{"import": {"recall": %s, "transformers": %s}, "lora": {"recall": %s, "peft": %s}}\n' "$ours_import" "$hf_import" "$ours_lora" "$hf_lora" > "$results/import.json"
+  cat "$results/import.json"
+  rm -rf "$imp"
 else
   echo "PyPI unreachable: skipping the SmolLM2 checks"
 fi
