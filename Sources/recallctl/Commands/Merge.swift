@@ -6,20 +6,43 @@ struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Merge checkpoints once, without the daemon (mergekit semantics).",
         discussion: """
-        Methods: linear, task_arithmetic, ties, dare_linear, dare_ties, slerp. Per-model values are \
+        Methods: recall, linear, task_arithmetic, ties, dare_linear, dare_ties, slerp. Per-model values are \
         comma lists in --models order; a single value applies to every model. Output: an HF directory \
         with the config and tokenizer files of the base (or of the first model).
 
         Example: recallctl merge --method ties --base base/ --models a.st,b.st --weight 1,0.8 --density 0.5 --out merged/
         Or from a mergekit YAML (models: form; paths relative to the file): recallctl merge --config merge.yml --out merged/
+        RECALL (the last model is the new task's; its samples pick the typical samples):
+          recallctl merge --method recall --base base/ --models a/,b/,new/ --samples new.jsonl --out merged/ --report report.json
         """
     )
 
     @Option(help: "A mergekit YAML file (merge_method, base_model, models with parameters, parameters, dtype).")
     var config: String?
 
-    @Option(help: "Merge method: \(MergeMethods.all.map(\.name).joined(separator: ", ")).")
+    @Option(help: "Merge method: recall, \(MergeMethods.all.map(\.name).joined(separator: ", ")).")
     var method: String?
+
+    @Option(help: "recall: the new task's samples (JSONL), from which typical samples are picked.")
+    var samples: String?
+
+    @Option(help: "recall: typical samples kept for earlier tasks (JSONL), added to the probe set.")
+    var probe: String?
+
+    @Option(help: "recall: lambda, a number or 'auto' (tries 1, 1.5, 2, 3 and keeps the lowest loss).")
+    var lambda: String = "auto"
+
+    @Option(help: "recall: softmax temperature tau.")
+    var tau: Double = 0.1
+
+    @Option(help: "recall: score for the weights: centrality or anchor-new.")
+    var score: String = "centrality"
+
+    @Option(help: "recall: number of typical samples (k-means clusters).")
+    var clusters: Int = 16
+
+    @Option(help: "recall: write the merge report (typical samples, sigmas, similarities, weights, lambda) as JSON here.")
+    var report: String?
 
     @Option(help: "Base model (needed by task_arithmetic, ties, dare_*, slerp).")
     var base: String?
@@ -91,6 +114,14 @@ struct Merge: ParsableCommand {
             return
         }
         guard let method else { throw ValidationError("give --method and --models, or --config") }
+        if method == "recall" {
+            guard base != nil, samples != nil else { throw ValidationError("--method recall needs --base and --samples") }
+            guard lambda == "auto" || Double(lambda) != nil else { throw ValidationError("--lambda must be a number or auto") }
+            guard LayerWeighting.Score(rawValue: score) != nil else { throw ValidationError("--score must be centrality or anchor-new") }
+            guard tau > 0, clusters >= 1 else { throw ValidationError("--tau must be positive and --clusters at least 1") }
+            guard !modelPaths.isEmpty else { throw ValidationError("--models needs at least one model") }
+            return
+        }
         guard (try? MergeMethods.named(method)) != nil else {
             throw ValidationError("--method '\(method)' is not one of \(MergeMethods.all.map(\.name).joined(separator: ", "))")
         }
@@ -106,6 +137,7 @@ struct Merge: ParsableCommand {
         try reportingFailures {
             let outURL = URL(fileURLWithPath: out)
             try refuseToClobber(outURL, force: force)
+            if method == "recall" { return try runRecall(outURL) }
             let spec = try config.map { try MergekitConfig(url: URL(fileURLWithPath: $0)) }
             let methodName = spec?.method ?? method!
             let mergeMethod = try MergeMethods.named(methodName)
@@ -145,6 +177,40 @@ struct Merge: ParsableCommand {
                                    ("models", .array(entries.map { .string($0.path) })), ("tensors", .int(merged.infos.count))]))
             } else {
                 print("merged \(inputs.count) model(s) with \(methodName) into \(outURL.path) (\(merged.infos.count) tensors)")
+            }
+        }
+    }
+
+    /// `--method recall`: RECALL over the given experts (the last is the new task's model).
+    func runRecall(_ outURL: URL) throws {
+        let baseCheckpoint = try Checkpoint.open(URL(fileURLWithPath: base!))
+        let experts = try modelPaths.map { RecallMerge.Expert(name: URL(fileURLWithPath: $0).lastPathComponent,
+                                                               checkpoint: try Checkpoint.open(URL(fileURLWithPath: $0))) }
+        var options = RecallMerge.Options()
+        options.clusters = clusters
+        options.seed = seed
+        options.temperature = tau
+        options.score = LayerWeighting.Score(rawValue: score)!
+        options.lambda = Double(lambda).map { .fixed($0) } ?? .auto([1, 1.5, 2, 3])
+        options.outputDType = dtype
+        let tokenizer = try Tokenizer(directory: URL(fileURLWithPath: base!))
+        let newSamples = try SamplesFile.load(URL(fileURLWithPath: samples!))
+        let earlier = try probe.map { try SamplesFile.load(URL(fileURLWithPath: $0)) } ?? []
+        let (merged, mergeReport) = try RecallMerge(options: options).merge(base: baseCheckpoint, experts: experts, newSamples: newSamples,
+                                                                             earlierProbes: earlier, tokenizer: tokenizer)
+        try CheckpointWriter(dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize),
+                             metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": "recall"])
+            .write(merged, configJSON: baseCheckpoint.configJSON, sidecars: baseCheckpoint.sidecarFiles, to: outURL)
+        if let report {
+            try Data((mergeReport.json.serialized(pretty: true) + "\n").utf8).write(to: URL(fileURLWithPath: report))
+        }
+        if json {
+            printJSON(.object([("output", .string(outURL.path)), ("method", .string("recall")), ("report", mergeReport.json)]))
+        } else {
+            print("merged \(experts.count) model(s) with recall into \(outURL.path) (lambda \(mergeReport.lambda), \(mergeReport.typicalSamples.count) typical samples)")
+            print("layer  " + experts.map { $0.name.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined(separator: " "))
+            for (l, row) in mergeReport.weights.enumerated() {
+                print(String(format: "%5d  ", l) + row.map { String(format: "%-10.3f", $0) }.joined(separator: " "))
             }
         }
     }
