@@ -110,6 +110,17 @@ final class RecallCommandTests: XCTestCase {
         XCTAssertEqual(json["weights"]?.arrayValue?.count, 5)
         XCTAssertEqual(json["typical_samples"]?.arrayValue?.count, 3)
         XCTAssertEqual(Set(try Checkpoint.open(out).weights.tensorNames), Set(base.weights.tensorNames))
+        // The TIES-sparsified variant and another pooling run too; a bad density is a usage error.
+        let tiesOut = dir.appendingPathComponent("merged-ties")
+        let ties = try CLI.run(["merge", "--method", "recall", "--base", dir.appendingPathComponent("base").path,
+                                "--models", "\(dir.appendingPathComponent("a").path),\(dir.appendingPathComponent("new").path)",
+                                "--samples", samples.path, "--clusters", "2", "--lambda", "1", "--sparsify", "ties:0.5",
+                                "--pooling", "mean", "--out", tiesOut.path])
+        XCTAssertEqual(ties.status, 0, ties.stderr)
+        XCTAssertNotEqual(try Checkpoint.open(tiesOut).weights.tensor(named: "model.layers.0.mlp.up_proj.weight").copyBytes(),
+                          try Checkpoint.open(out).weights.tensor(named: "model.layers.0.mlp.up_proj.weight").copyBytes())
+        XCTAssertEqual(try CLI.run(["merge", "--method", "recall", "--base", base.url.path, "--models", base.url.path, "--samples", samples.path,
+                                    "--sparsify", "ties:2", "--out", out.path]).status, 2)
         // Bad inputs: no samples file, a malformed one.
         XCTAssertEqual(try CLI.run(["merge", "--method", "recall", "--base", base.url.path, "--models", base.url.path, "--out", out.path]).status, 2)
         try Data("{\"text\": \"x\"}\n{bad\n".utf8).write(to: samples)

@@ -41,6 +41,12 @@ struct Merge: ParsableCommand {
     @Option(help: "recall: number of typical samples (k-means clusters).")
     var clusters: Int = 16
 
+    @Option(help: "recall: 'ties:DENSITY' trims each weighted task vector by magnitude and elects signs as TIES does before summing (e.g. ties:0.5).")
+    var sparsify: String?
+
+    @Option(help: "recall: pooling of token states: exclude-first (default), mean, exclude-outliers.")
+    var pooling: String = "exclude-first"
+
     @Option(help: "recall: write the merge report (typical samples, sigmas, similarities, weights, lambda) as JSON here.")
     var report: String?
 
@@ -119,6 +125,8 @@ struct Merge: ParsableCommand {
             guard lambda == "auto" || Double(lambda) != nil else { throw ValidationError("--lambda must be a number or auto") }
             guard LayerWeighting.Score(rawValue: score) != nil else { throw ValidationError("--score must be centrality or anchor-new") }
             guard tau > 0, clusters >= 1 else { throw ValidationError("--tau must be positive and --clusters at least 1") }
+            guard Pooling(argument: pooling) != nil else { throw ValidationError("--pooling must be exclude-first, mean or exclude-outliers") }
+            if let sparsify { _ = try tiesDensity(sparsify) }
             guard !modelPaths.isEmpty else { throw ValidationError("--models needs at least one model") }
             return
         }
@@ -193,6 +201,8 @@ struct Merge: ParsableCommand {
         options.score = LayerWeighting.Score(rawValue: score)!
         options.lambda = Double(lambda).map { .fixed($0) } ?? .auto([1, 1.5, 2, 3])
         options.outputDType = dtype
+        options.pooling = Pooling(argument: pooling)!
+        if let sparsify { options.sparsify = .ties(density: try tiesDensity(sparsify)) }
         let tokenizer = try Tokenizer(directory: URL(fileURLWithPath: base!))
         let newSamples = try SamplesFile.load(URL(fileURLWithPath: samples!))
         let earlier = try probe.map { try SamplesFile.load(URL(fileURLWithPath: $0)) } ?? []
@@ -213,5 +223,14 @@ struct Merge: ParsableCommand {
                 print(String(format: "%5d  ", l) + row.map { String(format: "%-10.3f", $0) }.joined(separator: " "))
             }
         }
+    }
+
+    /// Parses `ties:DENSITY` with 0 < DENSITY <= 1.
+    func tiesDensity(_ text: String) throws -> Double {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, parts[0] == "ties", let d = Double(parts[1]), d > 0, d <= 1 else {
+            throw ValidationError("--sparsify must be ties:DENSITY with 0 < DENSITY <= 1, e.g. ties:0.5")
+        }
+        return d
     }
 }
