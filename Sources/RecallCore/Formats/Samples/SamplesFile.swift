@@ -22,13 +22,18 @@ public enum SamplesFile {
         do { data = try Data(contentsOf: url) } catch {
             throw RecallError(.notFound, "\(url.path): cannot read the samples file (\(error.localizedDescription))")
         }
+        return try parse(data, source: url.path)
+    }
+
+    /// Parses JSONL bytes; `source` names the file in errors (the daemon gets the bytes, not the file).
+    public static func parse(_ data: Data, source: String) throws -> [Sample] {
         var samples: [Sample] = []
         var lineNumber = 0
         for raw in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             let line = raw.last == UInt8(ascii: "\r") ? raw.dropLast() : raw
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            func bad(_ why: String) -> RecallError { RecallError(.invalidFile, "\(url.path): line \(lineNumber): \(why)") }
+            func bad(_ why: String) -> RecallError { RecallError(.invalidFile, "\(source): line \(lineNumber): \(why)") }
             let json: JSONValue
             do { json = try JSONValue.parse(Data(line), rejectDuplicateKeys: false) } catch {
                 throw bad("not valid JSON (\(error)); each line must be one JSON object")
@@ -51,7 +56,7 @@ public enum SamplesFile {
             guard let text, !text.isEmpty else { throw bad("needs a non-empty \"text\" (or \"prompt\")") }
             samples.append(Sample(text: text, prompt: prompt, answer: answer, choices: choices, line: lineNumber))
         }
-        guard !samples.isEmpty else { throw RecallError(.invalidFile, "\(url.path): no samples; expected one JSON object per line with a \"text\" field") }
+        guard !samples.isEmpty else { throw RecallError(.invalidFile, "\(source): no samples; expected one JSON object per line with a \"text\" field") }
         return samples
     }
 }

@@ -28,12 +28,21 @@ public struct RecallMerge {
 
     public struct Expert {
         public let name: String
-        public let checkpoint: Checkpoint
+        public let weights: TensorSource
+        /// The model's content hash, when it has one: the key of its cached representations.
+        public let contentHash: String?
         public init(name: String, checkpoint: Checkpoint) {
+            self.init(name: name, weights: checkpoint.weights, contentHash: nil)
+        }
+        public init(name: String, weights: TensorSource, contentHash: String?) {
             self.name = name
-            self.checkpoint = checkpoint
+            self.weights = weights
+            self.contentHash = contentHash
         }
     }
+
+    /// Phases reported while merging, in order.
+    public enum Phase: String, Sendable { case select, represent, fuse }
 
     public struct Report: Sendable {
         public var typicalSamples: [(index: Int, text: String, clusterSize: Int)] = []
@@ -45,6 +54,8 @@ public struct RecallMerge {
         public var lambdaLosses: [(lambda: Double, loss: Double)] = []
         public var lambda = 1.0
         public var experts: [String] = []
+        /// Probe representations taken from the cache instead of a forward pass.
+        public var cachedRepresentations = 0
 
         public var json: JSONValue {
             .object([
@@ -56,6 +67,7 @@ public struct RecallMerge {
                 ("similarities", .array(similarities.map { .array($0.map { .array($0.map { .number($0, integer: nil) }) }) })),
                 ("lambda_losses", .array(lambdaLosses.map { .object([("lambda", .number($0.lambda, integer: nil)), ("loss", .number($0.loss, integer: nil))]) })),
                 ("lambda", .number(lambda, integer: nil)),
+                ("cached_representations", .int(cachedRepresentations)),
             ])
         }
     }
@@ -67,13 +79,23 @@ public struct RecallMerge {
     /// `earlierProbes` the typical samples already kept for earlier tasks.
     public func merge(base: Checkpoint, experts: [Expert], newSamples: [Sample], earlierProbes: [Sample] = [],
                       tokenizer: Tokenizer) throws -> (merged: TensorSource, report: Report) {
+        try merge(config: try base.modelConfig(), base: base.weights, experts: experts, newSamples: newSamples,
+                  earlierProbes: earlierProbes, tokenizer: tokenizer)
+    }
+
+    /// The same over any tensor sources (stored checkpoints in the daemon). `cache` keeps pooled
+    /// representations per (model, sample, layer) so no model runs twice on a sample; `progress`
+    /// hears each phase with the fraction done within it.
+    public func merge(config: ModelConfig, base: TensorSource, experts: [Expert], newSamples: [Sample],
+                      earlierProbes: [Sample] = [], tokenizer: Tokenizer, cache: RepresentationCache? = nil,
+                      progress: (Phase, Double) -> Void = { _, _ in }) throws -> (merged: TensorSource, report: Report) {
         guard let newest = experts.last else { throw RecallError(.invalidArgument, "RECALL needs at least one task model") }
         var report = Report()
         report.experts = experts.map(\.name)
-        let config = try base.modelConfig()
 
         // 1. Typical samples of the new task, embedded by the new model (last layer, pooled).
-        let newModel = try LlamaModel(config: config, weights: newest.checkpoint.weights, origin: newest.name)
+        progress(.select, 0)
+        let newModel = try LlamaModel(config: config, weights: newest.weights, origin: newest.name)
         let newIDs = newSamples.map { tokenizer.encode($0.text) }
         let embedded = try newModel.hiddenStates(newIDs, options: ForwardOptions(pooling: options.pooling))
         let last = embedded.layerCount - 1
@@ -82,19 +104,41 @@ public struct RecallMerge {
         report.typicalSamples = zip(selection.medoids, selection.sizes).map { ($0, newSamples[$0].text, $1) }
         let typical = selection.medoids.map { newSamples[$0] }
 
-        // 2-3. Probe set and every expert's representations on it.
+        // 2-3. Probe set and every expert's representations on it (cached ones are not recomputed).
+        progress(.represent, 0)
         let probes = typical + earlierProbes
         report.probeCount = probes.count
-        let probeIDs = probes.map { tokenizer.encode($0.text) }
+        let layerCount = config.numHiddenLayers + 1
+        let poolingKey = "\(options.pooling)"
         var values: [[[[Float]]]] = []
-        for expert in experts {
-            let model = expert.checkpoint === newest.checkpoint ? newModel
-                : try LlamaModel(config: config, weights: expert.checkpoint.weights, origin: expert.name)
-            let states = try model.hiddenStates(probeIDs, options: ForwardOptions(pooling: options.pooling))
-            values.append((0..<probeIDs.count).map { s in (0..<states.layerCount).map { Array(states.pooled(layer: $0, sample: s)) } })
+        for (e, expert) in experts.enumerated() {
+            var rows = [[[Float]]?](repeating: nil, count: probes.count)
+            if let cache, let hash = expert.contentHash {
+                for (s, probe) in probes.enumerated() {
+                    rows[s] = try cache.representations(model: hash, sample: probe.text, pooling: poolingKey, layers: layerCount)
+                }
+            }
+            let missing = rows.indices.filter { rows[$0] == nil }
+            if !missing.isEmpty {
+                let model = e == experts.count - 1 ? newModel
+                    : try LlamaModel(config: config, weights: expert.weights, origin: expert.name)
+                let states = try model.hiddenStates(missing.map { tokenizer.encode(probes[$0].text) },
+                                                    options: ForwardOptions(pooling: options.pooling))
+                for (j, s) in missing.enumerated() {
+                    let layers = (0..<states.layerCount).map { Array(states.pooled(layer: $0, sample: j)) }
+                    rows[s] = layers
+                    if let cache, let hash = expert.contentHash {
+                        try cache.store(model: hash, sample: probes[s].text, pooling: poolingKey, layers)
+                    }
+                }
+            }
+            report.cachedRepresentations += probes.count - missing.count
+            values.append(rows.map { $0! })
+            progress(.represent, Double(e + 1) / Double(experts.count))
         }
 
         // 4-5. Similarities and weights per layer.
+        progress(.fuse, 0)
         let similarity = try options.similarity.compute(Representations(values))
         report.sigmas = similarity.sigmas
         report.similarities = similarity.matrices
@@ -102,8 +146,8 @@ public struct RecallMerge {
             .weights(similarity.matrices)
 
         // 6. Fusion, with lambda fixed or chosen by the loss on the typical samples.
-        let baseModel = MergeModel(name: "base", source: base.weights)
-        let inputs = experts.map { MergeModel(name: $0.name, source: $0.checkpoint.weights) }
+        let baseModel = MergeModel(name: "base", source: base)
+        let inputs = experts.map { MergeModel(name: $0.name, source: $0.weights) }
         func fused(_ lambda: Double) throws -> MergedCheckpoint {
             let fusion = LayerwiseFusion(lambda: lambda, sparsify: options.sparsify)
             return try MergedCheckpoint(try fusion.configuration(base: baseModel, models: inputs, weights: report.weights,
@@ -122,6 +166,7 @@ public struct RecallMerge {
                 let model = try LlamaModel(config: config, weights: materialised, origin: "merge (lambda \(lambda))")
                 let loss = try languageModelLoss(model, typical, tokenizer: tokenizer)
                 report.lambdaLosses.append((lambda, loss))
+                progress(.fuse, Double(report.lambdaLosses.count) / Double(grid.count))
                 if best == nil || loss < best!.loss { best = (lambda, loss, materialised) }
             }
             report.lambda = best!.lambda
@@ -162,4 +207,11 @@ public final class MaterialisedSource: TensorSource, @unchecked Sendable {
         guard let i = index[name] else { throw RecallError(.notFound, "merged model has no tensor \(name)") }
         return tensors[i]
     }
+}
+
+/// Where RECALL keeps pooled representations between merges: every layer of one model on one
+/// sample under one pooling. The blob store implements it in LMDB.
+public protocol RepresentationCache {
+    func representations(model: String, sample: String, pooling: String, layers: Int) throws -> [[Float]]?
+    func store(model: String, sample: String, pooling: String, _ layers: [[Float]]) throws
 }

@@ -61,7 +61,8 @@ public final class ProvenanceStore: @unchecked Sendable {
     /// Records a new version with its merge details; moves head to it unless `gated`.
     public func commitVersion(modelID: Int, parent: Int?, task: String?, method: String, optionsJSON: String = "{}",
                               message: String = "", detail: VersionDetail = VersionDetail(),
-                              gated: Bool = false, gateReason: String? = nil) throws -> VersionRecord {
+                              gated: Bool = false, gateReason: String? = nil,
+                              alsoInTransaction extra: ((SQLiteDatabase, Int) throws -> Void)? = nil) throws -> VersionRecord {
         try locked {
             try db.transaction {
                 let number = (try db.query("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM versions").first?["n"].int) ?? 1
@@ -81,6 +82,7 @@ public final class ProvenanceStore: @unchecked Sendable {
                     try db.query("INSERT INTO similarities(version, layer, model_a, model_b, value, sigma) VALUES (?, ?, ?, ?, ?, ?)",
                                  [.of(number), .of(s.layer), .of(s.modelA), .of(s.modelB), .double(s.value), .of(s.sigma)])
                 }
+                try extra?(db, number)
                 if !gated { try setRef("head", kind: "head", version: number) }
                 try db.query("INSERT INTO events(kind, version, model_id, detail_json) VALUES (?, ?, ?, ?)",
                              [.text(gated ? "version.gated" : "version.committed"), .of(number), .of(modelID),

@@ -1,0 +1,97 @@
+import Foundation
+
+/// Turns whatever a user registers into full weights that fit the registry's base, or a one-line
+/// error naming the file and tensor: a safetensors file (any extension), a sharded index, an HF
+/// directory, a GGUF file (imported) or a PEFT LoRA adapter directory (applied to the base).
+public struct ModelIntake {
+    /// A candidate ready to store.
+    public struct Candidate {
+        public let weights: TensorSource
+        /// Side files to keep with it (config and tokenizer of an HF directory or an import).
+        public let files: [URL]
+        public let format: String
+        /// Kept alive while `weights` is read (a checkpoint's mapped files).
+        let owner: AnyObject?
+    }
+
+    /// `workDirectory` receives a GGUF import; the caller removes it when the job is done.
+    public static func open(_ url: URL, base: TensorSource, workDirectory: URL) throws -> Candidate {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: url.path, isDirectory: &isDir) else {
+            throw RecallError(.notFound, "\(url.path): no such file or directory")
+        }
+        if isDir.boolValue, fm.fileExists(atPath: url.appendingPathComponent("adapter_config.json").path),
+           !fm.fileExists(atPath: url.appendingPathComponent("config.json").path) {
+            let applier = try LoRAApplier(base: base, adapter: try LoRAAdapter(directory: url))
+            return Candidate(weights: applier, files: [], format: "peft-lora", owner: applier)
+        }
+        if !isDir.boolValue, try isGGUF(url) {
+            try? fm.removeItem(at: workDirectory)
+            try GGUFImporter.importModel(gguf: url, to: workDirectory, dtype: base.infos.first?.dtype.isComputeFloat == true ? base.infos.first!.dtype : .bf16)
+            let c = try Checkpoint.open(workDirectory)
+            return Candidate(weights: c.weights, files: [], format: "gguf", owner: c)
+        }
+        let c = try Checkpoint.open(url)
+        return Candidate(weights: c.weights, files: [], format: c.layout.rawValue, owner: c)
+    }
+
+    static func isGGUF(_ url: URL) throws -> Bool {
+        guard let h = FileHandle(forReadingAtPath: url.path) else {
+            throw RecallError(.io, "\(url.path): cannot open for reading; check its permissions")
+        }
+        defer { try? h.close() }
+        return h.readData(ofLength: 4) == Data("GGUF".utf8)
+    }
+
+    /// The candidate must have exactly the base's tensors with the base's shapes, all finite.
+    public static func check(_ candidate: TensorSource, against base: TensorSource, file: String) throws {
+        var baseShapes: [String: [Int]] = [:]
+        for info in base.infos { baseShapes[info.name] = info.shape }
+        var seen = Set<String>()
+        for info in candidate.infos {
+            guard let shape = baseShapes[info.name] else {
+                throw RecallError(.mismatch, "\(file): tensor \"\(info.name)\" is not in the base model; register a model fine-tuned from the registry's base")
+            }
+            guard shape == info.shape else {
+                throw RecallError(.mismatch, "\(file): tensor \"\(info.name)\" has shape \(info.shape) but the base has \(shape); register a model of the base's architecture")
+            }
+            guard info.dtype.isComputeFloat else {
+                throw RecallError(.unsupported, "\(file): tensor \"\(info.name)\" is \(info.dtype.rawValue); registered weights must be f32, f16 or bf16")
+            }
+            seen.insert(info.name)
+        }
+        if let missing = base.infos.first(where: { !seen.contains($0.name) }) {
+            throw RecallError(.mismatch, "\(file): tensor \"\(missing.name)\" of the base is missing; register a full model (or a PEFT adapter directory)")
+        }
+        for info in candidate.infos {
+            let view = try candidate.tensor(named: info.name)
+            if let bad = firstNonFinite(view) {
+                throw RecallError(.invalidFile, "\(file): tensor \"\(info.name)\" holds a NaN or Inf at element \(bad); fix the training run or the export before registering")
+            }
+        }
+    }
+
+    /// Index of the first NaN/Inf (all exponent bits set), by bit pattern: no conversion needed.
+    static func firstNonFinite(_ view: TensorView) -> Int? {
+        func scan<T: FixedWidthInteger>(_ type: T.Type, mask: T) -> Int? {
+            let values = view.bytes.bindMemory(to: T.self)
+            // Blocks keep the common all-finite case a vectorised OR-free loop with an early exit per block.
+            var start = 0
+            while start < values.count {
+                let end = min(values.count, start + 4096)
+                var any = false
+                for i in start..<end where values[i] & mask == mask { any = true; break }
+                if any { return (start..<end).first { values[$0] & mask == mask } }
+                start = end
+            }
+            return nil
+        }
+        switch view.dtype {
+        case .f32: return scan(UInt32.self, mask: 0x7F80_0000)
+        case .bf16: return scan(UInt16.self, mask: 0x7F80)
+        case .f16: return scan(UInt16.self, mask: 0x7C00)
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+/// What a client asks for with `register`. The samples travel as text, so a remote client works
+/// the same as a local one; the model is a path on the daemon's machine (an upload is first
+/// written to the daemon's `incoming/` directory and named by that path).
+public struct RegisterRequest: Sendable {
+    public var model: String
+    public var task: String
+    /// Display name of the model; default: the file or directory name.
+    public var name: String?
+    public var samples: String
+    /// The samples file's name as the user knows it, for error messages.
+    public var samplesName: String
+    /// Merge onto this version (number or tag) instead of head.
+    public var parent: String?
+    /// The upload to delete once the job is over.
+    public var uploaded: Bool
+
+    public init(model: String, task: String, name: String? = nil, samples: String, samplesName: String = "samples",
+                parent: String? = nil, uploaded: Bool = false) {
+        self.model = model
+        self.task = task
+        self.name = name
+        self.samples = samples
+        self.samplesName = samplesName
+        self.parent = parent
+        self.uploaded = uploaded
+    }
+
+    /// Reads a request body; a missing or mistyped field is named.
+    public init(json: JSONValue) throws {
+        func string(_ key: String, required: Bool = true) throws -> String? {
+            guard let v = json[key], !v.isNull else {
+                if required { throw RecallError(.invalidArgument, "request: field \"\(key)\" is missing") }
+                return nil
+            }
+            guard let s = v.stringValue else { throw RecallError(.invalidArgument, "request: field \"\(key)\" must be a string") }
+            return s
+        }
+        model = try string("model")!
+        task = try string("task")!
+        name = try string("name", required: false)
+        samples = try string("samples")!
+        samplesName = try string("samples_name", required: false) ?? "samples"
+        parent = try string("parent", required: false)
+        uploaded = json["uploaded"]?.boolValue ?? false
+    }
+
+    public var json: JSONValue {
+        .object([
+            ("model", .string(model)), ("task", .string(task)), ("name", name.map { .string($0) } ?? .null),
+            ("samples", .string(samples)), ("samples_name", .string(samplesName)),
+            ("parent", parent.map { .string($0) } ?? .null), ("uploaded", .bool(uploaded)),
+        ])
+    }
+}

@@ -1,0 +1,371 @@
+import Foundation
+
+/// The registry as the daemon runs it: `init` records the base and the merge settings; `register`
+/// checks a model and queues a durable job; one worker runs the jobs in arrival order, each
+/// through the phases store -> select -> represent -> fuse -> store-merged -> commit; reads go
+/// straight to the store and run concurrently with the worker.
+///
+/// A job records what each finished phase produced (the stored task model), so a daemon killed
+/// mid-job resumes it on restart: the task model is not stored again, representations come from
+/// the cache, and only the merge itself is recomputed.
+public final class Registry: @unchecked Sendable {
+    public let store: RegistryStore
+    /// Uploads and GGUF imports waiting for their job.
+    public let incoming: URL
+    let cache: URL
+    private let condition = NSCondition()
+    private var stopping = false
+    private var workerDone = false
+    private var running: (id: Int, started: Date)?
+    public var log: @Sendable (String) -> Void = { _ in }
+
+    /// Durations of finished jobs, for metrics.
+    public private(set) var finishedDurations: [Double] = []
+
+    public init(store: RegistryStore) throws {
+        self.store = store
+        incoming = store.home.appendingPathComponent("incoming")
+        cache = store.home.appendingPathComponent("cache")
+        try FileManager.default.createDirectory(at: incoming, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+    }
+
+    var provenance: ProvenanceStore { store.provenance }
+
+    // MARK: Init
+
+    /// Stores the base and the settings; version 1 is the base with head on it.
+    public func initialize(base url: URL, method: String, scenario: RegistrySettings.Scenario,
+                           options: [String: String]) throws -> VersionRecord {
+        if try provenance.settings() != nil {
+            throw RecallError(.invalidArgument, "the registry is already initialised; use a new --home for another base")
+        }
+        _ = try MergePlan(method: method, options: options)
+        let checkpoint = try Checkpoint.open(url)
+        let config = try checkpoint.modelConfig()
+        if method == "recall", !FileManager.default.fileExists(atPath: checkpoint.url.appendingPathComponent("tokenizer.json").path) {
+            throw RecallError(.notFound, "\(url.path): no tokenizer.json; RECALL runs the model on samples, so the base must be an HF directory with its tokenizer")
+        }
+        for info in checkpoint.weights.infos {
+            if let bad = ModelIntake.firstNonFinite(try checkpoint.weights.tensor(named: info.name)) {
+                throw RecallError(.invalidFile, "\(url.path): tensor \"\(info.name)\" holds a NaN or Inf at element \(bad)")
+            }
+        }
+        let (model, _, _) = try store.putModel(checkpoint, kind: .base, name: url.lastPathComponent, task: nil)
+        _ = config
+        return try provenance.initialize(RegistrySettings(baseModelID: model.id, method: method, scenario: scenario, options: options))
+    }
+
+    func settings() throws -> RegistrySettings {
+        guard let s = try provenance.settings() else {
+            throw RecallError(.invalidArgument, "the registry has no base yet; run `recallctl init BASE_MODEL_DIR` first")
+        }
+        return s
+    }
+
+    /// The base's config and tokenizer files, written once under `cache/` (the tokenizer loads from a directory).
+    func baseFiles(_ base: StoredCheckpoint) throws -> URL {
+        let dir = cache.appendingPathComponent("base-\(base.hash.prefix(16))")
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent(".complete").path) {
+            _ = try base.writeFiles(to: dir)
+            FileManager.default.createFile(atPath: dir.appendingPathComponent(".complete").path, contents: Data())
+        }
+        return dir
+    }
+
+    // MARK: Register
+
+    /// Checks everything that can be checked before queueing (nothing is stored when it fails)
+    /// and queues the job.
+    public func submitRegister(_ request: RegisterRequest) throws -> JobRecord {
+        let settings = try settings()
+        guard !request.task.isEmpty, !request.task.contains(where: { $0.isNewline }) else {
+            throw RecallError(.invalidArgument, "--task must be a non-empty name")
+        }
+        let samples = try SamplesFile.parse(Data(request.samples.utf8), source: request.samplesName)
+        if settings.method == "recall", samples.count < 1 { throw RecallError(.invalidFile, "\(request.samplesName): no samples") }
+        if let parent = request.parent { _ = try provenance.resolve(parent) }
+        guard let baseRecord = try provenance.model(id: settings.baseModelID) else {
+            throw RecallError(.notFound, "store: the base model record is missing; run `recallctl verify`")
+        }
+        let base = try store.checkpoint(of: baseRecord)
+        let url = URL(fileURLWithPath: request.model)
+        let work = incoming.appendingPathComponent("import-\(UUID().uuidString)")
+        do {
+            let candidate = try ModelIntake.open(url, base: base, workDirectory: work)
+            try ModelIntake.check(candidate.weights, against: base, file: url.path)
+            var payload = request.json.objectValue ?? []
+            payload.append(("resolved", .string(candidate.format == "gguf" ? work.path : url.path)))
+            payload.append(("format", .string(candidate.format)))
+            let job = try provenance.enqueueJob(kind: "register", payload: .object(payload))
+            condition.lock(); condition.signal(); condition.unlock()
+            log("job \(job.id) queued: register \(url.lastPathComponent) as task \(request.task)")
+            return job
+        } catch {
+            try? FileManager.default.removeItem(at: work)
+            if request.uploaded { try? FileManager.default.removeItem(at: url) }
+            throw error
+        }
+    }
+
+    // MARK: Worker
+
+    /// Requeues jobs a dead daemon left running, then runs queued jobs one at a time until `stop`.
+    public func startWorker() throws {
+        for id in try provenance.requeueInterruptedJobs() { log("job \(id) was interrupted by a restart; resuming it") }
+        let thread = Thread { [self] in
+            while true {
+                condition.lock()
+                if stopping { workerDone = true; condition.broadcast(); condition.unlock(); return }
+                condition.unlock()
+                let job: JobRecord?
+                do { job = try provenance.claimNextJob() } catch {
+                    log("worker: cannot read the job queue: \(error)")
+                    job = nil
+                }
+                guard let job else {
+                    condition.lock()
+                    if !stopping { _ = condition.wait(until: Date().addingTimeInterval(1)) }
+                    condition.unlock()
+                    continue
+                }
+                condition.lock(); running = (job.id, Date()); condition.unlock()
+                run(job)
+                condition.lock(); running = nil; condition.unlock()
+            }
+        }
+        thread.name = "recall-merge-worker"
+        thread.stackSize = 16 << 20
+        thread.start()
+    }
+
+    /// Stops taking jobs and waits up to `timeout` for the running one to finish. A job still
+    /// running after that stays `running` in SQLite and resumes on the next start.
+    public func stop(timeout: TimeInterval) -> Bool {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        let deadline = Date().addingTimeInterval(timeout)
+        while !workerDone, Date() < deadline { _ = condition.wait(until: deadline) }
+        let done = workerDone
+        condition.unlock()
+        return done
+    }
+
+    /// The running job and when it started, for ETA.
+    public var runningJob: (id: Int, started: Date)? {
+        condition.lock(); defer { condition.unlock() }
+        return running
+    }
+
+    func run(_ job: JobRecord) {
+        let started = Date()
+        do {
+            let result = try runRegister(job)
+            try provenance.finishJob(job.id, result: result)
+            log("job \(job.id) succeeded: \(result.serialized())")
+        } catch {
+            let message = (error as? RecallError)?.message ?? "\(error)"
+            try? provenance.failJob(job.id, error: message)
+            log("job \(job.id) failed: \(message)")
+        }
+        condition.lock(); finishedDurations.append(Date().timeIntervalSince(started)); condition.unlock()
+        if job.payload["uploaded"]?.boolValue == true, let m = job.payload["model"]?.stringValue {
+            try? FileManager.default.removeItem(atPath: m)
+        }
+        if job.payload["format"]?.stringValue == "gguf", let r = job.payload["resolved"]?.stringValue {
+            try? FileManager.default.removeItem(atPath: r)
+        }
+    }
+
+    /// Overall progress of a phase's fraction (phases take roughly these shares of a register).
+    static let phaseSpans: [String: (Double, Double)] = [
+        "store": (0, 0.2), "select": (0.2, 0.3), "represent": (0.3, 0.6), "fuse": (0.6, 0.85),
+        "store-merged": (0.85, 0.97), "commit": (0.97, 1),
+    ]
+
+    func runRegister(_ job: JobRecord) throws -> JSONValue {
+        let request = try RegisterRequest(json: job.payload)
+        let settings = try settings()
+        let plan = try MergePlan(method: settings.method, options: settings.options)
+        var state = job.result?.objectValue ?? []
+        func report(_ phase: String, _ fraction: Double, record: Bool = false) throws {
+            let span = Self.phaseSpans[phase] ?? (0, 1)
+            try provenance.updateJob(job.id, phase: phase, progress: span.0 + (span.1 - span.0) * fraction,
+                                     result: record ? .object(state) : nil)
+        }
+        guard let baseRecord = try provenance.model(id: settings.baseModelID) else {
+            throw RecallError(.notFound, "store: the base model record is missing; run `recallctl verify`")
+        }
+        let base = try store.checkpoint(of: baseRecord)
+        let parentVersion = try request.parent.map { try provenance.resolve($0) } ?? (try provenance.head()) ?? 1
+
+        // Phase store: the task model (skipped when a previous run of this job stored it).
+        try report("store", 0)
+        let newModel: ModelRecord
+        if let id = state.first(where: { $0.0 == "task_model_id" })?.1.intValue, let m = try provenance.model(id: id) {
+            newModel = m
+        } else {
+            let resolved = URL(fileURLWithPath: job.payload["resolved"]?.stringValue ?? request.model)
+            let candidate = try ModelIntake.open(resolved, base: base, workDirectory: incoming.appendingPathComponent("unused-\(job.id)"))
+            let name = request.name ?? URL(fileURLWithPath: request.model).lastPathComponent
+            let parentModel = settings.scenario == .sequential
+                ? try provenance.version(parentVersion).map(\.modelID) : settings.baseModelID
+            let (m, _, created) = try withExtendedLifetime(candidate) {
+                try store.putModel(candidate.weights, files: candidate.files, kind: .task, name: name, task: request.task,
+                                   sourcePath: request.model, format: job.payload["format"]?.stringValue ?? "file",
+                                   architecture: baseRecord.architecture, parentID: parentModel)
+            }
+            if !created, let existing = try provenance.versionMerging(modelID: m.id) {
+                return .object([("existing", .bool(true)), ("model_id", .int(m.id)), ("version", .int(existing)),
+                                ("message", .string("identical content is already registered (model \(m.id)); no new version"))])
+            }
+            if m.id == baseRecord.id { throw RecallError(.invalidArgument, "\(request.model): is the base model itself; register a fine-tuned model") }
+            newModel = m
+            state.append(("task_model_id", .int(m.id)))
+            try report("store", 1, record: true)
+        }
+
+        // Inputs: the experts scenario merges every task's latest expert; sequential merges head + new.
+        let parentInputs = try provenance.detail(of: parentVersion).inputs
+        var inputs: [(model: ModelRecord, role: String)] = []
+        switch settings.scenario {
+        case .experts:
+            for i in parentInputs where i.role == "expert" || i.role == "new" {
+                guard let m = try provenance.model(id: i.modelID), m.task != request.task, m.id != newModel.id else { continue }
+                inputs.append((m, "expert"))
+            }
+        case .sequential:
+            if parentVersion != 1, let v = try provenance.version(parentVersion), let m = try provenance.model(id: v.modelID) {
+                inputs.append((m, "head"))
+            }
+        }
+        inputs.sort { $0.model.id < $1.model.id }
+        inputs.append((newModel, "new"))
+        let experts = try inputs.map { ($0.model, try store.checkpoint(of: $0.model)) }
+
+        // Phases select / represent / fuse.
+        let filesDir = try baseFiles(base)
+        let config = try ModelConfig(json: try JSONValue.parse(try base.file(named: "config.json"), rejectDuplicateKeys: false),
+                                     source: "config.json of the base")
+        let merged: TensorSource
+        var detail = VersionDetail()
+        detail.inputs = [(baseRecord.id, "base")] + inputs.map { ($0.model.id, $0.role) }
+        var versionOptions: [(String, JSONValue)] = [("options", settings.json["options"] ?? .object([])),
+                                                      ("scenario", .string(settings.scenario.rawValue))]
+        var typical: [(text: String, clusterSize: Int)] = []
+        switch plan.kind {
+        case let .recall(options, probeNewOnly):
+            let tokenizer = try Tokenizer(directory: filesDir)
+            let samples = try SamplesFile.parse(Data(request.samples.utf8), source: request.samplesName)
+            let earlier = probeNewOnly ? [] : try provenance.typicalSamples(excludingTask: request.task)
+                .map { Sample(text: $0, prompt: nil, answer: nil, choices: nil, line: 0) }
+            let (source, recallReport) = try RecallMerge(options: options).merge(
+                config: config, base: base, experts: experts.map { RecallMerge.Expert(name: $0.0.name, weights: $0.1, contentHash: $0.0.contentHash) },
+                newSamples: samples, earlierProbes: earlier, tokenizer: tokenizer, cache: store.blobs,
+                progress: { phase, fraction in try? report(phase.rawValue, fraction) })
+            merged = source
+            for (l, row) in recallReport.weights.enumerated() {
+                for (e, w) in row.enumerated() { detail.layerWeights.append((l, experts[e].0.id, w)) }
+            }
+            for (l, matrix) in recallReport.similarities.enumerated() {
+                for i in matrix.indices { for j in matrix.indices where j > i {
+                    detail.similarities.append((l, experts[i].0.id, experts[j].0.id, matrix[i][j], recallReport.sigmas[l]))
+                } }
+            }
+            typical = recallReport.typicalSamples.map { ($0.text, $0.clusterSize) }
+            versionOptions += [("lambda", .number(recallReport.lambda, integer: nil)),
+                               ("lambda_losses", recallReport.json["lambda_losses"] ?? .null),
+                               ("probe_samples", .int(recallReport.probeCount)),
+                               ("cached_representations", .int(recallReport.cachedRepresentations))]
+        case let .baseline(method, perModel, global, seed, dtype):
+            try report("fuse", 0)
+            let models = experts.map { MergeModel(name: $0.0.name, source: $0.1, parameters: perModel) }
+            merged = try MergedCheckpoint(MergeConfiguration(
+                method: method, base: method.needsBase ? MergeModel(name: baseRecord.name, source: base) : nil,
+                models: models, parameters: global, outputDType: dtype, seed: seed))
+            // Uniform by construction: the same weight for every model at every layer.
+            let w = 1.0 / Double(models.count)
+            for l in 0...config.numHiddenLayers + 1 { for e in experts { detail.layerWeights.append((l, e.0.id, w)) } }
+        }
+
+        // Phase store-merged: the merged weights with the base's config and tokenizer files.
+        try report("store-merged", 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: filesDir.path)
+            .filter { !$0.hasPrefix(".") }.sorted().map { filesDir.appendingPathComponent($0) }
+        let (mergedModel, stats, _) = try store.putModel(merged, files: files, kind: .merged, name: "\(settings.method) + \(request.task)",
+                                                         task: request.task, sourcePath: nil, format: "merged",
+                                                         architecture: baseRecord.architecture, parentID: newModel.id)
+
+        // Phase commit: one SQLite transaction makes the version, its details and the task's typical samples visible.
+        try report("commit", 0)
+        let samplesHash = ContentHash.sha256Hex(Data(request.samples.utf8))
+        let version = try provenance.commitVersion(
+            modelID: mergedModel.id, parent: parentVersion, task: request.task, method: settings.method,
+            optionsJSON: JSONValue.object(versionOptions).serialized(), message: "register \(newModel.name) as \(request.task)",
+            detail: detail, alsoInTransaction: { db, number in
+                try ProvenanceStore.recordTask(db, task: request.task, modelID: newModel.id, samplesHash: samplesHash,
+                                               seed: Int(plan.seed), typical: typical)
+            })
+        return .object([("existing", .bool(false)), ("model_id", .int(newModel.id)), ("version", .int(version.number)),
+                        ("merged_model_id", .int(mergedModel.id)), ("stored_bytes", .int(stats.storedBytes)),
+                        ("raw_bytes", .int(stats.rawBytes))])
+    }
+}
+
+extension MergePlan {
+    var seed: UInt64 {
+        switch kind {
+        case let .recall(o, _): return o.seed
+        case let .baseline(_, _, _, seed, _): return seed
+        }
+    }
+}
+
+extension ProvenanceStore {
+    /// The version that first merged `modelID` as a new task model, if any.
+    func versionMerging(modelID: Int) throws -> Int? {
+        try locked {
+            try db.query("SELECT MIN(version) AS v FROM merge_inputs WHERE model_id = ? AND role = 'new'", [.of(modelID)]).first?["v"].int
+        }
+    }
+
+    /// Typical-sample texts kept for every task but `task`.
+    func typicalSamples(excludingTask task: String) throws -> [String] {
+        try locked {
+            try db.query("""
+                SELECT s.text FROM tasks t JOIN samples s ON s.set_id = t.sample_set_id
+                WHERE t.name != ? ORDER BY t.created_at, t.name, s.position
+                """, [.text(task)]).compactMap { $0["text"].text }
+        }
+    }
+
+    /// Inside a version's transaction: the task's sample set and typical samples, and the task row.
+    static func recordTask(_ db: SQLiteDatabase, task: String, modelID: Int, samplesHash: String, seed: Int,
+                           typical: [(text: String, clusterSize: Int)]) throws {
+        var setID: Int?
+        if !typical.isEmpty {
+            // The same samples registered again for the task (a new model): the set is refreshed in place.
+            if let existing = try db.query("SELECT id FROM sample_sets WHERE task = ? AND source_hash = ?",
+                                           [.text(task), .text(samplesHash)]).first?["id"].int {
+                try db.query("DELETE FROM samples WHERE set_id = ?", [.of(existing)])
+                try db.query("UPDATE sample_sets SET model_id = ?, k = ?, seed = ? WHERE id = ?",
+                             [.of(modelID), .of(typical.count), .of(seed), .of(existing)])
+                setID = existing
+            } else {
+                try db.query("INSERT INTO sample_sets(task, model_id, source_hash, k, seed) VALUES (?, ?, ?, ?, ?)",
+                             [.text(task), .of(modelID), .text(samplesHash), .of(typical.count), .of(seed)])
+                setID = db.lastInsertID
+            }
+            for (i, t) in typical.enumerated() {
+                try db.query("INSERT INTO samples(set_id, position, text, hash, cluster_size) VALUES (?, ?, ?, ?, ?)",
+                             [.of(setID), .of(i), .text(t.text), .text(ContentHash.sha256Hex(Data(t.text.utf8))), .of(t.clusterSize)])
+            }
+        }
+        try db.query("""
+            INSERT INTO tasks(name, model_id, sample_set_id) VALUES (?, ?, ?)
+            ON CONFLICT(name) DO UPDATE SET model_id = excluded.model_id,
+              sample_set_id = COALESCE(excluded.sample_set_id, tasks.sample_set_id)
+            """, [.text(task), .of(modelID), .of(setID)])
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import RecallCore
+
+/// Logs every request with its id, status and duration, and counts it for /metrics.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let metrics: Metrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var response = try await next(request, context)
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        metrics.countRequest(method: request.method.rawValue, status: response.status.code)
+        context.logger.info("\(request.method) \(request.uri.path) -> \(response.status.code) in \(String(format: "%.1f", ms)) ms")
+        if let name = HTTPField.Name("X-Request-Id") { response.headers[name] = context.id }
+        return response
+    }
+}
+
+/// On TCP every request needs `Authorization: Bearer <token>`, compared in constant time so the
+/// answer's timing does not leak how much of a guess was right.
+struct BearerTokenMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let token: [UInt8]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let header = request.headers[.authorization] ?? ""
+        let prefix = "Bearer "
+        guard header.hasPrefix(prefix), Self.constantTimeEqual(Array(header.dropFirst(prefix.count).utf8), token) else {
+            return API.error("missing or wrong bearer token; pass the daemon's token (recallctl --token-file FILE)", status: .unauthorized)
+        }
+        return try await next(request, context)
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for i in 0..<max(a.count, b.count) {
+            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
+        return diff == 0
+    }
+}

@@ -1,1 +1,0 @@
-print("recall-registry 0.1.0 (daemon not yet implemented)")
