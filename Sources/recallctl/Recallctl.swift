@@ -6,10 +6,14 @@ import RecallCore
 struct Recallctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recallctl",
-        abstract: "Inspect, convert and merge model checkpoints for the RECALL model registry.",
+        abstract: "Talk to the RECALL model registry daemon, and inspect, convert and merge checkpoints.",
         discussion: "Exit codes: 0 ok, 1 the operation failed (one line on stderr), 2 usage error.",
         version: RecallVersion.string,
-        subcommands: [Inspect.self, Convert.self, Merge.self, Tokenize.self, HiddenStatesCommand.self, Score.self, Generate.self, Import.self, ApplyLoRA.self]
+        subcommands: [
+            InitCommand.self, Register.self, History.self, Show.self, Rollback.self, Tag.self, Export.self, Jobs.self, Status.self,
+            Verify.self, GC.self, DaemonCommand.self,
+            Inspect.self, Convert.self, Merge.self, Tokenize.self, HiddenStatesCommand.self, Score.self, Generate.self, Import.self, ApplyLoRA.self,
+        ]
     )
 
     /// ArgumentParser reports usage errors with EX_USAGE (64); we promise 2, as most tools do.

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import RecallCore
+
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Give the registry its base model and merge settings (version 1 = the base).",
+        discussion: """
+        Methods: recall (default), \(MergeMethods.all.map(\.name).joined(separator: ", ")).
+        recall options: clusters, seed, tau, lambda (number or auto), score (centrality|anchor-new), pooling \
+        (exclude-first|mean|exclude-outliers), sparsify (ties:DENSITY), probe (all|new), dtype.
+        Baseline options: weight, density (per model), lambda, normalize, rescale, t, seed, dtype.
+        Example: recallctl init base/ --method recall --scenario experts --opt tau=0.1 --opt lambda=2
+        """
+    )
+
+    @Argument(help: "The base model: an HF directory with config.json (and tokenizer.json for recall).")
+    var base: String
+
+    @Option(help: "Merge method run on every register.")
+    var method: String = "recall"
+
+    @Option(help: "experts: task models are fine-tuned from the base, merge them all; sequential: each is fine-tuned from the head, merge head + new.")
+    var scenario: String = "experts"
+
+    @Option(name: .customLong("opt"), help: "A method option as key=value. Repeatable.")
+    var options: [String] = []
+
+    @OptionGroup var daemon: DaemonOptions
+
+    func validate() throws {
+        guard RegistrySettings.Scenario(rawValue: scenario) != nil else { throw ValidationError("--scenario must be experts or sequential") }
+        do { _ = try MergePlan(method: method, options: try RegistrySettings.parseOptions(options)) } catch let e as RecallError {
+            throw ValidationError(e.message)
+        }
+    }
+
+    func run() throws {
+        try reportingFailures {
+            let opts = try RegistrySettings.parseOptions(options)
+            let body = JSONValue.object([
+                ("base", .string(URL(fileURLWithPath: base).standardizedFileURL.path)), ("method", .string(method)),
+                ("scenario", .string(scenario)), ("options", .object(opts.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+            ])
+            let result = try daemon.client().call("POST", "/v1/init", body)
+            if daemon.json { printJSON(result) } else {
+                print("initialised: version 1 is \(URL(fileURLWithPath: base).lastPathComponent) (method \(method), scenario \(scenario))")
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import RecallCore
+
+struct Register: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Register a task model: the daemon stores it and merges it into a new version.",
+        discussion: """
+        MODEL: a .safetensors file (any extension, e.g. taskC.st), a sharded index, an HF directory, a GGUF file \
+        or a PEFT LoRA adapter directory (applied to the registry's base). Waits with a progress bar unless \
+        --no-wait (then prints the job id; see `recallctl jobs`). Registering identical content again changes nothing.
+        """
+    )
+
+    @Argument(help: "The task model.")
+    var model: String
+
+    @Option(help: "Task name (a later model for the same task replaces the earlier one among the experts).")
+    var task: String
+
+    @Option(help: "The task's samples (JSONL, one {\"text\": ...} per line); typical samples are picked from them.")
+    var samples: String
+
+    @Option(help: "Display name of the model (default: the file or directory name).")
+    var name: String?
+
+    @Option(help: "Merge onto this version (number or tag) instead of head.")
+    var parent: String?
+
+    @Flag(name: .customLong("no-wait"), help: "Queue the job and print its id without waiting.")
+    var noWait = false
+
+    @Flag(help: "Accepted for clarity; waiting is the default.")
+    var wait = false
+
+    @Flag(help: "Stream the model file to the daemon instead of sending its path (automatic with --url).")
+    var upload = false
+
+    @OptionGroup var daemon: DaemonOptions
+
+    func validate() throws {
+        if noWait && wait { throw ValidationError("--wait and --no-wait contradict each other") }
+        if task.isEmpty { throw ValidationError("--task must not be empty") }
+    }
+
+    func run() throws {
+        try reportingFailures {
+            let client = try daemon.client()
+            let samplesURL = URL(fileURLWithPath: samples)
+            guard let samplesData = FileManager.default.contents(atPath: samplesURL.path) else {
+                throw RecallError(.notFound, "\(samples): cannot read the samples file")
+            }
+            // Checked here too, so a bad line is reported before anything is sent.
+            _ = try SamplesFile.parse(samplesData, source: samples)
+            let modelURL = URL(fileURLWithPath: model).standardizedFileURL
+            var isDir: ObjCBool = false
+            var modelPath = modelURL.path
+            var uploaded = false
+            if upload || daemon.isRemote {
+                guard FileManager.default.fileExists(atPath: modelURL.path, isDirectory: &isDir) else {
+                    throw RecallError(.notFound, "\(model): no such file or directory")
+                }
+                guard !isDir.boolValue else {
+                    throw RecallError(.unsupported, "\(model): uploads take one file (safetensors or GGUF); register a directory by its path on the daemon's machine")
+                }
+                let r = try client.upload("/v1/uploads?name=\(pathSegment(modelURL.lastPathComponent))", file: modelURL)
+                guard r.status == 201, let path = r.json?["path"]?.stringValue else { throw RecallError(.invalidArgument, r.errorMessage) }
+                modelPath = path
+                uploaded = true
+            }
+            let body = RegisterRequest(model: modelPath, task: task, name: name ?? modelURL.lastPathComponent,
+                                       samples: String(decoding: samplesData, as: UTF8.self), samplesName: samples,
+                                       parent: parent, uploaded: uploaded).json
+            let job = try client.call("POST", "/v1/register", body)
+            guard let id = job["id"]?.intValue else { throw RecallError(.io, "the daemon did not return a job id") }
+            if noWait {
+                if daemon.json { printJSON(job) } else { print("job \(id) queued (see `recallctl jobs`)") }
+                return
+            }
+            let final = try JobWatcher(client: client, showBar: !daemon.json).wait(id)
+            if daemon.json { printJSON(final) }
+            guard final["state"]?.stringValue == "succeeded" else {
+                throw RecallError(.invalidArgument, "job \(id) failed: \(final["error"]?.stringValue ?? "unknown reason")")
+            }
+            if !daemon.json {
+                let result = final["result"] ?? .null
+                if result["existing"]?.boolValue == true {
+                    print("already registered: \(result["message"]?.stringValue ?? "") (version \(result["version"]?.intValue ?? 0))")
+                } else {
+                    print("registered \(modelURL.lastPathComponent) as task \(task): version \(result["version"]?.intValue ?? 0)")
+                }
+            }
+        }
+    }
+}
+
+/// Follows a job through the daemon's NDJSON watch stream, drawing a progress bar on stderr.
+struct JobWatcher {
+    let client: DaemonClient
+    let showBar: Bool
+
+    func wait(_ id: Int) throws -> JSONValue {
+        var last: JSONValue = .null
+        let tty = isatty(STDERR_FILENO) == 1
+        var lastPhase = ""
+        let status = try client.streamLines("/v1/jobs/\(id)/watch") { line in
+            guard let job = try? JSONValue.parse(Data(line.utf8), rejectDuplicateKeys: false) else { return }
+            last = job
+            guard showBar else { return }
+            let fraction = job["progress"]?.doubleValue ?? 0
+            let phase = job["phase"]?.stringValue ?? job["state"]?.stringValue ?? ""
+            let eta = job["eta_seconds"]?.doubleValue.map { String(format: "  ETA %.0fs", $0) } ?? ""
+            let filled = Int(fraction * 30)
+            let bar = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "]"
+            if tty {
+                FileHandle.standardError.write(Data("\r\u{1B}[K\(bar) \(String(format: "%3.0f%%", fraction * 100)) \(phase)\(eta)".utf8))
+            } else if phase != lastPhase {
+                FileHandle.standardError.write(Data("\(bar) \(String(format: "%3.0f%%", fraction * 100)) \(phase)\n".utf8))
+            }
+            lastPhase = phase
+        }
+        if showBar && tty { FileHandle.standardError.write(Data("\n".utf8)) }
+        guard status == 200, last["state"] != nil else {
+            // The stream broke (daemon stopped?): report the job as it stands.
+            return try client.call("GET", "/v1/jobs/\(id)")
+        }
+        if let state = last["state"]?.stringValue, state == "queued" || state == "running" {
+            throw RecallError(.io, "the daemon stopped while job \(id) was \(state); it resumes when the daemon starts again (`recallctl jobs`)")
+        }
+        return last
+    }
+}

@@ -1,0 +1,19 @@
+import ArgumentParser
+import Foundation
+import RecallCore
+
+struct Rollback: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Move head to an earlier (or any) version; history keeps every version.")
+
+    @Argument(help: "Version number or tag.")
+    var version: String
+
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() throws {
+        try reportingFailures {
+            let r = try daemon.client().call("POST", "/v1/rollback", .object([("version", .string(version))]))
+            if daemon.json { printJSON(r) } else { print("head is now version \(r["head"]?.intValue ?? 0)") }
+        }
+    }
+}

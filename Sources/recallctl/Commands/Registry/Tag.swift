@@ -1,0 +1,22 @@
+import ArgumentParser
+import Foundation
+import RecallCore
+
+struct Tag: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Name a version (re-tagging moves the name).")
+
+    @Argument(help: "Tag name (no spaces, not 'head').")
+    var name: String
+
+    @Argument(help: "Version number, tag or head (default head).")
+    var version: String = "head"
+
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() throws {
+        try reportingFailures {
+            let r = try daemon.client().call("POST", "/v1/tags", .object([("name", .string(name)), ("version", .string(version))]))
+            if daemon.json { printJSON(r) } else { print("\(name) -> version \(r["version"]?.intValue ?? 0)") }
+        }
+    }
+}
