@@ -68,6 +68,9 @@ struct Serve: AsyncParsableCommand {
         let levelName = logLevel ?? settings["log_level"]?.stringValue ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else { throw RecallErrorMessage("--log-level '\(levelName)' is not a log level") }
 
+        // A full disk or a file-size limit must fail the write (EFBIG/ENOSPC -> the job fails,
+        // the store stays consistent), not kill the daemon with SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
         let homeURL = home.map { URL(fileURLWithPath: $0) } ?? RegistryStore.defaultHome
         try FileManager.default.createDirectory(at: homeURL, withIntermediateDirectories: true)
         let lock = try DaemonLock(home: homeURL)

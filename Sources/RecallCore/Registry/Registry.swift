@@ -18,6 +18,9 @@ public final class Registry: @unchecked Sendable {
     private var workerDone = false
     private var running: (id: Int, started: Date)?
     public var log: @Sendable (String) -> Void = { _ in }
+    /// Fault-injection knob for the crash tests (`RECALL_JOB_PHASE_DELAY_MS`): a pause at the
+    /// start of every phase so a test can kill the daemon mid-job. Zero unless set.
+    let phaseDelay = useconds_t(ProcessInfo.processInfo.environment["RECALL_JOB_PHASE_DELAY_MS"].flatMap(UInt32.init) ?? 0) * 1000
 
     /// Durations of finished jobs, for metrics.
     public private(set) var finishedDurations: [Double] = []
@@ -190,6 +193,7 @@ public final class Registry: @unchecked Sendable {
         let plan = try MergePlan(method: settings.method, options: settings.options)
         var state = job.result?.objectValue ?? []
         func report(_ phase: String, _ fraction: Double, record: Bool = false) throws {
+            if fraction == 0, phaseDelay > 0 { usleep(phaseDelay) }
             let span = Self.phaseSpans[phase] ?? (0, 1)
             try provenance.updateJob(job.id, phase: phase, progress: span.0 + (span.1 - span.0) * fraction,
                                      result: record ? .object(state) : nil)

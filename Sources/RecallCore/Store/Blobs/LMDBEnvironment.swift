@@ -56,7 +56,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
     static func check(_ rc: Int32, _ what: String, _ path: URL) throws {
         guard rc != 0 else { return }
         let message = String(cString: mdb_strerror(rc))
-        throw RecallError(.io, "\(path.path): LMDB \(what) failed (\(message))")
+        // Out of room: the transaction was aborted, so the store is as before; say what to do.
+        let advice = rc == ENOSPC || rc == EFBIG || rc == EDQUOT ? "; free disk space (or raise the file-size limit) and retry" : ""
+        throw RecallError(.io, "\(path.path): LMDB \(what) failed (\(message))\(advice)")
     }
 
     func dbi(_ name: String) -> MDB_dbi { dbis[name]! }

@@ -1,0 +1,148 @@
+import Foundation
+import RecallCore
+import XCTest
+
+/// Idempotency, concurrency, crashes, limits and authentication against the real daemon.
+final class DaemonRobustnessTests: XCTestCase {
+    func testIdenticalContentIsIdempotent() throws {
+        let models = try TinyModels(self)
+        let daemon = try DaemonHarness(self)
+        try daemon.start()
+        try daemon.ok(["init", models.base.path, "--opt", "clusters=3", "--opt", "lambda=1"])
+        let expert = try models.expert("alpha", seed: 1)
+        try daemon.ok(["register", expert.path, "--task", "alpha", "--samples", try models.samples("alpha").path])
+        let again = try daemon.ok(["register", expert.path, "--task", "alpha", "--samples", try models.samples("alpha").path, "--upload"])
+        XCTAssertTrue(again.stdout.contains("already registered"), again.stdout)
+        XCTAssertEqual(try daemon.json(["history"]).arrayValue?.count, 2, "no new version")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: daemon.home.appendingPathComponent("incoming").path)
+            .filter { $0.hasPrefix("upload-") }, [], "the upload is removed after its job")
+    }
+
+    func testEightConcurrentClientsLoseNothing() throws {
+        let models = try TinyModels(self)
+        let daemon = try DaemonHarness(self)
+        try daemon.start()
+        try daemon.ok(["init", models.base.path, "--method", "ties", "--opt", "density=0.5"])
+        let tasks = (0..<8).map { "task\($0)" }
+        let inputs = try tasks.enumerated().map { i, t in (t, try models.expert(t, seed: UInt64(100 + i)), try models.samples(t)) }
+        var results = [CLIResult?](repeating: nil, count: inputs.count)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: inputs.count) { i in
+            let r = try? daemon.ctl(["register", inputs[i].1.path, "--task", inputs[i].0, "--samples", inputs[i].2.path])
+            lock.lock(); results[i] = r; lock.unlock()
+        }
+        for (i, r) in results.enumerated() { XCTAssertEqual(r?.status, 0, "client \(i): \(r?.stderr ?? "no result")") }
+        let history = try daemon.json(["history"]).arrayValue ?? []
+        XCTAssertEqual(history.count, 9)
+        XCTAssertEqual(Set(history.compactMap { $0["task"]?.stringValue }), Set(tasks), "every register became a version")
+        // Jobs ran one at a time in arrival order, each merging onto the previous head.
+        XCTAssertEqual(history.map { $0["parent"]?.intValue }, [nil] + (1...8).map { $0 })
+        let last = try daemon.json(["show", "head"])
+        XCTAssertEqual(last["inputs"]?.arrayValue?.filter { $0["role"]?.stringValue != "base" }.count, 8, "the last version merges all 8 experts")
+        let jobs = try daemon.json(["jobs"]).arrayValue ?? []
+        XCTAssertEqual(jobs.filter { $0["state"]?.stringValue == "succeeded" }.count, 8)
+    }
+
+    func testKillDashNineMidJobThenRestartResumes() throws {
+        let models = try TinyModels(self)
+        let daemon = try DaemonHarness(self)
+        try daemon.start(prefix: ["RECALL_JOB_PHASE_DELAY_MS=400"])
+        try daemon.ok(["init", models.base.path, "--opt", "clusters=3", "--opt", "lambda=1"])
+        let queued = try daemon.json(["register", try models.expert("alpha", seed: 1).path, "--task", "alpha",
+                                      "--samples", try models.samples("alpha").path, "--no-wait"])
+        let id = try XCTUnwrap(queued["id"]?.intValue)
+        // Wait until the task model is stored and the merge has begun, then kill -9.
+        var phase = ""
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, !["select", "represent", "fuse"].contains(phase) {
+            let job = try daemon.json(["jobs"]).arrayValue?.first { $0["id"]?.intValue == id }
+            phase = job?["phase"]?.stringValue ?? ""
+            usleep(20_000)
+        }
+        XCTAssertTrue(["select", "represent", "fuse"].contains(phase), "job reached the merge phases (saw '\(phase)')")
+        daemon.stop(signal: SIGKILL)
+
+        try daemon.start()
+        let finished = try daemon.json(["jobs", "--watch", String(id)])
+        XCTAssertEqual(finished["state"]?.stringValue, "succeeded", finished.serialized())
+        XCTAssertTrue(daemon.log.contains("resuming"), "the restart says it resumes the job")
+        let history = try daemon.json(["history"]).arrayValue ?? []
+        XCTAssertEqual(history.count, 2, "exactly one version from the resumed job")
+        let status = try daemon.json(["status"])
+        XCTAssertEqual(status["models"]?.intValue, 3, "base, the task model stored once, the merge")
+        XCTAssertEqual(try daemon.json(["verify"])["clean"]?.boolValue, true)
+    }
+
+    func testTCPNeedsTheTokenAndBodiesHaveALimit() throws {
+        let models = try TinyModels(self)
+        let tokenFile = models.root.appendingPathComponent("token")
+        try Data("s3cret-token-0123456789\n".utf8).write(to: tokenFile)
+        let port = 20000 + Int(getpid() % 20000)
+        let daemon = try DaemonHarness(self, arguments: ["--listen", "127.0.0.1:\(port)", "--token-file", tokenFile.path, "--max-body", "2000"])
+        try daemon.start()
+        // With the token: works, including a streamed upload register.
+        let remote = ["--url", "http://127.0.0.1:\(port)", "--token-file", tokenFile.path]
+        XCTAssertEqual(try CLI.run(["status"] + remote).status, 0)
+        // Without or with a wrong token: 401, named.
+        let wrong = models.root.appendingPathComponent("wrong")
+        try Data("not-the-token-at-all\n".utf8).write(to: wrong)
+        let denied = try CLI.run(["status", "--url", "http://127.0.0.1:\(port)", "--token-file", wrong.path])
+        XCTAssertEqual(denied.status, 1)
+        XCTAssertTrue(denied.stderr.contains("bearer token"), denied.stderr)
+        let raw = try rawHTTP(port: port, "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        XCTAssertTrue(raw.hasPrefix("HTTP/1.1 401"), raw)
+
+        try daemon.ok(["init", models.base.path, "--method", "linear"])
+        let big = try models.samples("big", texts: (0..<200).map { "sample number \($0) with some padding text" })
+        let tooBig = try daemon.ctl(["register", try models.expert("a", seed: 1).path, "--task", "big", "--samples", big.path])
+        XCTAssertEqual(tooBig.status, 1)
+        XCTAssertTrue(tooBig.stderr.contains("larger than the limit"), tooBig.stderr)
+        let viaTCP = try CLI.run(["register", try models.expert("b", seed: 2).path, "--task", "small", "--samples",
+                                  try models.samples("small", texts: ["one", "two"]).path] + remote)
+        XCTAssertEqual(viaTCP.status, 0, viaTCP.stderr)
+        XCTAssertEqual(try daemon.json(["history"]).arrayValue?.count, 2)
+    }
+
+    func rawHTTP(port: Int, _ request: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw RecallError(.io, "connect failed") }
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var out = [UInt8](repeating: 0, count: 4096)
+        let n = recv(fd, &out, out.count, 0)
+        return String(decoding: out[0..<max(0, n)], as: UTF8.self)
+    }
+
+    func testDiskFullFailsTheJobAndKeepsTheStoreConsistent() throws {
+        let models = try TinyModels(self)
+        let daemon = try DaemonHarness(self)
+        try daemon.start()
+        try daemon.ok(["init", models.base.path, "--opt", "clusters=3", "--opt", "lambda=1"])
+        try daemon.ok(["register", try models.expert("alpha", seed: 1).path, "--task", "alpha", "--samples", try models.samples("alpha").path])
+        let before = try daemon.json(["history"])
+        daemon.stop()
+        // Restart with a file-size limit just above what is on disk now: the next register's
+        // writes hit EFBIG, as on a full disk.
+        let sizes = try FileManager.default.subpathsOfDirectory(atPath: daemon.home.path).map {
+            (try? FileManager.default.attributesOfItem(atPath: daemon.home.appendingPathComponent($0).path)[.size] as? Int) ?? 0
+        }
+        let limitKB = (sizes.max() ?? 0) / 1024 + 8
+        try daemon.start(prefix: ["ulimit -f \(limitKB);"])
+        let r = try daemon.ctl(["register", try models.expert("beta", seed: 2).path, "--task", "beta", "--samples", try models.samples("beta").path])
+        XCTAssertEqual(r.status, 1, "the register fails: \(r.stdout)")
+        XCTAssertTrue(r.stderr.contains("failed"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("free disk space"), r.stderr)
+        daemon.stop()
+        try daemon.start()
+        XCTAssertEqual(try daemon.json(["history"]), before, "no half-made version")
+        XCTAssertEqual(try daemon.json(["verify"])["clean"]?.boolValue, true)
+        try daemon.ok(["gc"])
+        try daemon.ok(["register", try models.expert("gamma", seed: 3).path, "--task", "gamma", "--samples", try models.samples("gamma").path])
+        XCTAssertEqual(try daemon.json(["history"]).arrayValue?.count, 3, "the registry works again once there is room")
+    }
+}
