@@ -69,7 +69,8 @@ let package = Package(
         ),
         .testTarget(
             name: "recallctlTests",
-            dependencies: ["RecallCore", "recallctl"]
+            // Yams reads docs/openapi.yaml for the API conformance test.
+            dependencies: ["RecallCore", "recallctl", .product(name: "Yams", package: "Yams")]
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -11,7 +11,14 @@ struct RequestLogMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = DispatchTime.now().uptimeNanoseconds
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPError {
+            // The router's own answers (no such route): JSON like every other error, logged and counted.
+            response = API.error(error.status == .notFound ? "no endpoint \(request.method) \(request.uri.path); see docs/openapi.yaml" : "\(error)",
+                                 status: error.status)
+        }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         metrics.countRequest(method: request.method.rawValue, status: response.status.code)
         context.logger.info("\(request.method) \(request.uri.path) -> \(response.status.code) in \(String(format: "%.1f", ms)) ms")

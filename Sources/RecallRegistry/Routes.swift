@@ -60,6 +60,9 @@ struct Routes {
                     options[k] = s
                 }
                 let chosen = options
+                if try await API.blocking({ try registry.store.provenance.settings() }) != nil {
+                    throw APIError(.conflict, "the registry is already initialised; use a new --home for another base")
+                }
                 let version = try await API.blocking {
                     try registry.initialize(base: URL(fileURLWithPath: base), method: method, scenario: scenario, options: chosen)
                 }

@@ -17,6 +17,7 @@ Tasks (all share the "...\\nAnswer:" cue so that their experts compete for the s
     dates       written date ("the 5th of March, 2021", "Mar 5, 2021", ...) -> ISO date, 4 choices
     entities    sentence with an invented name -> what the name is: person / city / company / animal
 
+Class labels are balanced (the k-th accepted item gets label k mod #labels).
 Seeds: task i uses random.Random(SEED_BASE + i) with SEED_BASE = 20240; items are generated
 until enough *distinct prompts* exist, shuffled, then split train/dev/eval, so the splits never
 share a prompt (checked below, also after whitespace/case normalisation).
@@ -57,8 +58,8 @@ NEG_OPENERS = ["Shipping was slow", "The box arrived dented", "The manual is con
                "I almost sent it back"]
 
 
-def gen_sentiment(rng):
-    label = rng.choice(["positive", "negative"])
+def gen_sentiment(rng, k):
+    label = ["positive", "negative"][k % 2]
     p = rng.choice(PRODUCTS)
     kind = rng.random()
     pos = label == "positive"
@@ -109,8 +110,8 @@ TOPIC_TAIL = ["", "", " on Monday", " this week", " despite protests", ", report
               " after long delay", " as rivals watch"]
 
 
-def gen_topic(rng):
-    label = rng.choice(list(TOPIC_SUBJ))
+def gen_topic(rng, k):
+    label = list(TOPIC_SUBJ)[k % 4]
     head = f"{rng.choice(TOPIC_SUBJ[label])} {rng.choice(TOPIC_PRED[label])}{rng.choice(TOPIC_TAIL)}"
     prompt = f"Classify the news headline.\nHeadline: {head}\nAnswer:"
     return prompt, [" sports", " business", " science", " politics"], " " + label
@@ -121,7 +122,7 @@ NAMES = ["Ava", "Ben", "Mia", "Leo", "Zoe", "Sam", "Ivy", "Max", "Ada", "Tom", "
 OBJECTS = ["apples", "pens", "marbles", "stickers", "books", "coins", "cards", "shells", "cookies", "stamps"]
 
 
-def gen_arithmetic(rng):
+def gen_arithmetic(rng, k):
     name, obj = rng.choice(NAMES), rng.choice(OBJECTS)
     op = rng.choice(["add", "sub", "add", "sub", "mul"])
     if op == "add":
@@ -162,7 +163,7 @@ def ordinal(d):
     return f"{d}{suf}"
 
 
-def gen_dates(rng):
+def gen_dates(rng, k):
     y, m = rng.randint(1950, 2049), rng.randint(1, 12)
     d = rng.randint(1, MDAYS[m - 1])
     name = MONTHS[m - 1]
@@ -208,8 +209,8 @@ ENT_CTX = {
 }
 
 
-def gen_entities(rng):
-    label = rng.choice(list(ENT_CTX))
+def gen_entities(rng, k):
+    label = list(ENT_CTX)[k % 4]
     x = rng.choice(SYL_A) + rng.choice(SYL_B)
     sent = rng.choice(ENT_CTX[label]).format(X=x)
     prompt = f"What kind of thing is {x}?\nText: {sent}\nAnswer:"
@@ -233,7 +234,7 @@ def build(task, seed):
         tries += 1
         if tries > 200 * need:
             raise SystemExit(f"{task}: only {len(items)} distinct prompts")
-        prompt, choices, answer = GENERATORS[task](rng)
+        prompt, choices, answer = GENERATORS[task](rng, len(items))
         assert answer in choices and len(set(choices)) == len(choices)
         assert all(c.startswith(" ") for c in choices)
         k = norm(prompt)

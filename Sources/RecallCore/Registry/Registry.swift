@@ -22,8 +22,12 @@ public final class Registry: @unchecked Sendable {
     /// start of every phase so a test can kill the daemon mid-job. Zero unless set.
     let phaseDelay = useconds_t(ProcessInfo.processInfo.environment["RECALL_JOB_PHASE_DELAY_MS"].flatMap(UInt32.init) ?? 0) * 1000
 
+    private var durations: [Double] = []
     /// Durations of finished jobs, for metrics.
-    public private(set) var finishedDurations: [Double] = []
+    public var finishedDurations: [Double] {
+        condition.lock(); defer { condition.unlock() }
+        return durations
+    }
 
     public init(store: RegistryStore) throws {
         self.store = store
@@ -172,7 +176,7 @@ public final class Registry: @unchecked Sendable {
             try? provenance.failJob(job.id, error: message)
             log("job \(job.id) failed: \(message)")
         }
-        condition.lock(); finishedDurations.append(Date().timeIntervalSince(started)); condition.unlock()
+        condition.lock(); durations.append(Date().timeIntervalSince(started)); condition.unlock()
         if job.payload["uploaded"]?.boolValue == true, let m = job.payload["model"]?.stringValue {
             try? FileManager.default.removeItem(atPath: m)
         }

@@ -64,12 +64,15 @@ extension ProvenanceStore {
                     throw RecallError(.invalidArgument, "the registry is already initialised; use a new --home for another base")
                 }
                 let optionsJSON = JSONValue.object(settings.options.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).serialized()
+                // Same shape as a registered version's details: {options, scenario, ...}.
+                let detailsJSON = JSONValue.object([("options", settings.json["options"] ?? .object([])),
+                                                    ("scenario", .string(settings.scenario.rawValue))]).serialized()
                 for (k, v) in [("base_model_id", String(settings.baseModelID)), ("method", settings.method),
                                ("scenario", settings.scenario.rawValue), ("options", optionsJSON)] {
                     try db.query("INSERT INTO settings(key, value) VALUES (?, ?)", [.text(k), .text(v)])
                 }
                 try db.query("INSERT INTO versions(number, model_id, method, options_json, message) VALUES (1, ?, 'base', ?, 'base model')",
-                             [.of(settings.baseModelID), .text(optionsJSON)])
+                             [.of(settings.baseModelID), .text(detailsJSON)])
                 try db.query("INSERT INTO merge_inputs(version, model_id, role) VALUES (1, ?, 'base')", [.of(settings.baseModelID)])
                 try db.query("INSERT INTO refs(name, kind, version) VALUES ('head', 'head', 1)")
                 try db.query("INSERT INTO events(kind, version, model_id, detail_json) VALUES ('registry.init', 1, ?, ?)",

@@ -144,8 +144,8 @@ public final class ProvenanceStore: @unchecked Sendable {
 
     /// Points tag `name` at `version` (re-tagging moves it).
     public func tag(_ name: String, version: Int) throws {
-        guard !name.isEmpty, name != "head", !name.contains(where: { $0.isWhitespace }) else {
-            throw RecallError(.invalidArgument, "tag name \"\(name)\" is not allowed (non-empty, no spaces, not 'head')")
+        guard !name.isEmpty, name != "head", Int(name) == nil, !name.contains(where: { $0.isWhitespace || $0 == "/" }) else {
+            throw RecallError(.invalidArgument, "tag name \"\(name)\" is not allowed (non-empty, not a number, no spaces or '/', not 'head')")
         }
         try locked {
             try db.transaction {
