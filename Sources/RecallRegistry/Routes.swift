@@ -23,7 +23,7 @@ struct Routes {
         ("POST", "/v1/rollback"), ("POST", "/v1/tags"), ("POST", "/v1/versions/{ref}/export"),
         ("GET", "/v1/versions/{ref}/files"), ("GET", "/v1/versions/{ref}/files/{name}"),
         ("GET", "/v1/jobs"), ("GET", "/v1/jobs/{id}"), ("GET", "/v1/jobs/{id}/watch"),
-        ("POST", "/v1/verify"), ("POST", "/v1/gc"),
+        ("POST", "/v1/verify"), ("POST", "/v1/gc"), ("GET", "/v1/evaluations"), ("POST", "/v1/versions/{ref}/eval"),
     ]
 
     func handle(_ work: @escaping @Sendable () async throws -> Response) async -> Response {
@@ -60,11 +60,16 @@ struct Routes {
                     options[k] = s
                 }
                 let chosen = options
+                let gate = body["gate"].flatMap { $0.isNull ? nil : $0 }
+                if let gate, gate.doubleValue == nil { throw APIError(.badRequest, "field \"gate\" must be a number of accuracy points") }
+                let gatePoints = gate?.doubleValue
+                let evalMetric = try body.string("eval_metric") ?? "accuracy"
                 if try await API.blocking({ try registry.store.provenance.settings() }) != nil {
                     throw APIError(.conflict, "the registry is already initialised; use a new --home for another base")
                 }
                 let version = try await API.blocking {
-                    try registry.initialize(base: URL(fileURLWithPath: base), method: method, scenario: scenario, options: chosen)
+                    try registry.initialize(base: URL(fileURLWithPath: base), method: method, scenario: scenario, options: chosen,
+                                            gatePoints: gatePoints, evalMetric: evalMetric)
                 }
                 return API.json(.object([("version", .int(version.number)), ("method", .string(method)),
                                          ("scenario", .string(scenario.rawValue))]), status: .created)
@@ -217,6 +222,18 @@ struct Routes {
                     try await writer.finish(nil)
                 }
                 return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: body)
+            }
+        }
+        router.get("/v1/evaluations") { request, _ in
+            await handle {
+                let metric = request.uri.queryParameters.get("metric")
+                return API.json(try await API.blocking { try registry.evaluationsJSON(metric: metric) })
+            }
+        }
+        router.post("/v1/versions/:ref/eval") { _, context in
+            await handle {
+                let ref = try context.parameters.require("ref")
+                return API.json(try await API.blocking { try registry.evaluate(version: ref) })
             }
         }
         router.post("/v1/verify") { _, _ in

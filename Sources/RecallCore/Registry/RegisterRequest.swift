@@ -15,9 +15,15 @@ public struct RegisterRequest: Sendable {
     public var parent: String?
     /// The upload to delete once the job is over.
     public var uploaded: Bool
+    /// Eval items (JSONL with prompt/choices/answer): the task is then evaluated on every later version.
+    public var eval: String?
+    public var evalName: String
+    /// Merge gate for this register (accuracy points), overriding the registry's.
+    public var gate: Double?
 
     public init(model: String, task: String, name: String? = nil, samples: String, samplesName: String = "samples",
-                parent: String? = nil, uploaded: Bool = false) {
+                parent: String? = nil, uploaded: Bool = false, eval: String? = nil, evalName: String = "eval",
+                gate: Double? = nil) {
         self.model = model
         self.task = task
         self.name = name
@@ -25,6 +31,9 @@ public struct RegisterRequest: Sendable {
         self.samplesName = samplesName
         self.parent = parent
         self.uploaded = uploaded
+        self.eval = eval
+        self.evalName = evalName
+        self.gate = gate
     }
 
     /// Reads a request body; a missing or mistyped field is named.
@@ -44,6 +53,14 @@ public struct RegisterRequest: Sendable {
         samplesName = try string("samples_name", required: false) ?? "samples"
         parent = try string("parent", required: false)
         uploaded = json["uploaded"]?.boolValue ?? false
+        eval = try string("eval", required: false)
+        evalName = try string("eval_name", required: false) ?? "eval"
+        if let g = json["gate"], !g.isNull {
+            guard let v = g.doubleValue, v >= 0 else { throw RecallError(.invalidArgument, "request: field \"gate\" must be a non-negative number of points") }
+            gate = v
+        } else {
+            gate = nil
+        }
     }
 
     public var json: JSONValue {
@@ -51,6 +68,8 @@ public struct RegisterRequest: Sendable {
             ("model", .string(model)), ("task", .string(task)), ("name", name.map { .string($0) } ?? .null),
             ("samples", .string(samples)), ("samples_name", .string(samplesName)),
             ("parent", parent.map { .string($0) } ?? .null), ("uploaded", .bool(uploaded)),
+            ("eval", eval.map { .string($0) } ?? .null), ("eval_name", .string(evalName)),
+            ("gate", gate.map { .number($0, integer: nil) } ?? .null),
         ])
     }
 }

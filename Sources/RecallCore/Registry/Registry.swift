@@ -43,7 +43,12 @@ public final class Registry: @unchecked Sendable {
 
     /// Stores the base and the settings; version 1 is the base with head on it.
     public func initialize(base url: URL, method: String, scenario: RegistrySettings.Scenario,
-                           options: [String: String]) throws -> VersionRecord {
+                           options: [String: String], gatePoints: Double? = nil,
+                           evalMetric: String = "accuracy") throws -> VersionRecord {
+        guard RegistrySettings.evalMetrics.contains(evalMetric) else {
+            throw RecallError(.invalidArgument, "eval metric '\(evalMetric)' must be one of \(RegistrySettings.evalMetrics.joined(separator: ", "))")
+        }
+        if let gatePoints, !(gatePoints >= 0) { throw RecallError(.invalidArgument, "gate must be a non-negative number of accuracy points") }
         if try provenance.settings() != nil {
             throw RecallError(.invalidArgument, "the registry is already initialised; use a new --home for another base")
         }
@@ -60,7 +65,8 @@ public final class Registry: @unchecked Sendable {
         }
         let (model, _, _) = try store.putModel(checkpoint, kind: .base, name: url.lastPathComponent, task: nil)
         _ = config
-        return try provenance.initialize(RegistrySettings(baseModelID: model.id, method: method, scenario: scenario, options: options))
+        return try provenance.initialize(RegistrySettings(baseModelID: model.id, method: method, scenario: scenario, options: options,
+                                                          gatePoints: gatePoints, evalMetric: evalMetric))
     }
 
     func settings() throws -> RegistrySettings {
@@ -96,6 +102,12 @@ public final class Registry: @unchecked Sendable {
             throw RecallError(.notFound, "store: the base model record is missing; run `recallctl verify`")
         }
         let base = try store.checkpoint(of: baseRecord)
+        if let eval = request.eval {
+            _ = try TaskEvaluator.items(Data(eval.utf8), source: request.evalName)
+            guard base.fileNames.contains("tokenizer.json"), base.fileNames.contains("config.json") else {
+                throw RecallError(.invalidArgument, "\(request.evalName): evaluation runs the model, but the registry's base has no config.json/tokenizer.json; register without --eval")
+            }
+        }
         let url = URL(fileURLWithPath: request.model)
         let work = incoming.appendingPathComponent("import-\(UUID().uuidString)")
         do {
@@ -187,8 +199,8 @@ public final class Registry: @unchecked Sendable {
 
     /// Overall progress of a phase's fraction (phases take roughly these shares of a register).
     static let phaseSpans: [String: (Double, Double)] = [
-        "store": (0, 0.2), "select": (0.2, 0.3), "represent": (0.3, 0.6), "fuse": (0.6, 0.85),
-        "store-merged": (0.85, 0.97), "commit": (0.97, 1),
+        "store": (0, 0.2), "select": (0.2, 0.3), "represent": (0.3, 0.6), "fuse": (0.6, 0.8),
+        "store-merged": (0.8, 0.88), "evaluate": (0.88, 0.98), "commit": (0.98, 1),
     ]
 
     func runRegister(_ job: JobRecord) throws -> JSONValue {
@@ -305,19 +317,50 @@ public final class Registry: @unchecked Sendable {
                                                          task: request.task, sourcePath: nil, format: "merged",
                                                          architecture: baseRecord.architecture, parentID: newModel.id)
 
-        // Phase commit: one SQLite transaction makes the version, its details and the task's typical samples visible.
+        // Phase evaluate: every watched task on the merged model; the gate compares with the best earlier version.
+        try report("evaluate", 0)
+        var watched = try provenance.evalSets().filter { $0.task != request.task }
+        if let eval = request.eval { watched.append((request.task, eval)) } else if let own = try provenance.evalSets().first(where: { $0.task == request.task }) {
+            watched.append(own)
+        }
+        var scores: [(task: String, result: TaskEvaluator.Result)] = []
+        if !watched.isEmpty {
+            let model = try LlamaModel(config: config, weights: try store.checkpoint(of: mergedModel), origin: "merged model")
+            let tokenizer = try Tokenizer(directory: filesDir)
+            for (i, w) in watched.enumerated() {
+                let items = try TaskEvaluator.items(Data(w.eval.utf8), source: "eval items of task \(w.task)")
+                scores.append((w.task, try TaskEvaluator().evaluate(model, tokenizer: tokenizer, items: items)))
+                try report("evaluate", Double(i + 1) / Double(watched.count))
+            }
+        }
+        var gateReason: String?
+        if let gate = request.gate ?? settings.gatePoints {
+            for s in scores {
+                let value = settings.evalMetric == "accuracy" ? s.result.accuracy : s.result.accuracyNormalised
+                if let best = try provenance.bestEvaluation(task: s.task, metric: settings.evalMetric), value < best.value - gate / 100 - 1e-12 {
+                    gateReason = String(format: "task %@ %@ %.1f%% is more than %.1f points below its best %.1f%% (version %d)",
+                                        s.task, settings.evalMetric, value * 100, gate, best.value * 100, best.version)
+                    break
+                }
+            }
+        }
+
+        // Phase commit: one SQLite transaction makes the version, its details, evaluations and the task's typical samples visible.
         try report("commit", 0)
         let samplesHash = ContentHash.sha256Hex(Data(request.samples.utf8))
         let version = try provenance.commitVersion(
             modelID: mergedModel.id, parent: parentVersion, task: request.task, method: settings.method,
             optionsJSON: JSONValue.object(versionOptions).serialized(), message: "register \(newModel.name) as \(request.task)",
-            detail: detail, alsoInTransaction: { db, number in
+            detail: detail, gated: gateReason != nil, gateReason: gateReason, alsoInTransaction: { db, number in
                 try ProvenanceStore.recordTask(db, task: request.task, modelID: newModel.id, samplesHash: samplesHash,
-                                               seed: Int(plan.seed), typical: typical)
+                                               seed: Int(plan.seed), typical: typical, eval: request.eval)
+                for s in scores { try ProvenanceStore.recordEvaluation(db, version: number, task: s.task, s.result) }
             })
         return .object([("existing", .bool(false)), ("model_id", .int(newModel.id)), ("version", .int(version.number)),
                         ("merged_model_id", .int(mergedModel.id)), ("stored_bytes", .int(stats.storedBytes)),
-                        ("raw_bytes", .int(stats.rawBytes))])
+                        ("raw_bytes", .int(stats.rawBytes)), ("gated", .bool(gateReason != nil)),
+                        ("gate_reason", gateReason.map { .string($0) } ?? .null),
+                        ("evaluations", .object(scores.map { ($0.task, .number($0.result.accuracy, integer: nil)) }))])
     }
 }
 
@@ -350,7 +393,7 @@ extension ProvenanceStore {
 
     /// Inside a version's transaction: the task's sample set and typical samples, and the task row.
     static func recordTask(_ db: SQLiteDatabase, task: String, modelID: Int, samplesHash: String, seed: Int,
-                           typical: [(text: String, clusterSize: Int)]) throws {
+                           typical: [(text: String, clusterSize: Int)], eval: String?) throws {
         var setID: Int?
         if !typical.isEmpty {
             // The same samples registered again for the task (a new model): the set is refreshed in place.
@@ -371,9 +414,10 @@ extension ProvenanceStore {
             }
         }
         try db.query("""
-            INSERT INTO tasks(name, model_id, sample_set_id) VALUES (?, ?, ?)
+            INSERT INTO tasks(name, model_id, sample_set_id, eval_json) VALUES (?, ?, ?, ?)
             ON CONFLICT(name) DO UPDATE SET model_id = excluded.model_id,
-              sample_set_id = COALESCE(excluded.sample_set_id, tasks.sample_set_id)
-            """, [.text(task), .of(modelID), .of(setID)])
+              sample_set_id = COALESCE(excluded.sample_set_id, tasks.sample_set_id),
+              eval_json = COALESCE(excluded.eval_json, tasks.eval_json)
+            """, [.text(task), .of(modelID), .of(setID), .of(eval)])
     }
 }

@@ -12,18 +12,30 @@ public struct RegistrySettings: Equatable, Sendable {
     public var scenario: Scenario
     /// Method options as given (`--opt key=value`), checked by `MergePlan` at init.
     public var options: [String: String]
+    /// Merge gate: head does not move when a watched task (one registered with eval items)
+    /// drops by more than this many accuracy points below its best earlier version.
+    public var gatePoints: Double?
+    /// The eval metric the gate and `history --eval` use: `accuracy` (summed log-prob of a
+    /// choice) or `accuracy_norm` (per-token, length-normalised).
+    public var evalMetric: String
 
-    public init(baseModelID: Int, method: String, scenario: Scenario, options: [String: String]) {
+    public static let evalMetrics = ["accuracy", "accuracy_norm"]
+
+    public init(baseModelID: Int, method: String, scenario: Scenario, options: [String: String],
+                gatePoints: Double? = nil, evalMetric: String = "accuracy") {
         self.baseModelID = baseModelID
         self.method = method
         self.scenario = scenario
         self.options = options
+        self.gatePoints = gatePoints
+        self.evalMetric = evalMetric
     }
 
     public var json: JSONValue {
         .object([
             ("base_model_id", .int(baseModelID)), ("method", .string(method)), ("scenario", .string(scenario.rawValue)),
             ("options", .object(options.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+            ("gate_points", gatePoints.map { .number($0, integer: nil) } ?? .null), ("eval_metric", .string(evalMetric)),
         ])
     }
 
@@ -52,7 +64,8 @@ extension ProvenanceStore {
                   let scenario = map["scenario"].flatMap(RegistrySettings.Scenario.init(rawValue:)) else { return nil }
             let options = try map["options"].map { try JSONValue.parse(Data($0.utf8)) }?.objectValue ?? []
             return RegistrySettings(baseModelID: base, method: method, scenario: scenario,
-                                    options: Dictionary(uniqueKeysWithValues: options.map { ($0.0, $0.1.stringValue ?? "") }))
+                                    options: Dictionary(uniqueKeysWithValues: options.map { ($0.0, $0.1.stringValue ?? "") }),
+                                    gatePoints: map["gate_points"].flatMap(Double.init), evalMetric: map["eval_metric"] ?? "accuracy")
         }
     }
 
@@ -68,7 +81,8 @@ extension ProvenanceStore {
                 let detailsJSON = JSONValue.object([("options", settings.json["options"] ?? .object([])),
                                                     ("scenario", .string(settings.scenario.rawValue))]).serialized()
                 for (k, v) in [("base_model_id", String(settings.baseModelID)), ("method", settings.method),
-                               ("scenario", settings.scenario.rawValue), ("options", optionsJSON)] {
+                               ("scenario", settings.scenario.rawValue), ("options", optionsJSON),
+                               ("eval_metric", settings.evalMetric)] + (settings.gatePoints.map { [("gate_points", String($0))] } ?? []) {
                     try db.query("INSERT INTO settings(key, value) VALUES (?, ?)", [.text(k), .text(v)])
                 }
                 try db.query("INSERT INTO versions(number, model_id, method, options_json, message) VALUES (1, ?, 'base', ?, 'base model')",

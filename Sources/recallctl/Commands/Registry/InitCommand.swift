@@ -27,9 +27,17 @@ struct InitCommand: ParsableCommand {
     @Option(name: .customLong("opt"), help: "A method option as key=value. Repeatable.")
     var options: [String] = []
 
+    @Option(help: "Merge gate: keep head where it is when a task registered with --eval drops more than this many accuracy points below its best earlier version.")
+    var gate: Double?
+
+    @Option(name: .customLong("eval-metric"), help: "accuracy (summed log-prob of each choice) or accuracy_norm (length-normalised).")
+    var evalMetric: String = "accuracy"
+
     @OptionGroup var daemon: DaemonOptions
 
     func validate() throws {
+        guard RegistrySettings.evalMetrics.contains(evalMetric) else { throw ValidationError("--eval-metric must be accuracy or accuracy_norm") }
+        if let gate, !(gate >= 0) { throw ValidationError("--gate must be a non-negative number of points") }
         guard RegistrySettings.Scenario(rawValue: scenario) != nil else { throw ValidationError("--scenario must be experts or sequential") }
         do { _ = try MergePlan(method: method, options: try RegistrySettings.parseOptions(options)) } catch let e as RecallError {
             throw ValidationError(e.message)
@@ -42,6 +50,7 @@ struct InitCommand: ParsableCommand {
             let body = JSONValue.object([
                 ("base", .string(URL(fileURLWithPath: base).standardizedFileURL.path)), ("method", .string(method)),
                 ("scenario", .string(scenario)), ("options", .object(opts.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+                ("gate", gate.map { .number($0, integer: nil) } ?? .null), ("eval_metric", .string(evalMetric)),
             ])
             let result = try daemon.client().call("POST", "/v1/init", body)
             if daemon.json { printJSON(result) } else {

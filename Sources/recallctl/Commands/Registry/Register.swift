@@ -27,6 +27,12 @@ struct Register: ParsableCommand {
     @Option(help: "Merge onto this version (number or tag) instead of head.")
     var parent: String?
 
+    @Option(help: "Eval items (JSONL with prompt, choices, answer): this task is then evaluated on every later version.")
+    var eval: String?
+
+    @Option(help: "Merge gate for this register: keep head when a watched task drops more than this many accuracy points.")
+    var gate: Double?
+
     @Flag(name: .customLong("no-wait"), help: "Queue the job and print its id without waiting.")
     var noWait = false
 
@@ -52,6 +58,12 @@ struct Register: ParsableCommand {
             }
             // Checked here too, so a bad line is reported before anything is sent.
             _ = try SamplesFile.parse(samplesData, source: samples)
+            var evalText: String?
+            if let eval {
+                guard let data = FileManager.default.contents(atPath: eval) else { throw RecallError(.notFound, "\(eval): cannot read the eval file") }
+                _ = try TaskEvaluator.items(data, source: eval)
+                evalText = String(decoding: data, as: UTF8.self)
+            }
             let modelURL = URL(fileURLWithPath: model).standardizedFileURL
             var isDir: ObjCBool = false
             var modelPath = modelURL.path
@@ -70,7 +82,7 @@ struct Register: ParsableCommand {
             }
             let body = RegisterRequest(model: modelPath, task: task, name: name ?? modelURL.lastPathComponent,
                                        samples: String(decoding: samplesData, as: UTF8.self), samplesName: samples,
-                                       parent: parent, uploaded: uploaded).json
+                                       parent: parent, uploaded: uploaded, eval: evalText, evalName: eval ?? "eval", gate: gate).json
             let job = try client.call("POST", "/v1/register", body)
             guard let id = job["id"]?.intValue else { throw RecallError(.io, "the daemon did not return a job id") }
             if noWait {
@@ -88,6 +100,13 @@ struct Register: ParsableCommand {
                     print("already registered: \(result["message"]?.stringValue ?? "") (version \(result["version"]?.intValue ?? 0))")
                 } else {
                     print("registered \(modelURL.lastPathComponent) as task \(task): version \(result["version"]?.intValue ?? 0)")
+                    if result["gated"]?.boolValue == true {
+                        print("gated: head stays where it was (\(result["gate_reason"]?.stringValue ?? ""))")
+                    }
+                    let evals = result["evaluations"]?.objectValue ?? []
+                    if !evals.isEmpty {
+                        print("accuracy: " + evals.map { "\($0.0) \(String(format: "%.1f%%", ($0.1.doubleValue ?? 0) * 100))" }.joined(separator: ", "))
+                    }
                 }
             }
         }
