@@ -65,10 +65,11 @@ N_SAMPLES = 32
 
 # Seeds (all fixed).
 DATA_SEED = 20240601
-TOKENIZER_VOCAB = 384
+TOKENIZER_VOCAB = 400
 INIT_SEED = 7
-PRETRAIN = dict(seed=11, steps=3000, batch=32, lr=3e-3, warmup=100, weight_decay=0.01)
-FINETUNE = dict(seed=13, steps=120, batch=32, lr=1e-3, warmup=10, weight_decay=0.0)
+PRETRAIN = dict(seed=11, steps=int(os.environ.get("CL_PRETRAIN_STEPS", 2000)), batch=32, lr=3e-3, warmup=100, weight_decay=0.01,
+                task_answers=os.environ.get("CL_TASK_ANSWERS", "random"))
+FINETUNE = dict(seed=13, steps=120, batch=32, lr=3e-4, warmup=10, weight_decay=0.0)
 
 # --------------------------------------------------------------------------------------------
 # Task data. Each task has a rule the base cannot know (it only sees the prompts), held-out eval
@@ -198,7 +199,7 @@ def train_tokenizer(data: dict) -> Tokenizer:
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(vocab_size=TOKENIZER_VOCAB, special_tokens=[EOS], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    corpus = list(data["filler"])
+    corpus = list(data["filler"][:500])
     for t in TASKS:
         corpus += [x["text"] for x in data["tasks"][t]["train"]]
     tok.train_from_iterator(corpus, trainer)
@@ -232,18 +233,23 @@ def make_config(vocab: int, eos_id: int) -> LlamaConfig:
     )
 
 
-def batches(rows: list[tuple[list[int], list[int]]], steps: int, batch: int, gen: torch.Generator):
-    """rows: (ids, loss mask over targets ids[1:]). Yields padded (ids, targets, mask) tensors."""
+def batches(rows: list[list[tuple[list[int], list[float]]]], steps: int, batch: int, gen: torch.Generator):
+    """rows: per row, its variants (ids, loss mask over the targets ids[1:]); each use of a row
+    draws one variant. Epochs are random permutations. Yields right-padded (ids, mask)."""
     order: list[int] = []
     for _ in range(steps):
         if len(order) < batch:
             order += torch.randperm(len(rows), generator=gen).tolist()
         pick, order = order[:batch], order[batch:]
-        n = max(len(rows[i][0]) for i in pick)
+        chosen = []
+        for i in pick:
+            variants = rows[i]
+            k = int(torch.randint(len(variants), (1,), generator=gen)) if len(variants) > 1 else 0
+            chosen.append(variants[k])
+        n = max(len(x) for x, _ in chosen)
         ids = torch.zeros(batch, n, dtype=torch.long)
         mask = torch.zeros(batch, n - 1)
-        for r, i in enumerate(pick):
-            x, m = rows[i]
+        for r, (x, m) in enumerate(chosen):
             ids[r, :len(x)] = torch.tensor(x)
             mask[r, :len(m)] = torch.tensor(m, dtype=torch.float32)
         yield ids, mask
@@ -272,7 +278,7 @@ def train(model: LlamaForCausalLM, rows, hp: dict, label: str) -> list[float]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if (step + 1) % max(1, steps // 5) == 0:
             print(f"  {label} step {step + 1}/{steps} loss {np.mean(losses[-50:]):.4f} ({time.time() - t0:.0f}s)")
     model.eval()
@@ -292,14 +298,22 @@ def split_ids(tok: Tokenizer, prompt: str, continuation: str) -> tuple[list[int]
 
 
 def pretrain_rows(tok: Tokenizer, data: dict) -> list:
+    """Filler lines, and the task training prompts each followed by one of its choices drawn at
+    random every time the prompt is used (so the base learns the format of every task, and that
+    each choice is equally likely, but nothing about which is right), each line + <|endoftext|>;
+    loss on every token."""
     eos = tok.token_to_id(EOS)
-    lines = list(data["filler"])
-    for t in TASKS:
-        lines += [x["prompt"] for x in data["tasks"][t]["train"]]  # prompts WITHOUT answers
     rows = []
-    for line in lines:
+    for line in data["filler"]:
         ids = tok.encode(line).ids + [eos]
-        rows.append((ids, [1.0] * (len(ids) - 1)))
+        rows.append([(ids, [1.0] * (len(ids) - 1))])
+    for t in TASKS:
+        for x in data["tasks"][t]["train"]:
+            variants = []
+            for c in (x["choices"] if PRETRAIN["task_answers"] == "random" else [""]):
+                ids = tok.encode(x["prompt"] + c).ids + [eos]
+                variants.append((ids, [1.0] * (len(ids) - 1)))
+            rows.append(variants)
     return rows
 
 
@@ -307,7 +321,7 @@ def finetune_rows(tok: Tokenizer, items: list[dict]) -> list:
     rows = []
     for x in items:
         p, c = split_ids(tok, x["prompt"], x["answer"])
-        rows.append((p + c, [0.0] * (len(p) - 1) + [1.0] * len(c)))  # loss on the answer tokens only
+        rows.append([(p + c, [0.0] * (len(p) - 1) + [1.0] * len(c))])  # loss on the answer tokens only
     return rows
 
 

@@ -12,7 +12,7 @@ struct Recallctl: ParsableCommand {
         subcommands: [
             InitCommand.self, Register.self, History.self, Show.self, Rollback.self, Tag.self, Export.self, Jobs.self, Status.self,
             Eval.self, Verify.self, GC.self, DaemonCommand.self,
-            Inspect.self, Convert.self, Merge.self, Tokenize.self, HiddenStatesCommand.self, Score.self, Generate.self, Import.self, ApplyLoRA.self,
+            Inspect.self, Convert.self, Merge.self, Tokenize.self, HiddenStatesCommand.self, Score.self, Accuracy.self, Generate.self, Import.self, ApplyLoRA.self,
         ]
     )
 
