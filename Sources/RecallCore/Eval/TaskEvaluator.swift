@@ -18,6 +18,9 @@ public struct TaskEvaluator {
         public var accuracy: Double
         public var accuracyNormalised: Double
         public var items: Int
+        /// Per item: did the summed / normalised score pick the answer (for paired bootstrap intervals).
+        public var correct: [Bool] = []
+        public var correctNormalised: [Bool] = []
     }
 
     /// Reads eval JSONL: every line needs `prompt`, `choices` and an `answer` that is one of them.
@@ -70,8 +73,9 @@ public struct TaskEvaluator {
         }
         func argmax(_ v: [Double]) -> Int { v.indices.max { v[$0] < v[$1] } ?? 0 }
         let n = Double(max(1, items.count))
-        let correct = items.indices.filter { argmax(sums[$0]) == items[$0].answer }.count
-        let correctNorm = items.indices.filter { argmax(means[$0]) == items[$0].answer }.count
-        return Result(accuracy: Double(correct) / n, accuracyNormalised: Double(correctNorm) / n, items: items.count)
+        let hits = items.indices.map { argmax(sums[$0]) == items[$0].answer }
+        let hitsNorm = items.indices.map { argmax(means[$0]) == items[$0].answer }
+        return Result(accuracy: Double(hits.filter { $0 }.count) / n, accuracyNormalised: Double(hitsNorm.filter { $0 }.count) / n,
+                      items: items.count, correct: hits, correctNormalised: hitsNorm)
     }
 }

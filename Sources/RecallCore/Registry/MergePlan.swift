@@ -10,7 +10,17 @@ public struct MergePlan {
     public let method: String
     public let kind: Kind
 
-    public static let recallKeys = ["clusters", "seed", "tau", "lambda", "score", "pooling", "sparsify", "dtype", "probe"]
+    public static let recallKeys = ["clusters", "seed", "tau", "lambda", "score", "pooling", "sparsify", "dtype", "probe", "sigma", "kernel"]
+
+    /// `cross` (median distance between models on the same sample), `within` (between samples
+    /// of one model) or a fixed positive number.
+    public static func sigma(_ text: String) -> LayerSimilarity.Sigma? {
+        switch text {
+        case "cross": return .crossModelMedian
+        case "within": return .withinModelMedian
+        default: return Double(text).flatMap { $0 > 0 ? .fixed($0) : nil }
+        }
+    }
     public static let baselinePerModelKeys = ["weight", "density"]
 
     public init(method: String, options: [String: String]) throws {
@@ -60,6 +70,14 @@ public struct MergePlan {
                     throw bad("sparsify", "must be ties:DENSITY with 0 < DENSITY <= 1")
                 }
                 o.sparsify = .ties(density: d)
+            }
+            if let v = options["sigma"] {
+                guard let sigma = Self.sigma(v) else { throw bad("sigma", "must be cross, within or a positive number") }
+                o.similarity.sigma = sigma
+            }
+            if let v = options["kernel"] {
+                guard let k = LayerSimilarity.Kernel(rawValue: v) else { throw bad("kernel", "must be rbf or linear-cka") }
+                o.similarity.kernel = k
             }
             o.outputDType = try dtype()
             let probe = options["probe"] ?? "all"

@@ -34,7 +34,9 @@ struct Accuracy: ParsableCommand {
                 printJSON(.array(rows.map { .object([("task", .string($0.task)), ("file", .string($0.file)),
                                                      ("accuracy", .number($0.result.accuracy, integer: nil)),
                                                      ("accuracy_norm", .number($0.result.accuracyNormalised, integer: nil)),
-                                                     ("n", .int($0.result.items))]) }))
+                                                     ("n", .int($0.result.items)),
+                                                     ("correct", .array($0.result.correct.map { .bool($0) })),
+                                                     ("correct_norm", .array($0.result.correctNormalised.map { .bool($0) }))]) }))
             } else {
                 printTable(["TASK", "ACCURACY", "NORMALISED", "ITEMS"], rows.map {
                     [$0.task, String(format: "%.1f%%", $0.result.accuracy * 100), String(format: "%.1f%%", $0.result.accuracyNormalised * 100), String($0.result.items)]

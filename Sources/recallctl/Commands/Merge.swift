@@ -47,6 +47,12 @@ struct Merge: ParsableCommand {
     @Option(help: "recall: pooling of token states: exclude-first (default), mean, exclude-outliers.")
     var pooling: String = "exclude-first"
 
+    @Option(help: "recall: RBF sigma per layer: cross (median distance between models, default), within (between samples of a model) or a number.")
+    var sigma: String = "cross"
+
+    @Option(help: "recall: similarity: rbf (default) or linear-cka.")
+    var kernel: String = "rbf"
+
     @Option(help: "recall: write the merge report (typical samples, sigmas, similarities, weights, lambda) as JSON here.")
     var report: String?
 
@@ -126,6 +132,8 @@ struct Merge: ParsableCommand {
             guard LayerWeighting.Score(rawValue: score) != nil else { throw ValidationError("--score must be centrality or anchor-new") }
             guard tau > 0, clusters >= 1 else { throw ValidationError("--tau must be positive and --clusters at least 1") }
             guard Pooling(argument: pooling) != nil else { throw ValidationError("--pooling must be exclude-first, mean or exclude-outliers") }
+            guard MergePlan.sigma(sigma) != nil else { throw ValidationError("--sigma must be cross, within or a positive number") }
+            guard LayerSimilarity.Kernel(rawValue: kernel) != nil else { throw ValidationError("--kernel must be rbf or linear-cka") }
             if let sparsify { _ = try tiesDensity(sparsify) }
             guard !modelPaths.isEmpty else { throw ValidationError("--models needs at least one model") }
             return
@@ -202,6 +210,7 @@ struct Merge: ParsableCommand {
         options.lambda = Double(lambda).map { .fixed($0) } ?? .auto([1, 1.5, 2, 3])
         options.outputDType = dtype
         options.pooling = Pooling(argument: pooling)!
+        options.similarity = LayerSimilarity(sigma: MergePlan.sigma(sigma)!, kernel: LayerSimilarity.Kernel(rawValue: kernel)!)
         if let sparsify { options.sparsify = .ties(density: try tiesDensity(sparsify)) }
         let tokenizer = try Tokenizer(directory: URL(fileURLWithPath: base!))
         let newSamples = try SamplesFile.load(URL(fileURLWithPath: samples!))
