@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""`make bench-cl`: the continual-learning benchmark, through the real daemon and our own eval.
+
+Phases (all by default; --phase picks one):
+  bounds      base accuracy (lower bound) and each expert alone (upper bound), with `recallctl accuracy`
+  experts     experts scenario: register the five adapters in order with each merge method through a
+              fresh daemon; after each register the daemon evaluates every task seen so far
+  sweep       RECALL's open choices on the dev split, on the final (five-expert) merge, plus the
+              scale-matched control (uniform weights, same lambda) and the baselines
+  sequential  sequential scenario: export head, fine-tune a LoRA on the next task from it (Python),
+              register it (scenario sequential) with recall
+
+Writes bench/results/cl-*.json; bench/cl/report.py turns them into BENCHMARKS.md tables.
+Only the Python standard library here; training goes through tools/.venv (torch, peft).
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def sh(args, **kw):
+    r = subprocess.run(args, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise SystemExit(f"command failed ({r.returncode}): {' '.join(args)}\n{r.stderr[-3000:]}")
+    return r.stdout
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.ctl = os.path.join(a.bin, "recallctl")
+        self.tasks = open(os.path.join(a.tasks, "order.txt")).read().split()
+        os.makedirs(a.work, exist_ok=True)
+        os.makedirs(a.results, exist_ok=True)
+
+    def task_file(self, task, name):
+        return os.path.join(self.a.tasks, task, name)
+
+    def eval_file(self, task, split):
+        """`split` items of the task, the first --items of them (cached copy)."""
+        src = self.task_file(task, f"{split}.jsonl")
+        if not self.a.items:
+            return src
+        dst = os.path.join(self.a.work, "evals", f"{task}-{split}-{self.a.items}.jsonl")
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with open(src) as f, open(dst, "w") as g:
+            g.writelines(f.readlines()[: self.a.items])
+        return dst
+
+    def expert_dir(self, task):
+        """The adapter applied to the base (for one-shot merges and the upper bound), cached."""
+        out = os.path.join(self.a.work, "experts", task)
+        if not os.path.exists(os.path.join(out, "model.safetensors")):
+            shutil.rmtree(out, ignore_errors=True)
+            sh([self.ctl, "apply-lora", self.a.base, os.path.join(self.a.adapters, task), out])
+        return out
+
+    def accuracy(self, model, tasks, split):
+        out = json.loads(sh([self.ctl, "accuracy", model, "--json"] + sum((["--eval", self.eval_file(t, split)] for t in tasks), [])))
+        return {t: r for t, r in zip(tasks, out)}
+
+    # --- the daemon -------------------------------------------------------------------------
+    def start(self, name):
+        home = os.path.join(self.a.work, "homes", name)
+        shutil.rmtree(home, ignore_errors=True)
+        sock = f"/tmp/recall-bench-{os.getpid()}-{name[:20]}.sock"
+        sh([self.ctl, "daemon", "start", "--home", home, "--socket", sock])
+        return home, sock
+
+    def stop(self, home):
+        sh([self.ctl, "daemon", "stop", "--home", home])
+
+    def run_registry(self, name, method, options, split, scenario="experts", models=None, gate=None):
+        """Registers the tasks in order; returns the accuracy matrix and wall time per register."""
+        home, sock = self.start(name)
+        try:
+            init = [self.ctl, "init", self.a.base, "--method", method, "--scenario", scenario, "--socket", sock]
+            for k, v in options.items():
+                init += ["--opt", f"{k}={v}"]
+            sh(init)
+            seconds = []
+            for i, t in enumerate(self.tasks):
+                model = models(t, i, sock) if models else os.path.join(self.a.adapters, t)
+                t0 = time.time()
+                sh([self.ctl, "register", model, "--task", t, "--samples", self.task_file(t, "samples.jsonl"),
+                    "--eval", self.eval_file(t, split), "--socket", sock, "--json"])
+                seconds.append(time.time() - t0)
+                print(f"  {name}: registered {t} in {seconds[-1]:.1f} s", flush=True)
+            matrix = json.loads(sh([self.ctl, "history", "--eval", "--json", "--socket", sock]))
+            head = json.loads(sh([self.ctl, "show", "head", "--json", "--socket", sock]))
+            return {"method": method, "options": options, "scenario": scenario, "split": split,
+                    "matrix": matrix, "register_seconds": seconds, "head": head, "home": home, "socket": sock}
+        finally:
+            self.stop(home)
+
+    # --- phases -------------------------------------------------------------------------------
+    def bounds(self):
+        res = {"base": self.accuracy(self.a.base, self.tasks, "eval"), "experts": {}}
+        for t in self.tasks:
+            res["experts"][t] = self.accuracy(self.expert_dir(t), self.tasks, "eval")
+            print(f"  expert {t}: own task {res['experts'][t][t]['accuracy']:.3f}", flush=True)
+        self.save("cl-bounds.json", res)
+
+    METHODS = [
+        ("recall", {}),
+        ("linear", {}),
+        ("task_arithmetic", {"lambda": "0.5"}),
+        ("ties", {"density": "0.5", "lambda": "1.0"}),
+        ("dare_ties", {"density": "0.5", "lambda": "1.0", "seed": "0"}),
+    ]
+
+    def experts(self):
+        runs = []
+        for method, options in self.METHODS:
+            if self.a.methods and method not in self.a.methods.split(","):
+                continue
+            run = self.run_registry(f"experts-{method}", method, options, "eval")
+            # Per-item results of the final model, for paired bootstrap intervals.
+            final = os.path.join(self.a.work, "final", method)
+            shutil.rmtree(final, ignore_errors=True)
+            home, sock = run["home"], run["socket"]
+            sh([self.ctl, "daemon", "start", "--home", home, "--socket", sock])
+            try:
+                sh([self.ctl, "export", "head", final, "--socket", sock])
+            finally:
+                self.stop(home)
+            run["final_items"] = self.accuracy(final, self.tasks, "eval")
+            runs.append(run)
+            self.save("cl-experts.json", runs)
+
+    def sweep(self):
+        """RECALL's open choices on the dev split, on the final merge of all five experts."""
+        base_run = self.run_registry("sweep-default", "recall", {}, "dev")
+        versions = base_run["matrix"]["versions"]
+        # Typical samples the registry kept for tasks 1-4, as the probe set of the final merge.
+        home, sock = base_run["home"], base_run["socket"]
+        probe = os.path.join(self.a.work, "probe-1-4.jsonl")
+        sh([self.ctl, "daemon", "start", "--home", home, "--socket", sock])
+        try:
+            with open(probe, "w") as f:
+                for v in range(2, 2 + len(self.tasks) - 1):
+                    show = json.loads(sh([self.ctl, "show", str(v), "--json", "--socket", sock]))
+                    for s in show["typical_samples"]:
+                        f.write(json.dumps({"text": s["text"]}) + "\n")
+            chosen_lambda = json.loads(sh([self.ctl, "show", "head", "--json", "--socket", sock]))["details"].get("lambda")
+        finally:
+            self.stop(home)
+        experts = [self.expert_dir(t) for t in self.tasks]
+        new_samples = self.task_file(self.tasks[-1], "samples.jsonl")
+        configs = [
+            ("default", []),
+            ("pooling=mean (first token kept)", ["--pooling", "mean"]),
+            ("pooling=exclude-outliers", ["--pooling", "exclude-outliers"]),
+            ("sigma=within", ["--sigma", "within"]),
+            ("kernel=linear-cka", ["--kernel", "linear-cka"]),
+            ("score=anchor-new", ["--score", "anchor-new"]),
+            ("tau=0.03", ["--tau", "0.03"]),
+            ("tau=0.3", ["--tau", "0.3"]),
+            ("lambda=1", ["--lambda", "1"]),
+            ("lambda=2", ["--lambda", "2"]),
+            ("sparsify=ties:0.5", ["--sparsify", "ties:0.5"]),
+            ("probe=new task only", ["--no-probe"]),
+            ("clusters=4", ["--clusters", "4"]),
+            (f"control: uniform weights, lambda {chosen_lambda}", ["--tau", "1e9", "--lambda", str(chosen_lambda)]),
+        ]
+        rows = []
+        for label, flags in configs:
+            out = os.path.join(self.a.work, "sweep", label.replace(" ", "_").replace("/", "_"))
+            shutil.rmtree(out, ignore_errors=True)
+            args = [self.ctl, "merge", "--method", "recall", "--base", self.a.base, "--models", ",".join(experts),
+                    "--samples", new_samples, "--out", out, "--json"]
+            if "--no-probe" not in flags:
+                args += ["--probe", probe]
+            args += [f for f in flags if f != "--no-probe"]
+            t0 = time.time()
+            report = json.loads(sh(args))["report"]
+            acc = self.accuracy(out, self.tasks, "dev")
+            rows.append({"config": label, "flags": flags, "seconds": time.time() - t0, "lambda": report["lambda"],
+                         "accuracy": acc})
+            print(f"  sweep {label}: mean {sum(r['accuracy'] for r in acc.values()) / len(acc):.3f}", flush=True)
+            shutil.rmtree(out, ignore_errors=True)
+            self.save("cl-sweep.json", {"registry_run": {k: base_run[k] for k in ("matrix", "register_seconds")},
+                                        "rows": rows})
+
+    def sequential(self):
+        """Fine-tune each task's LoRA from the exported head and register it (scenario sequential)."""
+        py = os.path.join(REPO, "tools", ".venv", "bin", "python")
+        def model(task, i, sock):
+            head = os.path.join(self.a.work, "seq", f"head-{i}")
+            shutil.rmtree(head, ignore_errors=True)
+            sh([self.ctl, "export", "head", head, "--socket", sock])
+            adapter = os.path.join(self.a.work, "seq", f"adapter-{task}")
+            shutil.rmtree(adapter, ignore_errors=True)
+            sh([py, os.path.join(HERE, "train_lora.py"), "--task", task, "--base", head, "--out", adapter, "--seed", "0"])
+            # The adapter was trained on the head, so it is applied to the head before registering.
+            full = os.path.join(self.a.work, "seq", f"model-{task}")
+            shutil.rmtree(full, ignore_errors=True)
+            sh([self.ctl, "apply-lora", head, adapter, full])
+            return full
+        run = self.run_registry("sequential-recall", "recall", {}, "eval", scenario="sequential", models=model)
+        self.save("cl-sequential-recall.json", run)
+
+    def save(self, name, obj):
+        with open(os.path.join(self.a.results, name), "w") as f:
+            json.dump(obj, f, indent=1, sort_keys=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    p.add_argument("--base", default=os.path.join(REPO, "bench", ".cache", "smollm2-bf16"))
+    p.add_argument("--tasks", default=os.path.join(REPO, "examples", "tasks"))
+    p.add_argument("--adapters", default=os.path.join(REPO, "examples", "adapters"))
+    p.add_argument("--work", default=os.path.join(REPO, "bench", ".cache", "cl"))
+    p.add_argument("--results", default=os.path.join(REPO, "bench", "results"))
+    p.add_argument("--phase", default="all", choices=["all", "bounds", "experts", "sweep", "sequential"])
+    p.add_argument("--methods", default="", help="comma list to restrict the experts phase")
+    p.add_argument("--items", type=int, default=0, help="use only the first N eval/dev items per task (0 = all)")
+    a = p.parse_args()
+    b = Bench(a)
+    for phase in (["bounds", "experts", "sweep", "sequential"] if a.phase == "all" else [a.phase]):
+        print(f"== {phase}", flush=True)
+        getattr(b, phase)()
+
+
+if __name__ == "__main__":
+    main()
