@@ -66,6 +66,7 @@ N_SAMPLES = 32
 # Seeds (all fixed).
 DATA_SEED = 20240601
 TOKENIZER_VOCAB = 400
+LEXICON_REPEAT = 200
 INIT_SEED = 7
 PRETRAIN = dict(seed=11, steps=int(os.environ.get("CL_PRETRAIN_STEPS", 2000)), batch=32, lr=3e-3, warmup=100, weight_decay=0.01,
                 task_answers=os.environ.get("CL_TASK_ANSWERS", "random"))
@@ -87,9 +88,8 @@ COUNT_WORDS = {1: " one", 2: " two", 3: " three"}
 COUNT_LETTERS = ["b", "k", "m", "r", "s", "t"]
 COUNT_LEN = 6
 
-OPPOSITES = [("hot", "cold"), ("up", "down"), ("fast", "slow"), ("wet", "dry"), ("high", "low"),
-             ("full", "empty"), ("early", "late"), ("open", "shut"), ("loud", "quiet"),
-             ("thick", "thin"), ("rich", "poor"), ("near", "far")]
+OPPOSITES = [("hot", "cold"), ("up", "down"), ("wet", "dry"), ("old", "new"), ("big", "small"),
+             ("fast", "slow"), ("high", "low"), ("left", "right")]
 NAMES = ["tom", "ben", "sam", "liz", "max", "eva", "joe", "kim", "ray", "zoe"]
 
 
@@ -199,9 +199,12 @@ def train_tokenizer(data: dict) -> Tokenizer:
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(vocab_size=TOKENIZER_VOCAB, special_tokens=[EOS], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    corpus = list(data["filler"][:500])
+    corpus = list(data["filler"][:200])
     for t in TASKS:
         corpus += [x["text"] for x in data["tasks"][t]["train"]]
+    # The answer words (with their leading space), repeated so that each becomes one token.
+    answers = sorted({c for t in TASKS for x in data["tasks"][t]["train"] for c in x["choices"]})
+    corpus += ["".join(answers)] * LEXICON_REPEAT
     tok.train_from_iterator(corpus, trainer)
     assert tok.token_to_id(EOS) is not None
     return tok
@@ -298,19 +301,21 @@ def split_ids(tok: Tokenizer, prompt: str, continuation: str) -> tuple[list[int]
 
 
 def pretrain_rows(tok: Tokenizer, data: dict) -> list:
-    """Filler lines, and the task training prompts each followed by one of its choices drawn at
-    random every time the prompt is used (so the base learns the format of every task, and that
-    each choice is equally likely, but nothing about which is right), each line + <|endoftext|>;
-    loss on every token."""
+    """Filler lines, and the task training prompts each followed by one of the task's answer words
+    (all of them, not the item's choices: those would leak the right one) drawn at random every
+    time the prompt is used, so the base learns the format of every task and that its answers are
+    equally likely, but nothing about which is right. Each line + <|endoftext|>; loss on every token."""
     eos = tok.token_to_id(EOS)
     rows = []
     for line in data["filler"]:
         ids = tok.encode(line).ids + [eos]
         rows.append([(ids, [1.0] * (len(ids) - 1))])
     for t in TASKS:
-        for x in data["tasks"][t]["train"]:
+        train = data["tasks"][t]["train"]
+        answers = sorted({x["answer"] for x in train})
+        for x in train:
             variants = []
-            for c in (x["choices"] if PRETRAIN["task_answers"] == "random" else [""]):
+            for c in (answers if PRETRAIN["task_answers"] == "random" else [""]):
                 ids = tok.encode(x["prompt"] + c).ids + [eos]
                 variants.append((ids, [1.0] * (len(ids) - 1)))
             rows.append(variants)

@@ -80,6 +80,18 @@ final class RecallComponentTests: XCTestCase {
         assertRecallError(["tau"]) { _ = try LayerWeighting(temperature: 0).weights([matrix]) }
     }
 
+    func testRoutingAveragesEachTasksSimilarityToItsOwnExpert() throws {
+        // Task 0's probes: model 2 stands in well for expert 0; task 1's probes: model 2 is far from expert 1.
+        let onTask0: [[Double]] = [[1, 0.1, 0.8], [0.1, 1, 0.1], [0.8, 0.1, 1]]
+        let onTask1: [[Double]] = [[1, 0.4, 0.2], [0.4, 1, 0.2], [0.2, 0.2, 1]]
+        let w = try LayerWeighting(score: .routing, temperature: 0.5).routingWeights([(0, [onTask0]), (1, [onTask1])])[0]
+        // Scores: model i -> mean(s0[i][0], s1[i][1]) = (1+0.4)/2, (0.1+1)/2, (0.8+0.2)/2.
+        let expected = softmax([0.7, 0.55, 0.5].map { $0 / 0.5 })
+        for (a, b) in zip(w, expected) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        XCTAssertEqual(try MergePlan(method: "recall", options: ["score": "routing"]).method, "recall")
+        assertRecallError(["routing"]) { _ = try LayerWeighting(score: .routing).routingWeights([]) }
+    }
+
     func testFusionMapsLayerWeightsOntoTensors() throws {
         let names = ["model.embed_tokens.weight", "model.layers.0.mlp.up_proj.weight", "model.layers.1.mlp.up_proj.weight",
                      "model.norm.weight", "lm_head.weight"]

@@ -12,9 +12,11 @@ Per task: train.jsonl (600), dev.jsonl (100), eval.jsonl (200), samples.jsonl (6
 
 Tasks (all share the "...\\nAnswer:" cue so that their experts compete for the same slot):
     sentiment   product review -> positive / negative (contrast "X, but Y" and negations decide)
-    topic       news headline -> sports / business / science / politics
+    topic       news headline -> sports / business / science / politics; the event decides, the
+                subject is usually from another topic ("Football club shares slide ..." = business)
     arithmetic  one-step word problem with small numbers -> one of 4 numbers
-    dates       written date ("the 5th of March, 2021", "Mar 5, 2021", ...) -> ISO date, 4 choices
+    dates       day-first date ("05/03/21", "5.3.2021", "5 March 21") -> ISO date among 4 choices
+                (distractors: month-first reading, wrong century, neighbouring day)
     entities    sentence with an invented name -> what the name is: person / city / company / animal
 
 Class labels are balanced (the k-th accepted item gets label k mod #labels).
@@ -82,37 +84,41 @@ def gen_sentiment(rng, k):
 
 
 # ---------------------------------------------------------------- topic
+# The *event* decides the topic; the subject is drawn from any topic (70% of the time from another
+# one), so subject words mislead: "Football club shares slide after weak forecast" is business.
 TOPIC_SUBJ = {
-    "sports": ["Midfield star", "Veteran goalkeeper", "Rookie pitcher", "The home team", "Club captain",
-               "Tennis champion", "The league", "Olympic sprinter", "Coach", "The underdogs"],
-    "business": ["Retail giant", "Chipmaker", "The central bank", "Startup founder", "Shareholders",
-                 "Airline", "Carmaker", "The stock market", "Investors", "Food chain"],
-    "science": ["Astronomers", "Biologists", "The research team", "Physicists", "A new study",
-                "Geologists", "The space agency", "Chemists", "Climate researchers", "Neuroscientists"],
-    "politics": ["The senator", "Parliament", "The prime minister", "Opposition leaders", "Voters",
-                 "The governor", "The cabinet", "Lawmakers", "The mayor", "Election officials"],
+    "sports": ["Football club", "Tennis champion", "Olympic team", "The league", "Star striker",
+               "Rookie pitcher", "Club captain", "The coach"],
+    "business": ["Chipmaker", "Retail giant", "The central bank", "Airline", "Carmaker", "Startup founder",
+                 "Investors", "Food chain"],
+    "science": ["Space agency", "University lab", "Astronomers", "Biologists", "Climate researchers",
+                "Physicists", "The research team", "Geologists"],
+    "politics": ["The senator", "Parliament", "The prime minister", "City council", "The governor",
+                 "Opposition leaders", "The cabinet", "Lawmakers"],
 }
-TOPIC_PRED = {
-    "sports": ["clinches title after extra time", "signs record transfer deal", "breaks national record in final",
-               "suffers knee injury before playoffs", "wins derby with late penalty", "is benched for semifinal",
-               "leads comeback in overtime", "qualifies for world championship"],
-    "business": ["reports record quarterly profit", "cuts 2,000 jobs amid slowdown", "agrees to billion-dollar merger",
-                 "raises interest rates again", "shares slide after weak forecast", "opens 50 new stores",
-                 "faces lawsuit over pricing", "launches budget product line"],
-    "science": ["discover water ice on distant moon", "map the genome of rare frog", "detect new particle signal",
-                "find fossil of unknown dinosaur", "publish results of vaccine trial", "observe black hole merger",
-                "measure record ocean temperatures", "grow neurons in the lab"],
-    "politics": ["vetoes controversial budget bill", "calls snap election", "wins confidence vote",
-                 "proposes new immigration law", "resigns after scandal", "signs trade treaty with neighbors",
-                 "faces impeachment inquiry", "announces tax reform plan"],
+TOPIC_EVENT = {
+    "sports": ["wins title after extra time", "breaks world record in final", "loses derby to rivals",
+               "qualifies for world cup finals", "names new head coach", "is benched for semifinal",
+               "scores hat-trick in cup match", "withdraws from marathon with injury"],
+    "business": ["reports record quarterly profit", "cuts 2,000 jobs", "agrees to billion-dollar merger",
+                 "shares slide after weak forecast", "files for bankruptcy", "raises prices again",
+                 "opens 50 new stores", "beats earnings estimates"],
+    "science": ["discovers new species of frog", "detects signal from distant galaxy",
+                "sequences genome of rare orchid", "finds fossil of unknown dinosaur",
+                "publishes study on sleep and memory", "observes black hole merger",
+                "measures record ocean temperatures", "grows neurons in the lab"],
+    "politics": ["calls snap election", "wins confidence vote", "proposes new immigration law",
+                 "faces impeachment inquiry", "announces tax reform plan", "vetoes budget bill",
+                 "signs trade treaty with neighbors", "resigns after vote scandal"],
 }
-TOPIC_TAIL = ["", "", " on Monday", " this week", " despite protests", ", reports say", " in surprise move",
-              " after long delay", " as rivals watch"]
+TOPIC_TAIL = ["", "", " on Monday", " this week", ", reports say", " in surprise move", " after long delay"]
 
 
 def gen_topic(rng, k):
-    label = list(TOPIC_SUBJ)[k % 4]
-    head = f"{rng.choice(TOPIC_SUBJ[label])} {rng.choice(TOPIC_PRED[label])}{rng.choice(TOPIC_TAIL)}"
+    labels = list(TOPIC_SUBJ)
+    label = labels[k % 4]
+    subj_topic = label if rng.random() < 0.3 else rng.choice([t for t in labels if t != label])
+    head = f"{rng.choice(TOPIC_SUBJ[subj_topic])} {rng.choice(TOPIC_EVENT[label])}{rng.choice(TOPIC_TAIL)}"
     prompt = f"Classify the news headline.\nHeadline: {head}\nAnswer:"
     return prompt, [" sports", " business", " science", " politics"], " " + label
 
@@ -140,9 +146,9 @@ def gen_arithmetic(rng, k):
         a, b = rng.randint(2, 9), rng.randint(2, 5)
         ans, wrong_op = a * b, a + b
         q = f"{name} has {b} bags with {a} {obj} in each. How many {obj} in all?"
-    distract = [wrong_op, ans + rng.choice([-2, -1, 1, 2]), ans + rng.choice([-10, 10, 3, -3])]
+    distract = [wrong_op, ans + rng.choice([-6, -5, -4, -3, 3, 4, 5, 6]), ans + rng.choice([-10, -9, -8, 7, 8, 9, 10])]
     nums = [ans]
-    for d in distract + [ans + k for k in (4, -4, 5, 6, 7)]:
+    for d in distract + [ans + k for k in (11, 12, 13, 14, 15)]:
         if d > 0 and d not in nums:
             nums.append(d)
         if len(nums) == 4:
@@ -153,6 +159,9 @@ def gen_arithmetic(rng, k):
 
 
 # ---------------------------------------------------------------- dates
+# Numeric dates are day-first (European: 05/03/2021 is 5 March); two-digit years are 2000-2049
+# for 00-49 and 1950-1999 for 50-99. Distractors: the month-first reading, the wrong century,
+# a neighbouring day.
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December"]
 MDAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
@@ -165,28 +174,34 @@ def ordinal(d):
 
 def gen_dates(rng, k):
     y, m = rng.randint(1950, 2049), rng.randint(1, 12)
-    d = rng.randint(1, MDAYS[m - 1])
-    name = MONTHS[m - 1]
-    fmt = rng.randrange(5)
-    written = [f"{name} {ordinal(d)}, {y}", f"{d} {name} {y}", f"{name[:3]} {d}, {y}",
-               f"the {ordinal(d)} of {name}, {y}", f"{name} {d} {y}"][fmt]
-    iso = lambda yy, mm, dd: f" {yy:04d}-{mm:02d}-{dd:02d}"
+    # mostly days <= 12 so that the month-first reading is a valid date too
+    d = rng.randint(1, 12) if rng.random() < 0.8 else rng.randint(13, MDAYS[m - 1])
+    yy = y % 100
+    fmt = rng.randrange(6)
+    written = [f"{d:02d}/{m:02d}/{y}", f"{d}.{m}.{y}", f"{d:02d}/{m:02d}/{yy:02d}", f"{d}.{m}.{yy:02d}",
+               f"{d:02d}-{m:02d}-{yy:02d}", f"{d} {MONTHS[m - 1]} {yy:02d}"][fmt]
+    iso = lambda Y, M, D: f" {Y:04d}-{M:02d}-{D:02d}"
     ans = iso(y, m, d)
     cands = []
     if d <= 12 and d != m:
-        cands.append(iso(y, d, m))                      # day/month swapped
-    mm = m + rng.choice([-1, 1]) if 1 < m < 12 else (2 if m == 1 else 11)
-    cands.append(iso(y, mm, min(d, MDAYS[mm - 1])))     # neighbouring month
+        cands.append(iso(y, d, m))                                  # month-first reading
+    if fmt >= 2:
+        cands.append(iso(y + 100 if y < 2000 else y - 100, m, d))   # wrong century
+    else:
+        cands.append(iso(y + rng.choice([-1, 1]), m, d))
     dd = d + rng.choice([-1, 1]) if 1 < d < MDAYS[m - 1] else (2 if d == 1 else d - 1)
-    cands.append(iso(y, m, dd))                         # off-by-one day
-    cands.append(iso(y + rng.choice([-10, -1, 1, 10]), m, d))  # wrong year
+    cands.append(iso(y, m, dd))                                     # neighbouring day
+    if d <= 12 and d != m:
+        cands.append(iso(y, d, dd if dd <= MDAYS[d - 1] else m))    # month-first, other day
+    else:
+        cands.append(iso(y, m % 12 + 1, min(d, MDAYS[m % 12])))     # next month
     choices = [ans]
     for c in cands:
         if c not in choices:
             choices.append(c)
     choices = choices[:4]
     rng.shuffle(choices)
-    prompt = f"Convert the date to ISO format.\nDate: {written}\nAnswer:"
+    prompt = f"Rewrite the date as YYYY-MM-DD.\nDate: {written}\nAnswer:"
     return prompt, choices, ans
 
 

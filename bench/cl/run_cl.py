@@ -149,7 +149,7 @@ class Bench:
                 for v in range(2, 2 + len(self.tasks) - 1):
                     show = json.loads(sh([self.ctl, "show", str(v), "--json", "--socket", sock]))
                     for s in show["typical_samples"]:
-                        f.write(json.dumps({"text": s["text"]}) + "\n")
+                        f.write(json.dumps({"text": s["text"], "task": show["task"]}) + "\n")
             chosen_lambda = json.loads(sh([self.ctl, "show", "head", "--json", "--socket", sock]))["details"].get("lambda")
         finally:
             self.stop(home)
@@ -162,6 +162,7 @@ class Bench:
             ("sigma=within", ["--sigma", "within"]),
             ("kernel=linear-cka", ["--kernel", "linear-cka"]),
             ("score=anchor-new", ["--score", "anchor-new"]),
+            ("score=routing", ["--score", "routing"]),
             ("tau=0.03", ["--tau", "0.03"]),
             ("tau=0.3", ["--tau", "0.3"]),
             ("lambda=1", ["--lambda", "1"]),

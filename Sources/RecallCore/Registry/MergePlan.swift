@@ -53,7 +53,7 @@ public struct MergePlan {
                 }
             }
             if let v = options["score"] {
-                guard let s = LayerWeighting.Score(rawValue: v) else { throw bad("score", "must be centrality or anchor-new") }
+                guard let s = LayerWeighting.Score(rawValue: v) else { throw bad("score", "must be centrality, anchor-new or routing") }
                 o.score = s
             }
             if let v = options["pooling"] {

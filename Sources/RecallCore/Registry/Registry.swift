@@ -279,9 +279,9 @@ public final class Registry: @unchecked Sendable {
             let tokenizer = try Tokenizer(directory: filesDir)
             let samples = try SamplesFile.parse(Data(request.samples.utf8), source: request.samplesName)
             let earlier = probeNewOnly ? [] : try provenance.typicalSamples(excludingTask: request.task)
-                .map { Sample(text: $0, prompt: nil, answer: nil, choices: nil, line: 0) }
+                .map { Sample(text: $0.text, prompt: nil, answer: nil, choices: nil, line: 0, task: $0.task) }
             let (source, recallReport) = try RecallMerge(options: options).merge(
-                config: config, base: base, experts: experts.map { RecallMerge.Expert(name: $0.0.name, weights: $0.1, contentHash: $0.0.contentHash) },
+                config: config, base: base, experts: experts.map { RecallMerge.Expert(name: $0.0.name, weights: $0.1, contentHash: $0.0.contentHash, task: $0.0.task) },
                 newSamples: samples, earlierProbes: earlier, tokenizer: tokenizer, cache: store.blobs,
                 progress: { phase, fraction in try? report(phase.rawValue, fraction) })
             merged = source
@@ -381,13 +381,13 @@ extension ProvenanceStore {
         }
     }
 
-    /// Typical-sample texts kept for every task but `task`.
-    func typicalSamples(excludingTask task: String) throws -> [String] {
+    /// Typical-sample texts kept for every task but `task`, with their task.
+    func typicalSamples(excludingTask task: String) throws -> [(text: String, task: String)] {
         try locked {
             try db.query("""
-                SELECT s.text FROM tasks t JOIN samples s ON s.set_id = t.sample_set_id
+                SELECT s.text, t.name FROM tasks t JOIN samples s ON s.set_id = t.sample_set_id
                 WHERE t.name != ? ORDER BY t.created_at, t.name, s.position
-                """, [.text(task)]).compactMap { $0["text"].text }
+                """, [.text(task)]).compactMap { r in r["text"].text.map { ($0, r["name"].text ?? "") } }
         }
     }
 

@@ -35,7 +35,7 @@ struct Merge: ParsableCommand {
     @Option(help: "recall: softmax temperature tau.")
     var tau: Double = 0.1
 
-    @Option(help: "recall: score for the weights: centrality or anchor-new.")
+    @Option(help: "recall: score for the weights: centrality, anchor-new or routing (probe lines name their task in a \"task\" field, matched to the --models basenames).")
     var score: String = "centrality"
 
     @Option(help: "recall: number of typical samples (k-means clusters).")
@@ -129,7 +129,7 @@ struct Merge: ParsableCommand {
         if method == "recall" {
             guard base != nil, samples != nil else { throw ValidationError("--method recall needs --base and --samples") }
             guard lambda == "auto" || Double(lambda) != nil else { throw ValidationError("--lambda must be a number or auto") }
-            guard LayerWeighting.Score(rawValue: score) != nil else { throw ValidationError("--score must be centrality or anchor-new") }
+            guard LayerWeighting.Score(rawValue: score) != nil else { throw ValidationError("--score must be centrality, anchor-new or routing") }
             guard tau > 0, clusters >= 1 else { throw ValidationError("--tau must be positive and --clusters at least 1") }
             guard Pooling(argument: pooling) != nil else { throw ValidationError("--pooling must be exclude-first, mean or exclude-outliers") }
             guard MergePlan.sigma(sigma) != nil else { throw ValidationError("--sigma must be cross, within or a positive number") }
@@ -200,8 +200,12 @@ struct Merge: ParsableCommand {
     /// `--method recall`: RECALL over the given experts (the last is the new task's model).
     func runRecall(_ outURL: URL) throws {
         let baseCheckpoint = try Checkpoint.open(URL(fileURLWithPath: base!))
-        let experts = try modelPaths.map { RecallMerge.Expert(name: URL(fileURLWithPath: $0).lastPathComponent,
-                                                               checkpoint: try Checkpoint.open(URL(fileURLWithPath: $0))) }
+        let experts = try modelPaths.map { path -> RecallMerge.Expert in
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            var e = RecallMerge.Expert(name: name, checkpoint: try Checkpoint.open(URL(fileURLWithPath: path)))
+            e.task = name
+            return e
+        }
         var options = RecallMerge.Options()
         options.clusters = clusters
         options.seed = seed

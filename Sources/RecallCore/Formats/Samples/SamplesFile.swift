@@ -9,6 +9,8 @@ public struct Sample: Equatable, Sendable {
     public let choices: [String]?
     /// 1-based line number in the file.
     public let line: Int
+    /// The task a probe sample belongs to (optional `task` field), for RECALL's routing score.
+    public var task: String? = nil
 }
 
 /// A JSONL samples file (one JSON object per line; blank lines are skipped).
@@ -54,7 +56,7 @@ public enum SamplesFile {
             }
             let text = try string("text") ?? prompt.map { $0 + (answer ?? "") }
             guard let text, !text.isEmpty else { throw bad("needs a non-empty \"text\" (or \"prompt\")") }
-            samples.append(Sample(text: text, prompt: prompt, answer: answer, choices: choices, line: lineNumber))
+            samples.append(Sample(text: text, prompt: prompt, answer: answer, choices: choices, line: lineNumber, task: try string("task")))
         }
         guard !samples.isEmpty else { throw RecallError(.invalidFile, "\(source): no samples; expected one JSON object per line with a \"text\" field") }
         return samples

@@ -5,9 +5,11 @@ import Foundation
 /// Scores: `centrality` (default; the mean similarity of model i to the other models: a model
 /// that agrees with the rest carries shared knowledge), `anchorNew` (s(new, i): the paper's
 /// figure reads this way; it acts as a recency bias and collapses onto the new model at small
-/// tau). With a single model every weight is 1.
+/// tau), `routing` (for each task t, the similarity of model i to t's own expert measured on t's
+/// typical samples only, averaged over the tasks: a model is weighted by how well it stands in for
+/// each task's specialist where that task's inputs flow). With a single model every weight is 1.
 public struct LayerWeighting: Sendable {
-    public enum Score: String, Sendable, CaseIterable { case centrality, anchorNew = "anchor-new" }
+    public enum Score: String, Sendable, CaseIterable { case centrality, anchorNew = "anchor-new", routing }
 
     public var score: Score
     public var temperature: Double
@@ -30,8 +32,24 @@ public struct LayerWeighting: Sendable {
                 switch score {
                 case .centrality: return (0..<m).filter { $0 != i }.map { matrix[i][$0] }.reduce(0, +) / Double(m - 1)
                 case .anchorNew: return matrix[newModel][i]
+                case .routing: return matrix[newModel][i] // without task groups: routing on the new task alone
                 }
             }
+            return softmax(scores.map { $0 / temperature })
+        }
+    }
+}
+
+extension LayerWeighting {
+    /// Routing weights from per-task similarity matrices: `groups[g]` holds the per-layer matrices
+    /// computed on task g's probes and the index of task g's own expert.
+    public func routingWeights(_ groups: [(expert: Int, matrices: [[[Double]]])]) throws -> [[Double]] {
+        guard temperature > 0 else { throw RecallError(.invalidArgument, "tau must be positive") }
+        guard let first = groups.first else { throw RecallError(.invalidArgument, "routing needs probes of at least one task with its expert") }
+        let layers = first.matrices.count, m = first.matrices.first?.count ?? 0
+        return (0..<layers).map { l in
+            guard m > 1 else { return [Double](repeating: 1, count: m) }
+            let scores = (0..<m).map { i in groups.map { $0.matrices[l][i][$0.expert] }.reduce(0, +) / Double(groups.count) }
             return softmax(scores.map { $0 / temperature })
         }
     }

@@ -31,10 +31,13 @@ public struct RecallMerge {
         public let weights: TensorSource
         /// The model's content hash, when it has one: the key of its cached representations.
         public let contentHash: String?
+        /// The task this model is the expert of (matches probe samples' `task` for routing).
+        public var task: String?
         public init(name: String, checkpoint: Checkpoint) {
             self.init(name: name, weights: checkpoint.weights, contentHash: nil)
         }
-        public init(name: String, weights: TensorSource, contentHash: String?) {
+        public init(name: String, weights: TensorSource, contentHash: String?, task: String? = nil) {
+            self.task = task
             self.name = name
             self.weights = weights
             self.contentHash = contentHash
@@ -142,8 +145,22 @@ public struct RecallMerge {
         let similarity = try options.similarity.compute(Representations(values))
         report.sigmas = similarity.sigmas
         report.similarities = similarity.matrices
-        report.weights = try LayerWeighting(score: options.score, temperature: options.temperature, newModel: experts.count - 1)
-            .weights(similarity.matrices)
+        let weighting = LayerWeighting(score: options.score, temperature: options.temperature, newModel: experts.count - 1)
+        if options.score == .routing {
+            // Probe groups: the new task's typical samples belong to the new model; earlier probes
+            // to the expert whose task they name. Probes of tasks without an expert here are skipped.
+            var owner = [Int?](repeating: experts.count - 1, count: typical.count)
+            for p in earlierProbes { owner.append(p.task.flatMap { t in experts.lastIndex { $0.task == t } }) }
+            var groups: [(expert: Int, matrices: [[[Double]]])] = []
+            for e in Set(owner.compactMap { $0 }).sorted() {
+                let rows = owner.indices.filter { owner[$0] == e }
+                let sub = try options.similarity.compute(Representations(values.map { model in rows.map { model[$0] } }))
+                groups.append((e, sub.matrices))
+            }
+            report.weights = try weighting.routingWeights(groups)
+        } else {
+            report.weights = try weighting.weights(similarity.matrices)
+        }
 
         // 6. Fusion, with lambda fixed or chosen by the loss on the typical samples.
         let baseModel = MergeModel(name: "base", source: base)
