@@ -59,6 +59,9 @@ public struct RecallMerge {
         public var experts: [String] = []
         /// Probe representations taken from the cache instead of a forward pass.
         public var cachedRepresentations = 0
+        /// Wall seconds per step: embed (new model on the new samples), cluster (k-means), represent
+        /// (every model on the probes), similarity (kernels and weights), fuse (merging, incl. the lambda search).
+        public var seconds: [(step: String, seconds: Double)] = []
 
         public var json: JSONValue {
             .object([
@@ -71,6 +74,7 @@ public struct RecallMerge {
                 ("lambda_losses", .array(lambdaLosses.map { .object([("lambda", .number($0.lambda, integer: nil)), ("loss", .number($0.loss, integer: nil))]) })),
                 ("lambda", .number(lambda, integer: nil)),
                 ("cached_representations", .int(cachedRepresentations)),
+                ("seconds", .object(seconds.map { ($0.step, .number($0.seconds, integer: nil)) })),
             ])
         }
     }
@@ -96,6 +100,13 @@ public struct RecallMerge {
         var report = Report()
         report.experts = experts.map(\.name)
 
+        var clock = DispatchTime.now().uptimeNanoseconds
+        func lap(_ step: String) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            report.seconds.append((step, Double(now - clock) / 1e9))
+            clock = now
+        }
+
         // 1. Typical samples of the new task, embedded by the new model (last layer, pooled).
         progress(.select, 0)
         let newModel = try LlamaModel(config: config, weights: newest.weights, origin: newest.name)
@@ -103,7 +114,9 @@ public struct RecallMerge {
         let embedded = try newModel.hiddenStates(newIDs, options: ForwardOptions(pooling: options.pooling))
         let last = embedded.layerCount - 1
         let points = (0..<newIDs.count).map { Array(embedded.pooled(layer: last, sample: $0)) }
+        lap("embed")
         let selection = try TypicalSampleSelector(clusters: options.clusters, seed: options.seed).select(points)
+        lap("cluster")
         report.typicalSamples = zip(selection.medoids, selection.sizes).map { ($0, newSamples[$0].text, $1) }
         let typical = selection.medoids.map { newSamples[$0] }
 
@@ -140,6 +153,7 @@ public struct RecallMerge {
             progress(.represent, Double(e + 1) / Double(experts.count))
         }
 
+        lap("represent")
         // 4-5. Similarities and weights per layer.
         progress(.fuse, 0)
         let similarity = try options.similarity.compute(Representations(values))
@@ -163,6 +177,7 @@ public struct RecallMerge {
         }
 
         // 6. Fusion, with lambda fixed or chosen by the loss on the typical samples.
+        lap("similarity")
         let baseModel = MergeModel(name: "base", source: base)
         let inputs = experts.map { MergeModel(name: $0.name, source: $0.weights) }
         func fused(_ lambda: Double) throws -> MergedCheckpoint {
@@ -173,6 +188,7 @@ public struct RecallMerge {
         switch options.lambda {
         case let .fixed(v):
             report.lambda = v
+            // Lazy: the fusion itself runs while the caller writes or stores the result.
             return (try fused(v), report)
         case let .auto(grid):
             guard !grid.isEmpty else { throw RecallError(.invalidArgument, "lambda auto needs at least one value to try") }
@@ -187,6 +203,7 @@ public struct RecallMerge {
                 if best == nil || loss < best!.loss { best = (lambda, loss, materialised) }
             }
             report.lambda = best!.lambda
+            lap("fuse")
             return (best!.source, report)
         }
     }
