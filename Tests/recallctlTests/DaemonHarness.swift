@@ -18,9 +18,11 @@ final class DaemonHarness {
         socket = "/tmp/rr-\(UUID().uuidString.prefix(8)).sock"
         logURL = dir.appendingPathComponent("daemon-test.log")
         extraArguments = arguments
-        test.addTeardownBlock { [weak self] in
-            self?.stop(signal: SIGKILL)
-            unlink(self?.socket ?? "")
+        // Strong capture: the harness must outlive the test body so its daemon is always killed.
+        let socketPath = socket
+        test.addTeardownBlock { [self] in
+            stop(signal: SIGKILL)
+            unlink(socketPath)
         }
     }
 

@@ -117,6 +117,12 @@ def continuation_logprobs(model, seqs, batch_size=32, pad_id=0):
     return out
 
 
+def _cache_kw(module):
+    """transformers 5.24 renamed LlamaModel.forward's past_key_values to cache (old name deprecated)."""
+    import inspect
+    return "cache" if "cache" in inspect.signature(type(module).forward).parameters else "past_key_values"
+
+
 @torch.inference_mode()
 def _score_group(model, groups, pad_id):
     """groups: list of (context ids, [continuation ids per choice]); all choices of a group share
@@ -131,7 +137,8 @@ def _score_group(model, groups, pad_id):
         pmask[r, :len(c)] = 1
     from transformers import DynamicCache
     cache = DynamicCache(config=model.config)
-    h = model.model(input_ids=ids, attention_mask=pmask, past_key_values=cache, use_cache=True).last_hidden_state
+    ckw = _cache_kw(model.model)
+    h = model.model(input_ids=ids, attention_mask=pmask, use_cache=True, **{ckw: cache}).last_hidden_state
     last = torch.stack([h[r, len(c) - 1] for r, (c, _) in enumerate(groups)])
     first_lp = torch.log_softmax(model.lm_head(last).float(), -1)          # [B, V]
     rows = [(g, k) for g, (_, conts) in enumerate(groups) for k in range(len(conts))]
@@ -152,8 +159,8 @@ def _score_group(model, groups, pad_id):
         cmask[r, :len(t)] = 1
         pos[r] = len(groups[g][0]) + torch.arange(C)
     mask = torch.cat([pmask[[g for g, _ in rows]], cmask], dim=1)
-    h2 = model.model(input_ids=cids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                     use_cache=True).last_hidden_state
+    h2 = model.model(input_ids=cids, attention_mask=mask, position_ids=pos, use_cache=True,
+                     **{ckw: cache}).last_hidden_state
     for r, (g, k) in enumerate(rows):
         t = groups[g][1][k]
         total = float(first_lp[g, t[0]])

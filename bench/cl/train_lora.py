@@ -102,7 +102,7 @@ def train(model, tok, items, steps, lr=1e-3, batch_size=16, seed=0, log_every=10
         loss.backward()
         opt.step()
         sched.step()
-        hist.append(round(float(loss), 5))
+        hist.append(round(loss.item(), 5))
         if log_every and ((step + 1) % log_every == 0 or step == 0 or step + 1 == steps):
             recent = hist[-log_every:]
             log(f"  step {step + 1}/{steps} loss {sum(recent) / len(recent):.4f} "
@@ -118,6 +118,8 @@ def save_adapter(pm, out_dir):
     with open(cfg_path) as f:
         cfg = json.load(f)
     cfg["base_model_name_or_path"] = common.BASE_NAME
+    if isinstance(cfg.get("target_modules"), list):
+        cfg["target_modules"] = sorted(cfg["target_modules"])   # peft writes them in set order
     with open(cfg_path, "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")
