@@ -6,7 +6,7 @@ DEB_PACKAGES := liblmdb-dev libzstd-dev libsqlite3-dev libopenblas-dev pkg-confi
 SWIFT ?= swift
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: all deps build release test stress demo bench check-writer fixtures clean
+.PHONY: all deps build release test stress demo bench bench-cl check-writer fixtures clean
 
 all: build
 
@@ -42,6 +42,10 @@ stress: deps
 # Llama fixture (inspect, convert to f32 and back, shard); the daemon flow joins it as it lands.
 demo: release
 	@bash tools/demo.sh "$$($(SWIFT) build -c release --show-bin-path)" "$(DEMO_HOME)"
+
+# The continual-learning benchmark on SmolLM2 (about an hour on 2 cores; PHASE=experts etc. for one part).
+bench-cl: release
+	@bash bench/cl/run.sh "$$($(SWIFT) build -c release --show-bin-path)"
 
 # Benchmarks write their figures into BENCHMARKS.md and bench/results/.
 bench: release

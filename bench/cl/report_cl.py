@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""The continual-learning section of BENCHMARKS.md, from bench/results/cl-*.json (bench/cl/run_cl.py)."""
+import json
+import os
+import random
+
+
+def load(results, name):
+    p = os.path.join(results, name)
+    return json.load(open(p)) if os.path.exists(p) else None
+
+
+def pct(x):
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def run_metrics(run, tasks):
+    """Final average accuracy, BWT (FusionBench: mean over earlier tasks of final minus just-learned) and per-step rows."""
+    rows = {v["version"]: v["accuracy"] for v in run["matrix"]["versions"]}
+    learned = {t: rows.get(i + 2, {}).get(t) for i, t in enumerate(tasks)}
+    final = rows.get(len(tasks) + 1, {})
+    avg = sum(final.get(t, 0) for t in tasks) / len(tasks)
+    bwt = sum(final[t] - learned[t] for t in tasks[:-1]) / (len(tasks) - 1)
+    return avg, bwt, rows
+
+
+def bootstrap_diff(a, b, n=2000, seed=0):
+    """Paired bootstrap 95% interval of mean(a) - mean(b) over the same items."""
+    rng = random.Random(seed)
+    diffs = [x - y for x, y in zip(a, b)]
+    k = len(diffs)
+    means = sorted(sum(diffs[rng.randrange(k)] for _ in range(k)) / k for _ in range(n))
+    return sum(diffs) / k, means[int(0.025 * n)], means[int(0.975 * n)]
+
+
+def items(run, tasks):
+    return sum(([1.0 if c else 0.0 for c in run["final_items"][t]["correct"]] for t in tasks), [])
+
+
+def section(results, tasks_dir):
+    order = os.path.join(tasks_dir, "order.txt")
+    if not os.path.exists(order):
+        return []
+    tasks = open(order).read().split()
+    bounds = load(results, "cl-bounds.json")
+    experts = load(results, "cl-experts.json")
+    sweep = load(results, "cl-sweep.json")
+    seqft = load(results, "cl-sequential-finetune.json")
+    seqrecall = load(results, "cl-sequential-recall.json")
+    if not (bounds or experts or sweep):
+        return []
+    out = ["## Continual learning on SmolLM2-135M-Instruct (issue: continual-learning benchmark)", "",
+           f"Five tasks registered in order ({', '.join(tasks)}; examples/README.md), one LoRA expert each trained from the base.",
+           "Accuracy by our own eval (summed log-prob of each choice) on 200 held-out items per task; merges made and evaluated by the real daemon",
+           "(`make bench-cl`, bench/cl/run_cl.py). BWT as FusionBench defines it: mean over the first four tasks of (final accuracy - accuracy right after the task was added).", ""]
+    if bounds:
+        base = [bounds["base"][t]["accuracy"] for t in tasks]
+        own = [bounds["experts"][t][t]["accuracy"] for t in tasks]
+        out += ["| model | " + " | ".join(tasks) + " | mean |", "| --- |" + " ---: |" * (len(tasks) + 1),
+                "| base (lower bound) | " + " | ".join(pct(x) for x in base) + f" | {pct(sum(base) / len(base))} |",
+                "| each expert on its own task (upper bound) | " + " | ".join(pct(x) for x in own) + f" | {pct(sum(own) / len(own))} |", ""]
+    if experts:
+        out += ["### Experts scenario: the five adapters registered in order, each method through the daemon", "",
+                "| method | options | final mean accuracy | BWT | s per register |", "| --- | --- | ---: | ---: | ---: |"]
+        best_baseline = None
+        for run in experts:
+            avg, bwt, _ = run_metrics(run, tasks)
+            secs = sum(run["register_seconds"]) / len(run["register_seconds"])
+            opts = ", ".join(f"{k}={v}" for k, v in sorted(run["options"].items())) or "defaults"
+            out.append(f"| {run['method']} | {opts} | {pct(avg)} | {100 * bwt:+.1f} | {secs:.0f} |")
+            if run["method"] != "recall" and (best_baseline is None or avg > best_baseline[1]):
+                best_baseline = (run, avg)
+        if seqft:
+            m = seqft.get("matrix") or seqft
+            out.append(f"| sequential fine-tuning (no merging; Python, transformers eval) | lr/steps as the experts | {pct(seqft.get('final_mean'))} | {100 * seqft['bwt']:+.1f} | |" if "bwt" in seqft else "")
+        out.append("")
+        recall = next((r for r in experts if r["method"] == "recall"), None)
+        if recall and best_baseline and "final_items" in recall:
+            d, lo, hi = bootstrap_diff(items(recall, tasks), items(best_baseline[0], tasks))
+            out += [f"RECALL minus the best baseline ({best_baseline[0]['method']}) on the final model, all {len(items(recall, tasks))} eval items paired: "
+                    f"{100 * d:+.1f} points, 95% bootstrap interval [{100 * lo:+.1f}, {100 * hi:+.1f}].", ""]
+        for run in experts:
+            _, _, rows = run_metrics(run, tasks)
+            out += [f"<details><summary>{run['method']}: accuracy matrix (rows: version after registering the task)</summary>", "",
+                    "| version (task added) | " + " | ".join(tasks) + " |", "| --- |" + " ---: |" * len(tasks)]
+            for i, t in enumerate(tasks):
+                row = rows.get(i + 2, {})
+                out.append(f"| {i + 2} ({t}) | " + " | ".join(pct(row.get(u)) for u in tasks) + " |")
+            out += ["", "</details>", ""]
+    if sweep:
+        out += ["### RECALL's open choices (dev split, the final merge of all five experts)", "",
+                "One change from the defaults per row; the control keeps RECALL's lambda and makes the weights uniform (tau = 1e9), so the",
+                "difference to `default` is what the similarity weights themselves add. 100 dev items per task: differences of 1-2 points are noise.", "",
+                "| configuration | " + " | ".join(tasks) + " | mean | lambda | s |", "| --- |" + " ---: |" * (len(tasks) + 3)]
+        for r in sweep["rows"]:
+            acc = [r["accuracy"][t]["accuracy"] for t in tasks]
+            out.append(f"| {r['config']} | " + " | ".join(pct(x) for x in acc) + f" | **{pct(sum(acc) / len(acc))}** | {r['lambda']:g} | {r['seconds']:.0f} |")
+        out.append("")
+    if seqrecall:
+        avg, bwt, _ = run_metrics(seqrecall, tasks)
+        out += ["### Sequential scenario (each LoRA fine-tuned from the exported head, then registered)", "",
+                f"RECALL (scenario sequential): final mean accuracy {pct(avg)}, BWT {100 * bwt:+.1f}; "
+                f"{sum(seqrecall['register_seconds']) / len(seqrecall['register_seconds']):.0f} s per register.", ""]
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+    print("\n".join(section(sys.argv[1], sys.argv[2])))
