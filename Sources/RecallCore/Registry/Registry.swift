@@ -297,7 +297,8 @@ public final class Registry: @unchecked Sendable {
             versionOptions += [("lambda", .number(recallReport.lambda, integer: nil)),
                                ("lambda_losses", recallReport.json["lambda_losses"] ?? .null),
                                ("probe_samples", .int(recallReport.probeCount)),
-                               ("cached_representations", .int(recallReport.cachedRepresentations))]
+                               ("cached_representations", .int(recallReport.cachedRepresentations)),
+                               ("seconds", recallReport.json["seconds"] ?? .null)]
         case let .baseline(method, perModel, global, seed, dtype):
             try report("fuse", 0)
             let models = experts.map { MergeModel(name: $0.0.name, source: $0.1, parameters: perModel) }
