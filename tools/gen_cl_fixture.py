@@ -12,12 +12,20 @@ Output: Tests/RecallCoreTests/Fixtures/cl-tiny/ (everything but README.md is wip
   README.md                    written by hand, not by this script
 
 Everything is made here from fixed seeds: the task data (random.Random), a byte-level BPE
-tokenizer trained with `tokenizers`' BpeTrainer on the task text, a base LlamaForCausalLM
-pretrained from random init on the task prompts *without* answers plus filler sentences (so it
-is a reasonable LM that does not know the answers), and one expert per task fully fine-tuned
-from the base on the task's answers (loss on the answer tokens only; small learning rate and
-few steps, so task vectors stay modest and mergeable). The accuracy of every model, and of two
-task-arithmetic merges, is measured by transformers and written to expected.json.
+tokenizer trained with `tokenizers`' BpeTrainer on the task text (every answer word one token),
+a base LlamaForCausalLM pretrained from random init, and one expert per task fully fine-tuned
+from the base (loss on the answer tokens only, small learning rate, 120 steps, so the task
+vectors stay modest and mergeable).
+
+The base's pretraining text: filler sentences; each task's training prompts followed by one of
+the task's answer words drawn uniformly at random on every use (it learns the format and that
+every answer is equally likely, not which one is right); and the knowledge the tasks need said
+in other words (opposite pairs side by side, "hot and cold"; letter strings with their number of
+a's, "in k a a m a r we see three a", never an eval string). So the base is near chance on every
+task, and an expert only learns to route what the base knows into the task's answer: task
+vectors of that kind add up (task arithmetic) far better than ones that must store new facts.
+The accuracy of every model and of task-arithmetic merges is measured by transformers and
+written to expected.json.
 
 Accuracy = argmax over choices of the summed log-probability of the choice's tokens given the
 prompt: tokenize the prompt and prompt+choice (no special tokens are added: the tokenizer has
@@ -37,7 +45,6 @@ import os
 import platform
 import random
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -52,7 +59,7 @@ import safetensors  # noqa: E402
 import tokenizers  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,13 +75,12 @@ DATA_SEED = 20240601
 TOKENIZER_VOCAB = 400
 LEXICON_REPEAT = 200
 INIT_SEED = 7
-PRETRAIN = dict(seed=11, steps=int(os.environ.get("CL_PRETRAIN_STEPS", 2000)), batch=32, lr=3e-3, warmup=100, weight_decay=0.01,
-                task_answers=os.environ.get("CL_TASK_ANSWERS", "random"))
-FINETUNE = dict(seed=13, steps=120, batch=32, lr=3e-4, warmup=10, weight_decay=0.0)
+PRETRAIN = dict(seed=11, steps=2000, batch=32, lr=3e-3, warmup=100, weight_decay=0.01)
+FINETUNE = dict(seed=13, steps=120, batch=32, lr=5e-4, warmup=10, weight_decay=0.0)
 
 # --------------------------------------------------------------------------------------------
-# Task data. Each task has a rule the base cannot know (it only sees the prompts), held-out eval
-# items are prompts never trained on, and the answer words of different tasks are disjoint.
+# Task data. Each task maps a prompt to one of a few single-token answer words; the answer words
+# of different tasks are disjoint; eval items are prompts that no training text contains.
 
 COLOURS = {
     " red": ["cherry", "tomato", "strawberry", "ruby", "brick", "radish"],
@@ -175,6 +181,36 @@ def filler(rng: random.Random, n: int) -> list[str]:
     return out
 
 
+def pair_lines(rng: random.Random, n: int) -> list[str]:
+    """Sentences that put the two words of each opposite pair side by side (never in the task's
+    wording), so the base associates them without knowing the task: the opposite expert then
+    only has to learn to use that association."""
+    subjects = ["the dog", "my friend", "a child", "the teacher", "our neighbour", "the farmer"]
+    frames = ["{s} likes {a} and {b}", "{s} goes from {a} to {b}", "{s} knows {a} and {b}", "both {a} and {b}"]
+    out = []
+    for _ in range(n):
+        a, b = rng.choice(OPPOSITES)
+        if rng.random() < 0.5:
+            a, b = b, a
+        out.append(rng.choice(frames).format(s=rng.choice(subjects), a=a, b=b))
+    return out
+
+
+def count_lines(rng: random.Random, n: int, avoid: set[str]) -> list[str]:
+    """Letter strings like the count task's, with their number of a's said in other words (and
+    never an eval string), so the base can count without knowing the task's question."""
+    out = []
+    while len(out) < n:
+        k = rng.choice([1, 2, 3])
+        letters = ["a"] * k + [rng.choice(COUNT_LETTERS) for _ in range(COUNT_LEN - k)]
+        rng.shuffle(letters)
+        s = " ".join(letters)
+        if s in avoid:
+            continue
+        out.append(f"in {s} we see{COUNT_WORDS[k]} a")
+    return out
+
+
 def make_data() -> dict:
     rng = random.Random(DATA_SEED)
     tasks = {}
@@ -185,6 +221,10 @@ def make_data() -> dict:
         samples = rng.sample(train, N_SAMPLES)
         tasks[name] = dict(train=train, eval=eval_items, samples=samples)
     fill = filler(rng, 2500)
+    fill += pair_lines(rng, 500)
+    eval_strings = {x["prompt"].removeprefix("count a in ").removesuffix(" =") for x in tasks["count"]["eval"]}
+    fill += count_lines(rng, 500, eval_strings)
+    rng.shuffle(fill)
     return dict(tasks=tasks, filler=fill)
 
 
@@ -258,7 +298,14 @@ def batches(rows: list[list[tuple[list[int], list[float]]]], steps: int, batch: 
         yield ids, mask
 
 
-def train(model: LlamaForCausalLM, rows, hp: dict, label: str) -> list[float]:
+def masked_loss(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    logits = model(input_ids=ids, use_cache=False).logits[:, :-1]
+    nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
+                                            reduction="none").view_as(mask)
+    return (nll * mask).sum() / mask.sum()
+
+
+def train(model: LlamaForCausalLM, rows, hp: dict, label: str) -> None:
     """AdamW with linear warmup and cosine decay. Right padding needs no attention mask (causal
     attention never looks ahead), padded targets are masked out of the loss."""
     gen = torch.Generator().manual_seed(hp["seed"])
@@ -272,20 +319,16 @@ def train(model: LlamaForCausalLM, rows, hp: dict, label: str) -> list[float]:
     losses = []
     t0 = time.time()
     for step, (ids, mask) in enumerate(batches(rows, steps, hp["batch"], gen)):
-        logits = model(input_ids=ids, use_cache=False).logits[:, :-1]
-        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
-                                                reduction="none").view_as(mask)
-        loss = (nll * mask).sum() / mask.sum()
+        loss = masked_loss(model, ids, mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
-        if (step + 1) % max(1, steps // 5) == 0:
+        if (step + 1) % max(1, steps // 4) == 0:
             print(f"  {label} step {step + 1}/{steps} loss {np.mean(losses[-50:]):.4f} ({time.time() - t0:.0f}s)")
     model.eval()
-    return losses
 
 
 def split_ids(tok: Tokenizer, prompt: str, continuation: str) -> tuple[list[int], list[int]]:
@@ -315,7 +358,7 @@ def pretrain_rows(tok: Tokenizer, data: dict) -> list:
         answers = sorted({x["answer"] for x in train})
         for x in train:
             variants = []
-            for c in (answers if PRETRAIN["task_answers"] == "random" else [""]):
+            for c in answers:
                 ids = tok.encode(x["prompt"] + c).ids + [eos]
                 variants.append((ids, [1.0] * (len(ids) - 1)))
             rows.append(variants)
@@ -410,7 +453,7 @@ def check_tokenizer(tok: Tokenizer, out_dir: Path, data: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, default=OUT, help="output folder (wiped); default the fixture folder")
+    ap.add_argument("--out", type=Path, default=OUT, help="output folder (its generated files are replaced); default the fixture folder")
     args = ap.parse_args()
     out: Path = args.out
 
@@ -502,8 +545,9 @@ def main() -> None:
             "numpy": np.__version__,
         },
         "seeds": {"data": DATA_SEED, "init": INIT_SEED, "pretrain": PRETRAIN["seed"], "finetune": FINETUNE["seed"]},
-        "training": {"pretrain": PRETRAIN, "finetune": FINETUNE,
-                     "finetune_loss": "answer tokens only", "pretrain_data": "filler sentences + task train prompts without answers, each line + <|endoftext|>"},
+        "training": {"pretrain": PRETRAIN, "finetune": FINETUNE, "optimizer": "AdamW betas (0.9, 0.98), warmup + cosine, clip 1.0",
+                     "pretrain_data": "filler + pair/count sentences + task train prompts with a uniformly random answer word; each line + <|endoftext|>; loss on all tokens",
+                     "finetune_data": "the task's train items (prompt + answer); loss on the answer tokens only"},
         "tokenizer": {"vocab_size": vocab, "eos_token": EOS, "eos_token_id": eos_id, "bos_token": None,
                       "adds_special_tokens": False},
         "tasks": TASKS,
