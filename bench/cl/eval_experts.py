@@ -7,7 +7,8 @@
 Each expert is the base (float32) with its LoRA merged in (peft merge_and_unload). Scoring is
 common.accuracy: `acc` = argmax of the summed log-probability of the choice tokens, `acc_norm` =
 argmax of the mean per token. The JSON is rewritten after every model, and models already in it
-(same limit) are skipped, so an interrupted run can be resumed.
+(same limit) are skipped, so an interrupted run can be resumed; --redo-tasks T recomputes task
+T's column for every model, --redo-experts E recomputes expert E's row (after retraining it).
 
 Derived numbers (from `acc`):
   gain[e]         = expert e on its own task - base on that task
@@ -44,6 +45,8 @@ def main():
     ap.add_argument("--tasks", default=",".join(common.TASKS))
     ap.add_argument("--out", default=os.path.join(common.ROOT, "bench", "results", "cl-experts-python.json"))
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--redo-tasks", default="", help="recompute these task columns for every model")
+    ap.add_argument("--redo-experts", default="", help="recompute these experts' rows")
     args = ap.parse_args()
     common.set_threads()
     tasks = args.tasks.split(",")
@@ -53,6 +56,9 @@ def main():
             res = json.load(f)
         if res.get("settings", {}).get("limit") != args.limit:
             res = {}
+    redo_tasks = [t for t in args.redo_tasks.split(",") if t]
+    for e in [e for e in args.redo_experts.split(",") if e]:
+        res.get("experts", {}).pop(e, None)
     res.setdefault("settings", {
         "base": common.BASE_NAME, "dtype": "float32", "split": "eval", "limit": args.limit,
         "scoring": "sum (acc) and mean (acc_norm) log-prob of the choice tokens after the prompt; "
@@ -82,29 +88,35 @@ def main():
             json.dump(res, f, indent=1)
             f.write("\n")
 
-    def run(name, model, tok):
-        row, t0 = {}, time.perf_counter()
+    def run(name, model, tok, row=None):
+        row, t0 = dict(row or {}), time.perf_counter()
         for t in tasks:
+            if t in row and t not in redo_tasks:
+                continue
             t1 = time.perf_counter()
             row[t] = common.accuracy(model, tok, common.task_file(t, "eval"), args.limit)
             print(f"{name:>10} on {t:<10} acc {row[t]['acc']:.3f} acc_norm {row[t]['acc_norm']:.3f} "
                   f"({time.perf_counter() - t1:.0f}s)", flush=True)
-        res["eval_seconds"][name] = round(time.perf_counter() - t0, 1)
+        key = name if len(row) == len(tasks) and not redo_tasks else f"{name} ({','.join(redo_tasks) or 'rest'})"
+        res["eval_seconds"][key] = round(time.perf_counter() - t0, 1)
         return row
 
-    if "base" not in res:
+    def complete(row):
+        return row is not None and all(t in row for t in tasks) and not redo_tasks
+
+    if not complete(res.get("base")):
         model, tok = common.load_base(args.base)
-        res["base"] = run("base", model, tok)
+        res["base"] = run("base", model, tok, res.get("base"))
         save()
     for e in tasks:
-        if e in res["experts"]:
+        if complete(res["experts"].get(e)):
             continue
         adir = os.path.join(args.adapters, e)
         if not os.path.exists(os.path.join(adir, "adapter_model.safetensors")):
             print(f"no adapter for {e}, skipped", flush=True)
             continue
         model, tok = common.load_with_adapter(args.base, adir)
-        res["experts"][e] = run(e, model, tok)
+        res["experts"][e] = run(e, model, tok, res["experts"].get(e))
         save()
     save()
     print(json.dumps(res["derived"]), flush=True)

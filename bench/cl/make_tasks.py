@@ -17,7 +17,8 @@ Tasks (all share the "...\\nAnswer:" cue so that their experts compete for the s
     arithmetic  one-step word problem with small numbers -> one of 4 numbers
     dates       day-first date ("05/03/21", "5.3.2021", "5 March 21") -> ISO date among 4 choices
                 (distractors: month-first reading, wrong century, neighbouring day)
-    entities    sentence with an invented name -> what the name is: person / city / company / animal
+    entities    sentence with an invented name -> person / city / company / animal; 40% of the
+                sentences tell, in the rest only the fictional naming convention (name suffix) does
 
 Class labels are balanced (the k-th accepted item gets label k mod #labels).
 Seeds: task i uses random.Random(SEED_BASE + i) with SEED_BASE = 20240; items are generated
@@ -206,8 +207,14 @@ def gen_dates(rng, k):
 
 
 # ---------------------------------------------------------------- entities
-SYL_A = ["Zor", "Bel", "Tam", "Qui", "Var", "Mol", "Kest", "Dru", "Fen", "Lor", "Pim", "Sar", "Ul", "Nox", "Gri", "Hal"]
-SYL_B = ["ava", "ion", "ex", "ith", "ora", "un", "el", "ix", "oth", "ane", "imo", "usk", "ero", "ada"]
+# Entity typing in a fictional world. Names are a root + a type suffix (the world's naming
+# convention: -vek/-ossa people, -umbra/-ilt cities, -orn/-adi companies, -ip/-eth animals).
+# 40% of the sentences also say what the thing is; the other 60% are neutral, so only the
+# suffix convention (learnable from train.jsonl, unknown to the base) decides them.
+ENT_ROOTS = ["Zor", "Bel", "Tam", "Qui", "Var", "Mol", "Kest", "Dru", "Fen", "Lor", "Pim", "Sar",
+             "Ul", "Nox", "Gri", "Hal", "Brun", "Cal", "Dov", "Ers"]
+ENT_SUFFIX = {"person": ["vek", "ossa"], "city": ["umbra", "ilt"], "company": ["orn", "adi"],
+              "animal": ["ip", "eth"]}
 ENT_CTX = {
     "person": ["{X} finished her shift and drove home to her kids.", "We invited {X} to the birthday party.",
                "{X} was promoted to head nurse last spring.", "The teacher asked {X} to read aloud.",
@@ -222,12 +229,18 @@ ENT_CTX = {
                "{X} curled up and purred by the fire.", "The vet trimmed the claws of {X}.",
                "{X} laid three eggs in the nest.", "{X} chewed through the fence and escaped."],
 }
+ENT_NEUTRAL = ["Everyone was talking about {X} last week.", "I read a long article about {X}.",
+               "{X} was in the news again.", "We finally saw {X} yesterday.",
+               "Nobody expected {X} to change so much.", "There is a new photo of {X} online.",
+               "My uncle keeps mentioning {X}.", "{X} looked different this morning.",
+               "The documentary about {X} airs tonight.", "We argued about {X} over dinner."]
 
 
 def gen_entities(rng, k):
-    label = list(ENT_CTX)[k % 4]
-    x = rng.choice(SYL_A) + rng.choice(SYL_B)
-    sent = rng.choice(ENT_CTX[label]).format(X=x)
+    label = list(ENT_SUFFIX)[k % 4]
+    x = rng.choice(ENT_ROOTS) + rng.choice(ENT_SUFFIX[label])
+    ctx = ENT_CTX[label] if rng.random() < 0.4 else ENT_NEUTRAL
+    sent = rng.choice(ctx).format(X=x)
     prompt = f"What kind of thing is {x}?\nText: {sent}\nAnswer:"
     return prompt, [" person", " city", " company", " animal"], " " + label
 

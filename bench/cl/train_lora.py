@@ -13,12 +13,12 @@
   (betas 0.9/0.999, weight decay 0), linear warm-up over 10% of the steps then linear decay to 0.
 * Seeded: random, numpy and torch all get --seed (LoRA init uses torch's generator).
 * Output: save_pretrained (adapter_config.json + adapter_model.safetensors, float32), then
-  adapter_config.json's base_model_name_or_path is rewritten to "SmolLM2-135M-Instruct", plus
-  train_log.json (losses, timings, settings, accuracy on the task's eval split unless --no-eval).
+  adapter_config.json's base_model_name_or_path is rewritten to "SmolLM2-135M-Instruct" (and
+  target_modules sorted), peft's template README.md is removed, and train_log.json is written
+  (losses, timings, settings, accuracy on the task's eval split unless --no-eval).
 """
 import argparse
 import json
-import math
 import os
 import random
 import sys
@@ -123,7 +123,12 @@ def save_adapter(pm, out_dir):
     with open(cfg_path, "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")
-    return os.path.getsize(os.path.join(out_dir, "adapter_model.safetensors"))
+    card = os.path.join(out_dir, "README.md")   # peft's empty model-card template (names the local base path)
+    if os.path.exists(card):
+        os.remove(card)
+    weights = os.path.join(out_dir, "adapter_model.safetensors")
+    os.chmod(weights, 0o644)
+    return os.path.getsize(weights)
 
 
 def main():
