@@ -34,6 +34,7 @@ for f in "$bin/recallctl" "$bin/RecallBench" "$py" "$mergekit" "$smol/config.jso
 done
 [ -x /usr/bin/time ] || { echo "merge_bench: needs /usr/bin/time (Debian package time)" >&2; exit 1; }
 mkdir -p "$work"
+bin_mtime=$(stat -c %Y "$bin/recallctl")   # checked again at the end: a rebuild during the run would mix binaries
 models="$work/models"
 names=(base task1 task2 task3 task4 task5)
 
@@ -108,13 +109,15 @@ fill = dict(n="Ana Ben Chen Dara Eli Fay Gus Hana".split(), obj="apples marbles 
 rng = random.Random(0)
 lines = {}
 for task, templates in topics.items():
-    seen = set()
+    seen, attempt = set(), 0
     while len(seen) < 64:
-        t = templates[len(seen) % len(templates)]
+        t = templates[attempt % len(templates)]
+        attempt += 1
         values = {k: rng.choice(v) for k, v in fill.items()}
         values.update(a=rng.randint(2, 40), b=rng.randint(2, 12), c=rng.randint(5, 90), h=rng.randint(5, 23), t=rng.choice((160, 180, 200, 220)))
         seen.add(t.format(**values))
-    lines[task] = sorted(seen, key=lambda s: (hash(s) & 0xffff, s))
+    lines[task] = sorted(seen)
+    rng.shuffle(lines[task])
 os.makedirs(os.path.join(work, "samples"), exist_ok=True)
 for task, ls in lines.items():
     with open(os.path.join(work, "samples", task + ".jsonl"), "w") as f:
@@ -183,59 +186,138 @@ for method in linear ties; do
   done
 done
 
-echo "== merge: our outputs against mergekit's"
-compare() {  # compare OURS THEIRS -> JSON
-  "$py" - "$1" "$2" <<'EOF'
-import glob, json, sys
+echo "== merge: our outputs against mergekit's, and both against a reference on a few tensors"
+# The timed bf16 outputs, plus the same merges from the dtype float32 YAMLs (not timed): mergekit's
+# `dtype` is its compute dtype, ours always computes in f32 and rounds once, so the f32 pair shows
+# the algorithms without bf16 rounding.
+for method in linear ties; do
+  rm -rf "$work/f32-ours-$method" "$work/f32-mergekit-$method"
+  "$bin/recallctl" merge --config "$work/$method-f32.yml" --out "$work/f32-ours-$method" >/dev/null
+  "$mergekit" "$work/$method-f32.yml" "$work/f32-mergekit-$method" "${mk_flags[@]}" >/dev/null 2>&1
+done
+"$py" - "$work" > "$work/equality.json" <<'EOF'
+import glob, json, math, sys
 import torch
 from safetensors import safe_open
-def load(d):
-    out = {}
+work = sys.argv[1]
+def tensors(d):
+    idx = {}
     for f in sorted(glob.glob(d + "/*.safetensors")):
-        with safe_open(f, "pt") as h:
-            for k in h.keys(): out[k] = h.get_tensor(k)
-    return out
-ours, theirs = load(sys.argv[1]), load(sys.argv[2])
-def ordered(t):   # float bits as integers that count ulps across zero
-    if t.dtype == torch.bfloat16: i = t.view(torch.int16).to(torch.int64); m = 0x7FFF
-    elif t.dtype == torch.float32: i = t.view(torch.int32).to(torch.int64); m = 0x7FFFFFFF
-    else: i = t.view(torch.int16).to(torch.int64); m = 0x7FFF
-    return torch.where(i < 0, -(i & m), i)
+        h = safe_open(f, "pt")
+        for k in h.keys(): idx[k] = h
+    return idx
+def get(idx, k): return idx[k].get_tensor(k)
+P = {torch.bfloat16: 7, torch.float32: 23}
+def ulps(a, b, dtype):
+    """|a - b| in ulps of `dtype` at max(|a|, |b|) (so a sign flip near zero is not 30000 ulps)."""
+    a, b = a.double(), b.double()
+    m = torch.maximum(a.abs(), b.abs())
+    e = torch.frexp(m).exponent
+    ulp = torch.ldexp(torch.ones_like(m), e - 1 - P[dtype]).clamp(min=2.0 ** -149)
+    return (a - b).abs() / ulp
+def diff(a, b, dtype):
+    """max_ulp: in ulps at each element's own magnitude (large where f32 cancellation leaves values near 0);
+    max_ulp_at_tensor_scale: the largest difference in ulps at the tensor's largest magnitude."""
+    d = (a.double() - b.double()).abs()
+    nz = d > 0
+    n = int(nz.sum())
+    scale = max(float(a.abs().max()), float(b.abs().max()))
+    r = {"max_abs_diff": float(d.max()), "differing": n, "elements": a.numel(), "max_ulp": 0.0, "over_1_ulp": 0,
+         "max_ulp_at_tensor_scale": float(d.max()) / math.ldexp(1.0, math.frexp(scale)[1] - 1 - P[dtype]) if scale > 0 else 0.0}
+    if n:
+        u = ulps(a[nz], b[nz], dtype)
+        r["max_ulp"], r["over_1_ulp"] = round(float(u.max()), 2), int((u > 1).sum())
+    return r
 shown = ["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.15.mlp.down_proj.weight",
-         "model.layers.29.mlp.up_proj.weight", "model.layers.29.post_attention_layernorm.weight", "model.norm.weight"]
-per, total, differing, worst_abs, worst_ulp, worst_rel = {}, 0, 0, 0.0, 0, 0.0
-for k in sorted(set(ours) & set(theirs)):
-    a, b = ours[k], theirs[k]
-    assert a.shape == b.shape, (k, a.shape, b.shape)
-    d = (a.float() - b.float()).abs()
-    u = (ordered(a) - ordered(b)).abs() if a.dtype == b.dtype else None
-    n_diff = int((d > 0).sum())
-    total += a.numel(); differing += n_diff
-    mx = float(d.max()); worst_abs = max(worst_abs, mx)
-    scale = float(b.float().abs().max()) or 1.0
-    worst_rel = max(worst_rel, mx / scale)
-    mu = int(u.max()) if u is not None else None
-    if mu is not None: worst_ulp = max(worst_ulp, mu)
-    if k in shown:
-        per[k] = {"max_abs_diff": mx, "max_ulp": mu, "differing": n_diff, "elements": a.numel(), "max_abs_value": scale}
-res = {"dtype": str(next(iter(ours.values())).dtype).replace("torch.", ""), "tensors_compared": len(set(ours) & set(theirs)),
-       "only_ours": sorted(set(ours) - set(theirs)), "only_mergekit": sorted(set(theirs) - set(ours)),
-       "max_abs_diff": worst_abs, "max_diff_over_max_abs_value": worst_rel, "max_ulp": worst_ulp,
-       "differing_elements": differing, "elements": total, "differing_fraction": differing / total, "tensors": per}
-print(json.dumps(res))
+         "model.layers.29.post_attention_layernorm.weight", "model.norm.weight"]
+def pairwise(da, db):
+    A, B = tensors(da), tensors(db)
+    common = sorted(set(A) & set(B))
+    tot = {"max_abs_diff": 0.0, "max_ulp": 0.0, "max_ulp_at_tensor_scale": 0.0, "differing": 0, "over_1_ulp": 0, "elements": 0}
+    per = {}
+    for k in common:
+        a, b = get(A, k), get(B, k)
+        assert a.shape == b.shape and a.dtype == b.dtype, (k, a.shape, b.shape, a.dtype, b.dtype)
+        r = diff(a, b, a.dtype)
+        for key in ("differing", "over_1_ulp", "elements"): tot[key] += r[key]
+        for key in ("max_abs_diff", "max_ulp", "max_ulp_at_tensor_scale"): tot[key] = max(tot[key], r[key])
+        if k in shown: per[k] = r
+    tot["differing_fraction"] = tot["differing"] / tot["elements"]
+    return {"dtype": str(a.dtype).replace("torch.", ""), "tensors_compared": len(common), "only_ours": sorted(set(A) - set(B)),
+            "only_mergekit": sorted(set(B) - set(A)), **tot, "tensors": per}
+
+# References: mergekit's formulas (linear: sum w x / sum w; TIES: deltas, top-k by magnitude, weight,
+# sign election by sum, masked mean, + base) in a given compute dtype, ties at the top-k threshold
+# broken by position (a stable sort).
+W = [1.0, 0.8, 0.6, 0.4, 0.2]
+M = tensors(work + "/models/base"), [tensors(f"{work}/models/task{i}") for i in range(1, 6)]
+def linear_ref(k):
+    xs = [get(t, k).double() for t in M[1]]
+    return sum(w * x for w, x in zip(W, xs)) / sum(W)
+def ties_ref(k, dtype):
+    base = get(M[0], k).to(dtype)
+    deltas, thresholds = [], []
+    for t in M[1]:
+        d = get(t, k).to(dtype) - base
+        n = int(0.5 * d.numel())
+        order = torch.argsort(d.abs().float().reshape(-1), descending=True, stable=True)
+        mask = torch.zeros(d.numel(), dtype=torch.bool); mask[order[:n]] = True
+        thresholds.append(d.abs().reshape(-1)[order[n - 1]])
+        deltas.append((d.reshape(-1) * mask).reshape(d.shape))
+    D = torch.stack(deltas)
+    w = torch.tensor(W, dtype=dtype).reshape(-1, *([1] * base.dim()))
+    D = D * w
+    majority = (D.sum(0) >= 0).to(dtype) * 2 - 1
+    mask = (D.sign() == majority).to(dtype)
+    mixed, divisor = (D * mask).sum(0), (w * mask).sum(0)
+    divisor[divisor == 0] = 1
+    raw = torch.stack([get(t, k).to(dtype) - base for t in M[1]]).abs()
+    at_threshold = (raw == torch.stack(thresholds).to(dtype).reshape(-1, *([1] * base.dim()))).any(0)
+    return base + mixed / divisor, at_threshold
+ref_tensors = ["model.layers.0.self_attn.k_proj.weight", "model.layers.15.mlp.down_proj.weight", "model.norm.weight"]
+out = {}
+for method in ("linear", "ties"):
+    ours16, mk16 = tensors(f"{work}/out-ours-{method}"), tensors(f"{work}/out-mergekit-{method}")
+    ours32, mk32 = tensors(f"{work}/f32-ours-{method}"), tensors(f"{work}/f32-mergekit-{method}")
+    ref = {}
+    for k in ref_tensors:
+        if method == "linear":
+            r = linear_ref(k)
+            ref[k] = {"ours_bf16_vs_ref": diff(get(ours16, k), r.to(torch.bfloat16), torch.bfloat16),
+                      "mergekit_bf16_vs_ref": diff(get(mk16, k), r.to(torch.bfloat16), torch.bfloat16),
+                      "ours_f32_vs_ref": diff(get(ours32, k), r.float(), torch.float32),
+                      "mergekit_f32_vs_ref": diff(get(mk32, k), r.float(), torch.float32)}
+        else:
+            r32, tie32 = ties_ref(k, torch.float32)
+            r16, tie16 = ties_ref(k, torch.bfloat16)
+            m16, m32, o32 = get(mk16, k), get(mk32, k), get(ours32, k)
+            # "material": beyond rounding (a different top-k set or sign election moves an element by ~0.01 or more)
+            material = lambda a, b: (a.float() - b.float()).abs() > 1e-4
+            ref[k] = {"ours_bf16_vs_ref_f32_rounded": diff(get(ours16, k), r32.to(torch.bfloat16), torch.bfloat16),
+                      "mergekit_bf16_vs_ref_f32_rounded": diff(m16, r32.to(torch.bfloat16), torch.bfloat16),
+                      "mergekit_bf16_vs_ref_computed_in_bf16": diff(m16, r16, torch.bfloat16),
+                      "mergekit_bf16_material_vs_ref_computed_in_bf16": int(material(m16, r16).sum()),
+                      "of_which_at_a_bf16_threshold_tie": int((material(m16, r16) & tie16).sum()),
+                      "ours_f32_vs_ref": diff(o32, r32, torch.float32),
+                      "ours_f32_material_vs_ref": int(material(o32, r32).sum()),
+                      "mergekit_f32_vs_ref": diff(m32, r32, torch.float32),
+                      "mergekit_f32_material_vs_ref": int(material(m32, r32).sum()),
+                      "of_which_at_an_f32_threshold_tie": int((material(m32, r32) & tie32).sum()),
+                      "elements_at_an_f32_threshold_tie": int(tie32.sum())}
+    out[method] = {"bf16": pairwise(f"{work}/out-ours-{method}", f"{work}/out-mergekit-{method}"),
+                   "f32": pairwise(f"{work}/f32-ours-{method}", f"{work}/f32-mergekit-{method}"), "reference": ref}
+print(json.dumps(out))
 EOF
-}
-eq_linear=$(compare "$work/out-ours-linear" "$work/out-mergekit-linear")
-eq_ties=$(compare "$work/out-ours-ties" "$work/out-mergekit-ties")
-echo "  linear bf16: $eq_linear"; echo "  ties bf16:   $eq_ties"
-for method in linear ties; do   # the same merges with dtype float32 (not timed)
-  rm -rf "$work/f32-ours" "$work/f32-mergekit"
-  "$bin/recallctl" merge --config "$work/$method-f32.yml" --out "$work/f32-ours" >/dev/null
-  "$mergekit" "$work/$method-f32.yml" "$work/f32-mergekit" "${mk_flags[@]}" >/dev/null 2>&1
-  declare "eq_${method}_f32=$(compare "$work/f32-ours" "$work/f32-mergekit")"
-done
-rm -rf "$work/f32-ours" "$work/f32-mergekit"
-echo "  linear f32:  $eq_linear_f32"; echo "  ties f32:    $eq_ties_f32"
+rm -rf "$work"/f32-ours-* "$work"/f32-mergekit-*
+"$py" -c "
+import json, sys
+e = json.load(open(sys.argv[1]))
+for m in ('linear', 'ties'):
+    for dt in ('bf16', 'f32'):
+        r = e[m][dt]
+        print(f'  {m} {dt}: max abs diff {r[\"max_abs_diff\"]:.3g} = {r[\"max_ulp_at_tensor_scale\"]:.3g} ulp at the tensor scale, {r[\"differing_fraction\"]:.4%} of elements differ, {r[\"over_1_ulp\"]} by more than 1 ulp of their own magnitude')
+    for k, v in e[m]['reference'].items(): print(f'    {k}:', json.dumps(v))
+" "$work/equality.json"
 
 echo "== merge: RECALL over the same models (64 new-task samples, 16 typical samples per task, 16 clusters, lambda 1)"
 recall_dirs=$(IFS=,; echo "${task_dirs[*]}")
@@ -260,12 +342,15 @@ fi
 memcpy_end=$("$bin/RecallBench" memcpy --mib 512)
 echo "  memcpy at the end: $memcpy_end"
 
+[ "$(stat -c %Y "$bin/recallctl")" = "$bin_mtime" ] || { echo "merge_bench: $bin/recallctl changed during the run; run again" >&2; exit 1; }
+
 # The summary: best run per tool and method, bytes, the memcpy bound, ratios, equality, load.
-stale=$(find "$here/Sources" "$here/Package.swift" -newer "$bin/recallctl" -type f 2>/dev/null | wc -l)
+newer=$(find "$here/Sources" "$here/Package.swift" -newer "$bin/recallctl" -type f 2>/dev/null | sed "s|^$here/||" | sort | paste -sd, -)
 MK_FLAGS="${mk_flags[*]}" MK_PY="$here/tools/.venv-mergekit/bin/python" "$py" - "$work" "$models" "$runlog" "$results/merge.json" "$memcpy_start" "$memcpy_end" \
-  "$eq_linear" "$eq_ties" "$eq_linear_f32" "$eq_ties_f32" "$recall_supported" "$bin/recallctl" "$stale" "$runs" <<'EOF'
+  "$work/equality.json" "$recall_supported" "$bin/recallctl" "$newer" "$runs" <<'EOF'
 import datetime, glob, json, os, platform, subprocess, sys
-(work, models, runlog, out, m0, m1, eql, eqt, eql32, eqt32, recall_supported, recallctl, stale, runs) = sys.argv[1:]
+(work, models, runlog, out, m0, m1, equality, recall_supported, recallctl, newer, runs) = sys.argv[1:]
+newer = [f for f in newer.split(",") if f]
 runs_ = [json.loads(l) for l in open(runlog)]
 size = lambda d: sum(os.path.getsize(f) for f in glob.glob(d + "/*.safetensors"))
 model_bytes = size(models + "/task1")
@@ -284,12 +369,12 @@ def summary(tool, method):
 
 res = {"date": str(datetime.date.today()), "cores": os.cpu_count(), "machine": platform.machine(), "runs_per_figure": int(runs),
        "recallctl": {"path": recallctl, "mtime": datetime.datetime.fromtimestamp(os.path.getmtime(recallctl)).isoformat(timespec="seconds"),
-                     "source_files_newer_than_binary": int(stale)},
+                     "source_files_newer_than_binary": len(newer), "newer_source_files": newer},
        "mergekit": {"version": subprocess.run([os.environ["MK_PY"], "-c", "import mergekit.merge, importlib.metadata as m, torch; print(m.version('mergekit'), torch.__version__)"],
                                                capture_output=True, text=True).stdout.split(), "flags": os.environ["MK_FLAGS"]},
        "models": {"count": 5, "with_base": 6, "dtype": "bf16", "bytes_per_model": model_bytes, "shapes": "SmolLM2-135M, random (make_checkpoint.py seeds 100..105)"},
        "memcpy": {"start": json.loads(m0), "end": json.loads(m1), "memcpy_gbps_traffic": memcpy}}
-eq = {"linear": {"bf16": json.loads(eql), "f32": json.loads(eql32)}, "ties": {"bf16": json.loads(eqt), "f32": json.loads(eqt32)}}
+eq = json.load(open(equality))
 for method, inputs in (("linear", 5), ("ties", 6)):
     o, k = summary("ours", method), summary("mergekit", method)
     read, written = inputs * model_bytes, size(f"{work}/out-ours-{method}")

@@ -78,4 +78,70 @@ if os.path.exists(growth):
     for r in rows:
         lines.append(f"| {r['step']} | {r['raw_bytes']/1e6:.0f} MB | {r['added_bytes']/1e6:.1f} MB ({r['added_bytes']/r['raw_bytes']:.1%}) | {r['new_chunks']} | {r['deduplicated_chunks']} | {r['store_bytes']/1e6:.0f} MB |")
     lines += ["", "The first merged version equals task 1 exactly (task arithmetic over one task with lambda 1), so it adds nothing.", ""]
+merge = os.path.join(results, "merge.json")
+if os.path.exists(merge):
+    r = json.load(open(merge))
+    mb = r["models"]["bytes_per_model"]
+    lines += ["## Merge engine vs mergekit (issue: benchmark of the merge engine)", "",
+              f"{r['models']['count']} random bf16 models with SmolLM2-135M's shapes ({mb/1e6:.0f} MB each; TIES adds a base), the same mergekit YAML (`dtype: bfloat16`)",
+              f"for `recallctl merge --config` and mergekit {' / torch '.join(r['mergekit']['version'])} (`mergekit-yaml {r['mergekit']['flags']}`), interleaved in the same run, best of {r['runs_per_figure']};",
+              "whole processes (interpreter start and imports included for Python), wall time and peak RSS from /usr/bin/time, page cache warm.",
+              f"memcpy bound = (bytes of all inputs + bytes of the output) / the 2-thread memcpy bandwidth measured in the same run ({r['memcpy']['memcpy_gbps_traffic']:.1f} GB/s, read + write); % of bound = bound / our time.", "",
+              "| method | ours | mergekit | speed-up | CPU s ours / mergekit | ours peak RSS / one model | mergekit peak RSS / one model | memcpy bound | % of bound |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for method in ("linear", "ties"):
+        m = r[method]
+        lines.append(f"| {method} ({m['inputs']} inputs) | {m['ours']['seconds']:.2f} s | {m['mergekit']['seconds']:.2f} s | **{m['speedup']:.1f}x** | "
+                     f"{m['ours']['user'] + m['ours']['sys']:.1f} / {m['mergekit']['user'] + m['mergekit']['sys']:.1f} | "
+                     f"{m['ours_peak_rss_over_model']:.2f} ({m['ours']['peak_rss_kib']/1024:.0f} MiB) | {m['mergekit_peak_rss_over_model']:.2f} ({m['mergekit']['peak_rss_kib']/1024:.0f} MiB) | "
+                     f"{m['memcpy_bound_seconds']:.3f} s | {m['of_memcpy_bound']:.1%} |")
+    lines += ["", "Goals: >= 10x mergekit, >= 50% of the memcpy bound, peak RSS <= 1.5 x one model.", ""]
+    el, et = r["linear"]["equality"], r["ties"]["equality"]
+    refl, reft = el["reference"], et["reference"]
+    n_ref = len(reft)
+    ours_exact = sum(v["ours_bf16_vs_ref_f32_rounded"]["differing"] for v in reft.values())
+    mk_bf16_off = sum(v["mergekit_bf16_material_vs_ref_computed_in_bf16"] for v in reft.values())
+    mk_bf16_ties = sum(v["of_which_at_a_bf16_threshold_tie"] for v in reft.values())
+    ours_f32_off = sum(v["ours_f32_material_vs_ref"] for v in reft.values())
+    mk_f32_off = sum(v["mergekit_f32_material_vs_ref"] for v in reft.values())
+    mk_f32_ties = sum(v["of_which_at_an_f32_threshold_tie"] for v in reft.values())
+    ref_elems = sum(v["mergekit_f32_vs_ref"]["elements"] for v in reft.values())
+    lines += [f"- Same output, linear: bf16 YAML: {el['bf16']['differing_fraction']:.2%} of {el['bf16']['elements']/1e6:.0f}M elements differ, by at most "
+              f"{el['bf16']['max_abs_diff']:.2g} = {el['bf16']['max_ulp_at_tensor_scale']:g} bf16 ulp at the tensors' scale (f32 summation order; on {len(refl)} tensors both are within "
+              f"{max(max(v['ours_bf16_vs_ref']['max_ulp_at_tensor_scale'], v['mergekit_bf16_vs_ref']['max_ulp_at_tensor_scale']) for v in refl.values()):g} ulp of a float64 reference). "
+              f"`dtype: float32` YAML: max difference {el['f32']['max_abs_diff']:.2g} ({el['f32']['max_ulp_at_tensor_scale']:.0f} f32 ulp at scale).",
+              f"- Same output, TIES: bf16 YAML: {et['bf16']['differing_fraction']:.1%} of elements differ, by up to {et['bf16']['max_abs_diff']:.2g}, because mergekit's `dtype` is its compute dtype "
+              f"(deltas, masks, sums in bf16) while ours computes in f32 and rounds once. Checked on {n_ref} tensors ({ref_elems/1e6:.1f}M elements) against mergekit's formulas recomputed in torch: "
+              f"ours equals them computed in f32 {'exactly' if ours_exact == 0 else f'except {ours_exact} elements'}; mergekit's bf16 output equals them computed in bf16 except {mk_bf16_off} elements "
+              f"({mk_bf16_ties} of them where a model's delta ties at its top-k threshold, which torch.argsort breaks arbitrarily and we break by position). "
+              f"`dtype: float32` YAML: {et['f32']['differing_fraction']:.3%} of elements differ (up to {et['f32']['max_abs_diff']:.2g}); on the {n_ref} tensors ours has {ours_f32_off} and mergekit "
+              f"{mk_f32_off} elements off the f32 formulas by more than 1e-4, {mk_f32_ties} of mergekit's at a threshold tie."]
+    loads = [x["loadavg1"] for k in ("linear", "ties") for t in ("ours", "mergekit") for x in r[k][t]["runs"]]
+    others = [x["others_cpu_share"] for k in ("linear", "ties") for t in ("ours", "mergekit") for x in r[k][t]["runs"]]
+    lines.append(f"- Machine load during the timed runs: 1-minute load average {min(loads):.1f} to {max(loads):.1f}; other processes used "
+                 f"{min(others):.0%} to {max(others):.0%} of the {r['cores']} cores while they ran; memcpy {r['memcpy']['start']['memcpy_gbps_traffic']:.1f} GB/s at the start, "
+                 f"{r['memcpy']['end']['memcpy_gbps_traffic']:.1f} GB/s at the end.")
+    if r["recallctl"]["source_files_newer_than_binary"]:
+        newer = r["recallctl"].get("newer_source_files")
+        lines.append(f"- Binary check: {r['recallctl']['source_files_newer_than_binary']} source file(s) newer than the recallctl measured (built {r['recallctl']['mtime']})"
+                     + (f": {', '.join(newer)}." if newer else "."))
+    rc = r["recall"]
+    if "split" in rc:
+        s, t = rc["split"], rc["total_seconds"]
+        lines += ["", f"RECALL on the same models: the last is the new task's, {rc['new_samples']} of its samples clustered into {rc['clusters']} typical samples, "
+                  f"{rc['probe_samples']} probes in all (16 per task), lambda {rc['lambda']:g}; best of {r['runs_per_figure']}, peak RSS {rc['peak_rss_kib']/1024:.0f} MiB.",
+                  "Load = the same command stopping after opening the checkpoints, tokenizer and samples; fusion runs while the output is written (fixed lambda), so it is the rest.", "",
+                  "| step | seconds | share |", "| --- | ---: | ---: |"]
+        for label, key in (("load (process, checkpoints, tokenizer)", "load"), ("forward passes (embed new samples + represent probes, 5 models)", "forward_passes"),
+                           ("clustering (k-means, typical samples)", "clustering"), ("similarity (kernels, weights)", "similarity"),
+                           ("fusion + writing", "fusion_and_writing")):
+            lines.append(f"| {label} | {s[key]:.2f} | {s[key]/t:.0%} |")
+        lines.append(f"| **total** | **{t:.2f}** | 100% |")
+    else:
+        lines += ["", f"RECALL: not measured ({rc.get('skipped', 'no figures')})."]
+    lines.append("")
+# The continual-learning section (make bench-cl), from bench/results/cl-*.json.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "cl"))
+import report_cl  # noqa: E402
+lines += report_cl.section(results, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "tasks"))
 open(out, "w").write("\n".join(lines) + "\n")

@@ -86,5 +86,12 @@ echo "== storage growth: base + 5 LoRA-like task models + 5 merged versions"
 "$bin/RecallBench" growth "$ckpt" "$work/growth-home" | tail -n 1 > "$results/growth.json"
 rm -rf "$work/growth-home"
 
+echo "== merge engine vs mergekit: linear and TIES on 5 SmolLM2-135M-shaped bf16 models, RECALL time split"
+if [ -f "$here/bench/.cache/smollm2-bf16/tokenizer.json" ] && [ -x "$here/tools/.venv-mergekit/bin/mergekit-yaml" ]; then
+  bash "$here/bench/merge_bench.sh" "$bin" "$work" "$results"
+else
+  echo "needs bench/.cache/smollm2-bf16 (the SmolLM2 step above) and tools/.venv-mergekit (mergekit 0.1.5, see tools/gen_merge_fixtures.py): skipping the merge benchmark"
+fi
+
 "$py" "$here/bench/report.py" "$results" "$here/BENCHMARKS.md"
 echo "figures written to BENCHMARKS.md"
