@@ -84,6 +84,7 @@ def section(results, tasks_dir):
             m = seqft.get("matrix") or seqft
             out.append(f"| sequential fine-tuning (no merging; Python, transformers eval) | lr/steps as the experts | {pct(seqft.get('final_mean'))} | {100 * seqft['bwt']:+.1f} | |" if "bwt" in seqft else "")
         out.append("")
+        out += [f"Note on {run['method']}: {run['note']}" for run in experts if run.get("note")] + ([""] if any(r.get("note") for r in experts) else [])
         recall = next((r for r in experts if r["method"] == "recall"), None)
         if recall and best_baseline and "final_items" in recall:
             d, lo, hi = bootstrap_diff(items(recall, tasks), items(best_baseline[0], tasks))
