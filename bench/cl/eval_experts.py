@@ -89,15 +89,16 @@ def main():
             f.write("\n")
 
     def run(name, model, tok, row=None):
-        row, t0 = dict(row or {}), time.perf_counter()
+        row, t0, done = dict(row or {}), time.perf_counter(), []
         for t in tasks:
             if t in row and t not in redo_tasks:
                 continue
+            done.append(t)
             t1 = time.perf_counter()
             row[t] = common.accuracy(model, tok, common.task_file(t, "eval"), args.limit)
             print(f"{name:>10} on {t:<10} acc {row[t]['acc']:.3f} acc_norm {row[t]['acc_norm']:.3f} "
                   f"({time.perf_counter() - t1:.0f}s)", flush=True)
-        key = name if len(row) == len(tasks) and not redo_tasks else f"{name} ({','.join(redo_tasks) or 'rest'})"
+        key = name if len(done) == len(tasks) else f"{name} ({','.join(done)})"
         res["eval_seconds"][key] = round(time.perf_counter() - t0, 1)
         return row
 

@@ -80,9 +80,9 @@ def section(results, tasks_dir):
             out.append(f"| {run['method']} | {opts} | {pct(avg)} | {100 * bwt:+.1f} | {secs:.0f} (machine loaded ~3x by parallel jobs) |")
             if run["method"] != "recall" and (best_baseline is None or avg > best_baseline[1]):
                 best_baseline = (run, avg)
-        if seqft:
-            m = seqft.get("matrix") or seqft
-            out.append(f"| sequential fine-tuning (no merging; Python, transformers eval) | lr/steps as the experts | {pct(seqft.get('final_mean'))} | {100 * seqft['bwt']:+.1f} | |" if "bwt" in seqft else "")
+        if seqft and "metrics" in seqft:
+            m = seqft["metrics"]
+            out.append(f"| sequential fine-tuning (no merging; transformers eval, all 200 items) | lr/steps as the experts | {pct(m['average_accuracy_final'])} | {100 * m['bwt']:+.1f} | |")
         out.append("")
         out += [f"Note on {run['method']}: {run['note']}" for run in experts if run.get("note")] + ([""] if any(r.get("note") for r in experts) else [])
         recall = next((r for r in experts if r["method"] == "recall"), None)
