@@ -138,6 +138,46 @@ final class LlamaForwardTests: XCTestCase {
         }
     }
 
+    /// Choices scored as branches of a shared prompt (`logProbabilities(groups:)`) equal the
+    /// transformers values of each pair scored alone: all fixture pairs in one group (their
+    /// common prefix may be empty), and groups whose pairs share a prompt, split at different
+    /// points (a choice whose first token merged into the prompt's last), or nest (one full
+    /// sequence a prefix of another, so one branch is empty).
+    func testSharedPromptGroupsMatchSeparateScoring() throws {
+        try forEachFixture { f in
+            var pairs: [(prompt: [Int], continuation: [Int])] = []
+            var refs: [[Float]] = []
+            while f.golden.info(named: "logprob.\(pairs.count).values") != nil {
+                let k = pairs.count
+                pairs.append((try f.ints("logprob.\(k).prompt"), try f.ints("logprob.\(k).continuation")))
+                refs.append(try f.floats("logprob.\(k).values"))
+            }
+            let together = try f.model.logProbabilities(groups: [pairs])[0]
+            for k in pairs.indices {
+                XCTAssertLessThanOrEqual(relativeError(together[k], refs[k]), Self.tolerance, "\(f.name) pair \(k) in one group")
+            }
+            let p = pairs[0].prompt, c = pairs[0].continuation
+            XCTAssertGreaterThanOrEqual(p.count, 2, "fixture prompt too short for the split case")
+            let vocab = f.model.config.vocabSize
+            let group: [(prompt: [Int], continuation: [Int])] = [
+                (p, c),
+                (p, c.reversed() + [7 % vocab]),
+                (Array(p.dropLast()), [p.last!] + c),  // split one token earlier
+                (p, Array(c.prefix(1))),              // nested: a prefix of the first pair
+            ]
+            let grouped = try f.model.logProbabilities(groups: [group, [pairs[1]], group.reversed()])
+            for (g, members) in [(0, group), (2, Array(group.reversed()))] {
+                for (i, pair) in members.enumerated() {
+                    let alone = try f.model.logProbabilities(prompt: pair.prompt, continuation: pair.continuation)
+                    XCTAssertEqual(grouped[g][i].count, pair.continuation.count)
+                    XCTAssertLessThanOrEqual(relativeError(grouped[g][i], alone), Self.tolerance, "\(f.name) group \(g) pair \(i)")
+                }
+            }
+            XCTAssertLessThanOrEqual(relativeError(grouped[1][0], refs[1]), Self.tolerance, "\(f.name) single-pair group")
+            XCTAssertLessThanOrEqual(relativeError(grouped[0][0], refs[0]), Self.tolerance, "\(f.name) shared-prompt pair vs transformers")
+        }
+    }
+
     func testGreedyMatchesTransformersGenerate() throws {
         try forEachFixture { f in
             let out = try f.model.greedy(prompt: try f.ints("greedy.prompt"), maxNewTokens: try f.ints("greedy.max_new_tokens")[0],

@@ -37,37 +37,29 @@ public struct TaskEvaluator {
         }
     }
 
+    /// Items per forward pass (each item's choices share its prompt's rows).
     public let batchSize: Int
     public init(batchSize: Int = 32) { self.batchSize = batchSize }
 
     public func evaluate(_ model: LlamaModel, tokenizer: Tokenizer, items: [Item]) throws -> Result {
-        var pairs: [(prompt: [Int], continuation: [Int])] = []
-        var owner: [(item: Int, choice: Int)] = []
-        for (i, item) in items.enumerated() {
+        let groups: [[(prompt: [Int], continuation: [Int])]] = items.map { item in
             let p = tokenizer.encode(item.prompt)
-            for (c, choice) in item.choices.enumerated() {
+            return item.choices.map { choice in
                 let full = tokenizer.encode(item.prompt + choice)
                 let shared = zip(p, full).prefix { $0 == $1 }.count
                 // Keep at least one prompt token to condition on.
                 let split = max(1, min(shared, full.count - 1))
-                pairs.append((Array(full[..<split]), Array(full[split...])))
-                owner.append((i, c))
+                return (Array(full[..<split]), Array(full[split...]))
             }
         }
-        var sums = [[Double]](repeating: [], count: items.count), means = sums
-        for (i, item) in items.enumerated() {
-            sums[i] = [Double](repeating: -.infinity, count: item.choices.count)
-            means[i] = sums[i]
-        }
+        var sums = [[Double]](), means = [[Double]]()
         var start = 0
-        while start < pairs.count {
-            let end = min(pairs.count, start + batchSize)
-            let logps = try model.logProbabilities(Array(pairs[start..<end]))
-            for (k, lp) in logps.enumerated() {
-                let (i, c) = owner[start + k]
-                let total = lp.reduce(0.0) { $0 + Double($1) }
-                sums[i][c] = total
-                means[i][c] = total / Double(max(1, lp.count))
+        while start < groups.count {
+            let end = min(groups.count, start + batchSize)
+            for scored in try model.logProbabilities(groups: Array(groups[start..<end])) {
+                let totals = scored.map { $0.reduce(0.0) { $0 + Double($1) } }
+                sums.append(totals)
+                means.append(zip(totals, scored).map { $0 / Double(max(1, $1.count)) })
             }
             start = end
         }

@@ -28,7 +28,7 @@ struct Score: ParsableCommand {
                 let shared = zip(promptIDs, full).prefix { $0 == $1 }.count
                 return (Array(full[..<max(1, shared)]), Array(full[max(1, shared)...]))
             }
-            let logps = try loaded.model.logProbabilities(pairs)
+            let logps = try loaded.model.logProbabilities(groups: [pairs])[0]  // the choices share the prompt's rows
             let totals = logps.map { Double($0.reduce(0, +)) }
             let best = totals.indices.max { totals[$0] < totals[$1] } ?? 0
             if json {

@@ -4,6 +4,13 @@ import Foundation
 struct PackedSegment {
     var row: Int
     var count: Int
+    /// A branch continues a shared prefix: these rows then sit at positions `prefix.count...`
+    /// and also attend to the prefix's rows (same chunk, `prefix.row..<prefix.row+prefix.count`).
+    /// Several answer choices scored after one prompt share its rows this way.
+    var prefix: (row: Int, count: Int)? = nil
+
+    /// Keys a query of this segment can see at most (its last position + 1).
+    var keys: Int { count + (prefix?.count ?? 0) }
 }
 
 /// Grouped-query causal self-attention over one sample (optionally with a sliding window).
@@ -37,7 +44,7 @@ struct CausalAttention {
     /// over `Parallel.threadCount` workers (`worker` indexes each one's scratch); longer samples
     /// run one after the other, each product threaded by OpenBLAS itself.
     static func forEachSegment(_ segments: [PackedSegment], headDim: Int, _ body: (PackedSegment, Int) -> Void) {
-        let longest = segments.map(\.count).max() ?? 0
+        let longest = segments.map(\.keys).max() ?? 0
         let workers = min(Parallel.threadCount, segments.count)
         guard workers > 1, min(longest, blockRows) * longest * headDim <= blasSingleThreadLimit else {
             for s in segments { body(s, 0) }

@@ -21,6 +21,8 @@ import Foundation
 final class LlamaWorkspace {
     let xn = FloatBuffer(), qkv = FloatBuffer(), attn = FloatBuffer(), gu = FloatBuffer(), act = FloatBuffer()
     let scores = FloatBuffer()
+    /// Per worker: the gathered prefix + branch keys and values of one branch segment.
+    let kvGather = FloatBuffer()
     let arena: WeightArena
     private(set) var ropeCos: [Float] = []
     private(set) var ropeSin: [Float] = []
@@ -38,6 +40,7 @@ final class LlamaWorkspace {
         gu.reserve(rows * 2 * c.intermediateSize)
         act.reserve(rows * c.intermediateSize)
         scores.reserve(Parallel.threadCount * CausalAttention.scratchCount(keys: maxPosition))
+        kvGather.reserve(Parallel.threadCount * 2 * c.numKeyValueHeads * c.headDim * maxPosition)
         if maxPosition > ropePositions {
             let n = max(maxPosition, 2 * ropePositions)
             (ropeCos, ropeSin) = m.rope.table(positions: n)
@@ -136,11 +139,26 @@ struct LlamaAttention {
             attention.run(q: qkv, ldq: width, k: kc, ldk: kvw, v: vc, ldv: kvw,
                           queries: rows, firstPosition: cache.length, out: out, ldo: ldo, scratch: ws.scores.pointer)
         } else {
-            let scratchPer = CausalAttention.scratchCount(keys: segments.map(\.count).max() ?? 0)
+            let scratchPer = CausalAttention.scratchCount(keys: segments.map(\.keys).max() ?? 0)
+            let kvw = kvHeads * d
+            let gatherPer = 2 * kvw * (segments.filter { $0.prefix != nil }.map(\.keys).max() ?? 0)
             CausalAttention.forEachSegment(segments, headDim: d) { s, worker in
                 let base = qkv + s.row * width
-                attention.run(q: base, ldq: width, k: base + kCol, ldk: width, v: base + vCol, ldv: width,
-                              queries: s.count, firstPosition: 0, out: out + s.row * ldo, ldo: ldo,
+                guard let prefix = s.prefix else {
+                    attention.run(q: base, ldq: width, k: base + kCol, ldk: width, v: base + vCol, ldv: width,
+                                  queries: s.count, firstPosition: 0, out: out + s.row * ldo, ldo: ldo,
+                                  scratch: ws.scores.pointer + worker * scratchPer)
+                    return
+                }
+                // A branch: gather the prefix's keys/values and its own into one contiguous run
+                // (a few rows of kv width; far cheaper than recomputing the prefix per branch).
+                let keys = ws.kvGather.pointer + worker * gatherPer, values = keys + s.keys * kvw
+                for (i, row) in (Array(prefix.row..<(prefix.row + prefix.count)) + Array(s.row..<(s.row + s.count))).enumerated() {
+                    (keys + i * kvw).update(from: qkv + row * width + kCol, count: kvw)
+                    (values + i * kvw).update(from: qkv + row * width + vCol, count: kvw)
+                }
+                attention.run(q: base, ldq: width, k: keys, ldk: kvw, v: values, ldv: kvw,
+                              queries: s.count, firstPosition: prefix.count, out: out + s.row * ldo, ldo: ldo,
                               scratch: ws.scores.pointer + worker * scratchPer)
             }
         }
@@ -354,47 +372,70 @@ public final class LlamaModel: @unchecked Sendable {
     /// last call (`i = L`) sees the stream with the final norm applied, as transformers'
     /// `hidden_states[-1]`. Samples are processed in chunks of whole samples.
     func forward(_ batch: [[Int]], record: (Int, UnsafeMutablePointer<Float>) throws -> Void) throws {
+        try forward(trees: batch.map { PrefixTree(prefix: $0, branches: []) }, record: record)
+    }
+
+    /// A prompt and continuations that each follow it (answer choices): packed as the prefix's
+    /// rows then each branch's rows, every branch attending to the prefix and to itself, at
+    /// positions `prefix.count...`. Equals running `prefix + branch` for each branch alone.
+    struct PrefixTree {
+        var prefix: [Int]
+        var branches: [[Int]]
+        var rows: Int { branches.reduce(prefix.count) { $0 + $1.count } }
+    }
+
+    /// `forward(_:record:)` over prefix trees: the rows of tree `t` are its prefix, then its
+    /// branches in order; `record` sees every tree's rows packed one after the other.
+    func forward(trees: [PrefixTree], record: (Int, UnsafeMutablePointer<Float>) throws -> Void) throws {
         let h = config.hiddenSize
-        let total = batch.reduce(0) { $0 + $1.count }
+        let total = trees.reduce(0) { $0 + $1.rows }
         let x = FloatBuffer(total * h)
-        embed(batch.joined(), into: x.pointer)
+        var tokens: [Int] = []
+        tokens.reserveCapacity(total)
+        for t in trees { tokens += t.prefix; for b in t.branches { tokens += b } }
+        embed(tokens, into: x.pointer)
         try record(0, x.pointer)
         if total == 0 {
             for l in weights.layers.indices { try record(l + 1, x.pointer) }
             return
         }
 
-        // Chunks of whole samples, each at most maxChunkRows tokens unless one sample is longer.
-        var chunks: [(row: Int, segments: [PackedSegment])] = []
+        // Chunks of whole trees, each at most maxChunkRows rows unless one tree is longer.
+        var chunks: [(row: Int, segments: [PackedSegment], positions: [Int32])] = []
         var row = 0
-        var current: [PackedSegment] = []
-        var currentRows = 0, chunkStart = 0
-        for s in batch {
-            if !current.isEmpty && currentRows + s.count > maxChunkRows {
-                chunks.append((chunkStart, current))
+        var current: [PackedSegment] = [], positions: [Int32] = []
+        var chunkStart = 0
+        for t in trees {
+            if !current.isEmpty && positions.count + t.rows > maxChunkRows {
+                chunks.append((chunkStart, current, positions))
                 current = []
+                positions = []
                 chunkStart = row
-                currentRows = 0
             }
-            current.append(PackedSegment(row: row - chunkStart, count: s.count))
-            currentRows += s.count
-            row += s.count
+            let prefix = (row: row - chunkStart, count: t.prefix.count)
+            if prefix.count > 0 { current.append(PackedSegment(row: prefix.row, count: prefix.count)) }
+            positions += (0..<t.prefix.count).map(Int32.init)
+            row += t.prefix.count
+            for b in t.branches where !b.isEmpty {
+                current.append(PackedSegment(row: row - chunkStart, count: b.count, prefix: prefix))
+                positions += (t.prefix.count..<(t.prefix.count + b.count)).map(Int32.init)
+                row += b.count
+            }
         }
-        if !current.isEmpty { chunks.append((chunkStart, current)) }
+        if !current.isEmpty { chunks.append((chunkStart, current, positions)) }
 
         let ws = LlamaWorkspace(model: self)
-        let maxRows = chunks.map { $0.segments.reduce(0) { $0 + $1.count } }.max() ?? 0
-        let maxLen = batch.map(\.count).max() ?? 0
-        ws.prepare(model: self, rows: maxRows, maxPosition: maxLen)
-        let positionsOf = chunks.map { c in c.segments.flatMap { (0..<$0.count).map(Int32.init) } }
+        let maxRows = chunks.map(\.positions.count).max() ?? 0
+        let maxKeys = chunks.flatMap { $0.segments.map(\.keys) }.max() ?? 0
+        ws.prepare(model: self, rows: maxRows, maxPosition: maxKeys)
 
         for (l, layer) in weights.layers.enumerated() {
             let w = try MatmulProfile.phase("weights") {
                 try layer.materialize(into: ws.arena, direct: total <= Projection.directRows)
             }
-            for (ci, c) in chunks.enumerated() {
-                ws.positions = positionsOf[ci]
-                layer(w, x.pointer + c.row * h, rows: positionsOf[ci].count, segments: c.segments, ws: ws, cache: nil, layer: l)
+            for c in chunks {
+                ws.positions = c.positions
+                layer(w, x.pointer + c.row * h, rows: c.positions.count, segments: c.segments, ws: ws, cache: nil, layer: l)
             }
             if l == weights.layers.count - 1 {
                 finalNormInPlace(x.pointer, rows: total)

@@ -115,21 +115,44 @@ extension LlamaModel {
 
     /// Batched `logProbabilities(prompt:continuation:)`: one forward pass over all pairs.
     public func logProbabilities(_ pairs: [(prompt: [Int], continuation: [Int])]) throws -> [[Float]] {
-        for (i, p) in pairs.enumerated() {
-            try validate(p.prompt, "pair \(i) prompt")
-            if !p.continuation.isEmpty { try validate(p.continuation, "pair \(i) continuation") }
+        try logProbabilities(groups: pairs.map { [$0] }).map { $0[0] }
+    }
+
+    /// `logProbabilities` for groups of pairs that share a prompt (an item's answer choices):
+    /// the tokens all pairs of a group have in common are run once and each pair's remainder
+    /// attends to them (`PrefixTree`), which scores a 4-choice item at about a third of the
+    /// tokens. Results equal scoring each pair alone.
+    public func logProbabilities(groups: [[(prompt: [Int], continuation: [Int])]]) throws -> [[[Float]]] {
+        for (g, group) in groups.enumerated() {
+            for (i, p) in group.enumerated() {
+                try validate(p.prompt, "group \(g) pair \(i) prompt")
+                if !p.continuation.isEmpty { try validate(p.continuation, "group \(g) pair \(i) continuation") }
+            }
         }
-        let batch = pairs.map { $0.prompt + $0.continuation }
         let h = config.hiddenSize, vocab = config.vocabSize
-        let starts = batch.reduce(into: [0]) { $0.append($0.last! + $1.count) }
-        // (packed row predicting the token, token) for every continuation token.
+        var trees: [PrefixTree] = []
+        // (packed row predicting the token, token) for every continuation token, group by group.
         var targets: [(row: Int, token: Int)] = []
-        for (i, p) in pairs.enumerated() {
-            for (j, t) in p.continuation.enumerated() { targets.append((starts[i] + p.prompt.count - 1 + j, t)) }
+        var treeStart = 0
+        for group in groups {
+            let full = group.map { $0.prompt + $0.continuation }
+            var shared = full.map(\.count).min() ?? 0
+            for f in full.dropFirst() { shared = min(shared, zip(full[0], f).prefix { $0 == $1 }.count) }
+            let tree = PrefixTree(prefix: Array((full.first ?? []).prefix(shared)), branches: full.map { Array($0[shared...]) })
+            var branchStart = treeStart + shared
+            for (p, branch) in zip(group, tree.branches) {
+                for (j, t) in p.continuation.enumerated() {
+                    let position = p.prompt.count - 1 + j
+                    targets.append((position < shared ? treeStart + position : branchStart + position - shared, t))
+                }
+                branchStart += branch.count
+            }
+            trees.append(tree)
+            treeStart += tree.rows
         }
-        if targets.isEmpty { return pairs.map { _ in [] } }
+        if targets.isEmpty { return groups.map { $0.map { _ in [] } } }
         var values = [Float](repeating: 0, count: targets.count)
-        try forward(batch) { layer, x in
+        try forward(trees: trees) { layer, x in
             guard layer == config.numHiddenLayers else { return }
             try MatmulProfile.phase("lm_head") {
                 let block = 256
@@ -152,13 +175,13 @@ extension LlamaModel {
                 }
             }
         }
-        var out: [[Float]] = []
         var k = 0
-        for p in pairs {
-            out.append(Array(values[k..<(k + p.continuation.count)]))
-            k += p.continuation.count
+        return groups.map { group in
+            group.map { p in
+                defer { k += p.continuation.count }
+                return Array(values[k..<(k + p.continuation.count)])
+            }
         }
-        return out
     }
 
     /// Greedy decoding with a KV cache: up to `maxNewTokens` new tokens (the prompt is not
