@@ -71,6 +71,43 @@ final class RecallComponentTests: XCTestCase {
         XCTAssertEqual(cka.matrices[0][0][1], 1, accuracy: 1e-9)
     }
 
+    /// RBF CKA against the textbook formula computed here with an explicit centring matrix:
+    /// CKA = tr(K H L H) / sqrt(tr(K H K H) tr(L H L H)), K and L RBF Gram matrices with sigma
+    /// each model's median pairwise sample distance. Also its invariances: moving, rotating or
+    /// scaling one model's representations keeps CKA at 1; reordering the samples does not.
+    func testRBFCKAMatchesTheFormulaAndItsInvariances() throws {
+        let a: [[[Float]]] = [[[0, 0]], [[1, 0]], [[0, 3]], [[2, 2]]]          // 4 samples x 1 layer
+        let b: [[[Float]]] = [[[1, 1]], [[0, 2]], [[4, 0]], [[1, 5]]]
+        func gram(_ m: [[[Float]]]) -> [[Double]] {
+            let rows = m.map { $0[0].map(Double.init) }
+            func d(_ x: [Double], _ y: [Double]) -> Double { zip(x, y).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot() }
+            var all: [Double] = []
+            for i in rows.indices { for j in rows.indices where j > i { all.append(d(rows[i], rows[j])) } }
+            let sigma = all.sorted()[all.count / 2]
+            return rows.map { x in rows.map { y in exp(-pow(d(x, y), 2) / (2 * sigma * sigma)) } }
+        }
+        func mul(_ x: [[Double]], _ y: [[Double]]) -> [[Double]] {
+            x.indices.map { i in y[0].indices.map { j in x[0].indices.reduce(0.0) { $0 + x[i][$1] * y[$1][j] } } }
+        }
+        func trace(_ x: [[Double]]) -> Double { x.indices.reduce(0.0) { $0 + x[$1][$1] } }
+        let n = a.count
+        let h = (0..<n).map { i in (0..<n).map { j in (i == j ? 1.0 : 0.0) - 1.0 / Double(n) } }
+        let k = gram(a), l = gram(b)
+        let hsic = { (x: [[Double]], y: [[Double]]) in trace(mul(mul(mul(x, h), y), h)) }
+        let expected = hsic(k, l) / (hsic(k, k) * hsic(l, l)).squareRoot()
+        let sim = try LayerSimilarity(kernel: .rbfCKA).compute(reps([a, b]))
+        XCTAssertEqual(sim.matrices[0][0][1], expected, accuracy: 1e-12)
+        XCTAssertLessThan(sim.matrices[0][0][1], 0.99, "different arrangements must not look identical")
+        XCTAssertNotNil(sim.sigmas[0])
+
+        // Rotated by 90 degrees, moved and scaled: the same arrangement, CKA 1.
+        let moved = a.map { $0.map { v in [Float(3) * -v[1] + 10, Float(3) * v[0] - 4] } }
+        XCTAssertEqual(try LayerSimilarity(kernel: .rbfCKA).compute(reps([a, moved])).matrices[0][0][1], 1, accuracy: 1e-9)
+        // The same points given to different samples: a different arrangement.
+        let shuffled: [[[Float]]] = [a[2], a[0], a[3], a[1]]
+        XCTAssertLessThan(try LayerSimilarity(kernel: .rbfCKA).compute(reps([a, shuffled])).matrices[0][0][1], 0.99)
+    }
+
     func testLowerTemperatureSharpensTheWeights() throws {
         let matrix: [[Double]] = [[1, 0.9, 0.2], [0.9, 1, 0.3], [0.2, 0.3, 1]]
         let soft = try LayerWeighting(temperature: 1).weights([matrix])[0]

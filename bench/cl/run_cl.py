@@ -161,6 +161,7 @@ class Bench:
             ("pooling=exclude-outliers", ["--pooling", "exclude-outliers"]),
             ("sigma=within", ["--sigma", "within"]),
             ("kernel=linear-cka", ["--kernel", "linear-cka"]),
+            ("kernel=rbf-cka", ["--kernel", "rbf-cka"]),
             ("score=anchor-new", ["--score", "anchor-new"]),
             ("score=routing", ["--score", "routing"]),
             ("tau=0.03", ["--tau", "0.03"]),

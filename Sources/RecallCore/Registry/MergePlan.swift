@@ -76,7 +76,7 @@ public struct MergePlan {
                 o.similarity.sigma = sigma
             }
             if let v = options["kernel"] {
-                guard let k = LayerSimilarity.Kernel(rawValue: v) else { throw bad("kernel", "must be rbf or linear-cka") }
+                guard let k = LayerSimilarity.Kernel(rawValue: v) else { throw bad("kernel", "must be rbf, linear-cka or rbf-cka") }
                 o.similarity.kernel = k
             }
             o.outputDType = try dtype()

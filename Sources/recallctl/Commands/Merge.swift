@@ -50,7 +50,7 @@ struct Merge: ParsableCommand {
     @Option(help: "recall: RBF sigma per layer: cross (median distance between models, default), within (between samples of a model) or a number.")
     var sigma: String = "cross"
 
-    @Option(help: "recall: similarity: rbf (default) or linear-cka.")
+    @Option(help: "recall: similarity: rbf (default), linear-cka or rbf-cka (CKA: compares how each model arranges the probe samples).")
     var kernel: String = "rbf"
 
     @Option(help: "recall: write the merge report (typical samples, sigmas, similarities, weights, lambda) as JSON here.")
@@ -133,7 +133,7 @@ struct Merge: ParsableCommand {
             guard tau > 0, clusters >= 1 else { throw ValidationError("--tau must be positive and --clusters at least 1") }
             guard Pooling(argument: pooling) != nil else { throw ValidationError("--pooling must be exclude-first, mean or exclude-outliers") }
             guard MergePlan.sigma(sigma) != nil else { throw ValidationError("--sigma must be cross, within or a positive number") }
-            guard LayerSimilarity.Kernel(rawValue: kernel) != nil else { throw ValidationError("--kernel must be rbf or linear-cka") }
+            guard LayerSimilarity.Kernel(rawValue: kernel) != nil else { throw ValidationError("--kernel must be rbf, linear-cka or rbf-cka") }
             if let sparsify { _ = try tiesDensity(sparsify) }
             guard !modelPaths.isEmpty else { throw ValidationError("--models needs at least one model") }
             return

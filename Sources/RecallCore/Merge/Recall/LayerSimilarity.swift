@@ -15,7 +15,12 @@ public struct Representations: Sendable {
 /// RBF (default): s_ij^l = mean over samples x of exp(-||r_i^l(x) - r_j^l(x)||^2 / (2 sigma_l^2)),
 /// with sigma_l by default the median distance between different models' representations of the
 /// same sample at that layer (so the kernel adapts to each layer's scale, which grows with depth).
-/// Linear CKA compares the models' sample-by-sample Gram structure instead.
+/// Linear CKA and RBF CKA compare the models' sample-by-sample Gram structure instead (how
+/// each model arranges the probe samples relative to each other), which is blind to a model
+/// shifting or rotating all of its representations at a layer.
+/// RBF CKA (Kornblith et al. 2019): each model's Gram matrix is exp(-||r(x) - r(y)||^2 / (2 sigma^2))
+/// over pairs of samples, sigma the median distance between that model's samples at the layer
+/// (`fixed` overrides it), then centred and compared like the linear one.
 public struct LayerSimilarity: Sendable {
     public enum Sigma: Equatable, Sendable {
         /// Median distance between different models on the same sample (default).
@@ -25,7 +30,7 @@ public struct LayerSimilarity: Sendable {
         case fixed(Double)
     }
 
-    public enum Kernel: String, Sendable { case rbf, linearCKA = "linear-cka" }
+    public enum Kernel: String, Sendable, CaseIterable { case rbf, linearCKA = "linear-cka", rbfCKA = "rbf-cka" }
 
     public var sigma: Sigma
     public var kernel: Kernel
@@ -38,7 +43,8 @@ public struct LayerSimilarity: Sendable {
     public struct Result: Sendable {
         /// `matrices[layer][i][j]`, symmetric, 1 on the diagonal.
         public let matrices: [[[Double]]]
-        /// The sigma used at each layer (nil for CKA).
+        /// The sigma used at each layer (nil for linear CKA; for RBF CKA the median of the
+        /// models' own sigmas).
         public let sigmas: [Double?]
     }
 
@@ -64,9 +70,17 @@ public struct LayerSimilarity: Sendable {
                 }
                 matrices.append(matrix)
                 sigmas.append(s)
-            case .linearCKA:
+            case .linearCKA, .rbfCKA:
                 var matrix = [[Double]](repeating: [Double](repeating: 1, count: m), count: m)
-                let grams = (0..<m).map { centeredGram(reps.values[$0].map { $0[l] }) }
+                let grams: [[[Double]]]
+                if kernel == .linearCKA {
+                    grams = (0..<m).map { centeredGram(reps.values[$0].map { $0[l] }) }
+                    sigmas.append(nil)
+                } else {
+                    let rbf = try (0..<m).map { try rbfGram(reps.values[$0].map { $0[l] }) }
+                    grams = rbf.map { centered($0.gram) }
+                    sigmas.append(rbf.map(\.sigma).sorted()[m / 2])
+                }
                 for i in 0..<m {
                     for j in (i + 1)..<max(i + 1, m) {
                         let hsic = frobenius(grams[i], grams[j])
@@ -76,10 +90,29 @@ public struct LayerSimilarity: Sendable {
                     }
                 }
                 matrices.append(matrix)
-                sigmas.append(nil)
             }
         }
         return Result(matrices: matrices, sigmas: sigmas)
+    }
+
+    /// A model's RBF Gram matrix over its samples at one layer, and the sigma it used.
+    func rbfGram(_ rows: [[Float]]) throws -> (gram: [[Double]], sigma: Double) {
+        let n = rows.count
+        var d2 = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+        var distances: [Double] = []
+        for a in 0..<n { for b in (a + 1)..<max(a + 1, n) {
+            d2[a][b] = squaredDistance(rows[a], rows[b]); d2[b][a] = d2[a][b]
+            distances.append(d2[a][b].squareRoot())
+        } }
+        let s: Double
+        if case let .fixed(v) = sigma {
+            guard v > 0 else { throw RecallError(.invalidArgument, "sigma must be positive") }
+            s = v
+        } else {
+            let median = distances.isEmpty ? 0 : distances.sorted()[distances.count / 2]
+            s = median > 0 ? median : 1
+        }
+        return (d2.map { $0.map { exp(-$0 / (2 * s * s)) } }, s)
     }
 
     func sigma(at l: Int, _ reps: Representations) throws -> Double {
@@ -122,6 +155,13 @@ func centeredGram(_ rows: [[Float]]) -> [[Double]] {
         for t in rows[a].indices { s += Double(rows[a][t]) * Double(rows[b][t]) }
         k[a][b] = s; k[b][a] = s
     } }
+    return centered(k)
+}
+
+/// H K H, H = I - 11^T/n: removes row and column means.
+func centered(_ gram: [[Double]]) -> [[Double]] {
+    var k = gram
+    let n = k.count
     let rowMean = k.map { $0.reduce(0, +) / Double(n) }
     let total = rowMean.reduce(0, +) / Double(n)
     for a in 0..<n { for b in 0..<n { k[a][b] = k[a][b] - rowMean[a] - rowMean[b] + total } }
