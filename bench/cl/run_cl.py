@@ -118,7 +118,9 @@ class Bench:
     ]
 
     def experts(self):
-        runs = []
+        # Runs of other methods from an earlier --methods invocation are kept (replaced by method).
+        path = os.path.join(self.a.results, "cl-experts.json")
+        runs = json.load(open(path)) if self.a.methods and os.path.exists(path) else []
         for method, options in self.METHODS:
             if self.a.methods and method not in self.a.methods.split(","):
                 continue
@@ -133,7 +135,9 @@ class Bench:
             finally:
                 self.stop(home)
             run["final_items"] = self.accuracy(final, self.tasks, "eval")
-            runs.append(run)
+            runs = [r for r in runs if r["method"] != method] + [run]
+            order = [m for m, _ in self.METHODS]
+            runs.sort(key=lambda r: order.index(r["method"]) if r["method"] in order else len(order))
             self.save("cl-experts.json", runs)
 
     def sweep(self):
@@ -171,6 +175,7 @@ class Bench:
             ("sparsify=ties:0.5", ["--sparsify", "ties:0.5"]),
             ("probe=new task only", ["--no-probe"]),
             ("clusters=4", ["--clusters", "4"]),
+            ("seed=1 (other typical samples)", ["--seed", "1"]),
             (f"control: uniform weights, lambda {chosen_lambda}", ["--tau", "1e9", "--lambda", str(chosen_lambda)]),
         ]
         rows = []
