@@ -118,6 +118,50 @@ final class MergeMethodTests: XCTestCase {
         assertRecallError(["\"frankenmerge\"", "not known"]) { _ = try MergeMethods.named("frankenmerge") }
     }
 
+    /// Tensors larger than a chunk take the streamed path (several chunks over both cores, a
+    /// ragged last one): the result must equal the method applied to the whole tensors at once,
+    /// bit for bit, with BF16 inputs widened and the output narrowed to BF16; a NaN in a late
+    /// chunk is reported at its element, for the first model (in order) that has one.
+    func testChunkedElementwiseMergesEqualTheWholeTensorMaths() throws {
+        let n = 3 * MergedCheckpoint.chunkElements + 1234
+        var rng = SplitMix(seed: 7)
+        func random() -> [Float] { (0..<n).map { _ in Float(Int64(bitPattern: rng.next() % 20001) - 10000) / 997 } }
+        let base = model("base", ["w": random()], dtype: .bf16)
+        var models = (0..<3).map { model("m\($0)", ["w": random()], dtype: .bf16) }
+        for (i, w) in [0.7, -0.2, 1.3].enumerated() { models[i].parameters["weight"] = .scalar(w) }
+        for (method, usesBase, params) in [(LinearMerge() as MergeMethod, false, ["normalize": ParameterSetting.scalar(1)]),
+                                           (GeneralizedTaskArithmetic.taskArithmetic, true, ["lambda": .scalar(1.7)])] {
+            XCTAssertTrue(method.elementwise)
+            let config = MergeConfiguration(method: method, base: usesBase ? base : nil, models: models, parameters: params)
+            let streamed = try MergedCheckpoint(config).tensor(named: "w")
+            XCTAssertEqual(streamed.dtype, .bf16)
+            // The reference: the method's maths on whole F32 arrays, narrowed once.
+            let whole = try models.map { try $0.source.tensor(named: "w").toFloat32() }
+            let b = try base.source.tensor(named: "w").toFloat32()
+            var out = [Float](repeating: 0, count: n)
+            try withBuffers(whole) { bufs in
+                try b.withUnsafeBufferPointer { bb in
+                    try out.withUnsafeMutableBufferPointer { o in
+                        let inputs = zip(bufs, [0.7, -0.2, 1.3]).map { MergeInput(values: $0, parameters: ["weight": $1]) }
+                        let global = params.mapValues { $0.value(for: "w", t: 0)! }.merging(method.defaultParameters) { a, _ in a }
+                        try method.merge(TensorMergeContext(tensorName: "w", base: usesBase ? bb : nil, inputs: inputs, parameters: global, seed: 0), into: o)
+                    }
+                }
+            }
+            let expected = TensorView(name: "w", shape: [n], float32: out, as: .bf16)
+            XCTAssertEqual(Array(streamed.bytes), Array(expected.bytes), method.name)
+        }
+        // NaN at a late element of the second model and an earlier-chunk Inf in the third.
+        var bad1 = try models[1].source.tensor(named: "w").toFloat32(), bad2 = try models[2].source.tensor(named: "w").toFloat32()
+        bad1[n - 5] = .nan
+        bad2[10] = .infinity
+        var broken = models
+        broken[1] = model("m1", ["w": bad1], dtype: .bf16); broken[1].parameters["weight"] = 1
+        broken[2] = model("m2", ["w": bad2], dtype: .bf16); broken[2].parameters["weight"] = 1
+        let merge = try MergedCheckpoint(MergeConfiguration(method: LinearMerge(), base: nil, models: broken))
+        assertRecallError(["model m1", "tensor w", "element \(n - 5)", "non-finite"]) { _ = try merge.tensor(named: "w") }
+    }
+
     func testKthLargest() {
         var rng = SeededGenerator(seed: 1)
         for n in [1, 2, 7, 100, 1001] {

@@ -30,6 +30,15 @@ public protocol MergeMethod: Sendable {
     var defaultModelParameters: [String: Double?] { get }
     /// Writes the merged tensor into `out` (same element count as every input).
     func merge(_ context: TensorMergeContext, into out: UnsafeMutableBufferPointer<Float>) throws
+    /// True when each output element depends only on the same element of the inputs, so the
+    /// engine may hand `merge` any slice of the tensor (it then streams small chunks instead of
+    /// widening whole tensors of every model to F32). Methods that need the whole tensor
+    /// (magnitude top-k, seeded drops, norms) say false.
+    var elementwise: Bool { get }
+}
+
+extension MergeMethod {
+    public var elementwise: Bool { false }
 }
 
 /// The methods by name.

@@ -101,8 +101,14 @@ public final class MergedCheckpoint: TensorSource, @unchecked Sendable {
         let method = configuration.method
         let t = layerPosition(of: name, layerCount: layerCount)
 
+        if method.elementwise {
+            return try mergeInChunks(info: info, reference: refView, tensorParameters: t)
+        }
+
         func load(_ m: MergeModel) throws -> [Float] {
-            let values = try m.source.tensor(named: name).toFloat32()
+            let view = try m.source.tensor(named: name)
+            let values = try view.toFloat32()
+            view.releaseMappedPages()  // the F32 copy is what is used from here on
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
                 throw RecallError(.invalidFile, "model \(m.name): tensor \(name) holds \(values[bad]) at element \(bad); refusing to merge non-finite weights")
             }
@@ -110,23 +116,9 @@ public final class MergedCheckpoint: TensorSource, @unchecked Sendable {
         }
         let base = try configuration.base.map(load)
         var inputs: [[Float]] = []
-        var parameters: [[String: Double]] = []
-        for m in configuration.models {
-            inputs.append(try load(m))
-            var p: [String: Double] = [:]
-            for (key, fallback) in method.defaultModelParameters {
-                if let v = m.parameters[key]?.value(for: name, t: t) ?? configuration.parameters[key]?.value(for: name, t: t) ?? fallback {
-                    p[key] = v
-                } else {
-                    throw RecallError(.invalidArgument, "model \(m.name): parameter \(key) is required by \(method.name) (none given for tensor \(name))")
-                }
-            }
-            parameters.append(p)
-        }
-        var global: [String: Double] = [:]
-        for key in Set(method.defaultParameters.keys).union(configuration.parameters.keys) {
-            if let v = globalParameter(key, tensor: name, t: t) { global[key] = v }
-        }
+        for m in configuration.models { inputs.append(try load(m)) }
+        let parameters = try modelParameters(tensor: name, t: t)
+        let global = globalParameters(tensor: name, t: t)
         let count = refView.elementCount
         var out = [Float](repeating: 0, count: count)
         let seed = configuration.seed ^ fnv1a(name)
@@ -144,6 +136,117 @@ public final class MergedCheckpoint: TensorSource, @unchecked Sendable {
         }
         return TensorView(name: name, shape: info.shape, float32: out, as: info.dtype)
     }
+}
+
+extension MergedCheckpoint {
+    /// Elements per chunk of an element-wise merge: the F32 slices of all inputs of one chunk
+    /// (256 KiB each) stay in cache while they are merged and narrowed into the output.
+    static let chunkElements = 1 << 16
+
+    /// Per-model parameters resolved for one tensor (required ones named when missing).
+    func modelParameters(tensor name: String, t: Double) throws -> [[String: Double]] {
+        let method = configuration.method
+        return try configuration.models.map { m in
+            var p: [String: Double] = [:]
+            for (key, fallback) in method.defaultModelParameters {
+                if let v = m.parameters[key]?.value(for: name, t: t) ?? configuration.parameters[key]?.value(for: name, t: t) ?? fallback {
+                    p[key] = v
+                } else {
+                    throw RecallError(.invalidArgument, "model \(m.name): parameter \(key) is required by \(method.name) (none given for tensor \(name))")
+                }
+            }
+            return p
+        }
+    }
+
+    func globalParameters(tensor name: String, t: Double) -> [String: Double] {
+        var global: [String: Double] = [:]
+        for key in Set(configuration.method.defaultParameters.keys).union(configuration.parameters.keys) {
+            if let v = globalParameter(key, tensor: name, t: t) { global[key] = v }
+        }
+        return global
+    }
+
+    /// An element-wise method over one tensor, chunk by chunk on every core: each chunk of every
+    /// input is widened to F32 in a small per-worker buffer, checked for NaN/Inf, merged, and
+    /// narrowed straight into the output's storage. Memory: the output plus a few hundred KiB
+    /// per worker, instead of every input and the output in F32. The input pages read are then
+    /// dropped from this process (they stay in the page cache), so a merge's resident memory
+    /// does not grow with the number of models read.
+    func mergeInChunks(info: TensorInfo, reference: TensorView, tensorParameters t: Double) throws -> TensorView {
+        let name = info.name
+        let method = configuration.method
+        let parameters = try modelParameters(tensor: name, t: t)
+        let global = globalParameters(tensor: name, t: t)
+        let seed = configuration.seed ^ fnv1a(name)
+        // Base first (when the method uses one), then the models, as the error order expects.
+        let owners = (configuration.base.map { [$0] } ?? []) + configuration.models
+        let views = try owners.map { try $0.source.tensor(named: name) }
+        let hasBase = configuration.base != nil
+        let count = reference.elementCount
+        let storage = TensorStorage(byteCount: count * info.dtype.byteSize)
+        let chunk = Self.chunkElements
+        let chunks = (count + chunk - 1) / chunk
+        let workers = max(1, min(Parallel.threadCount, chunks))
+
+        let lock = NSLock()
+        var firstBad: (model: Int, element: Int, value: Float)?
+        var failure: Error?
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let stride = chunk
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: stride * (views.count + 1))
+            defer { buffer.deallocate() }
+            let out = buffer + views.count * stride
+            var c = worker
+            while c < chunks {
+                let start = c * chunk, n = min(chunk, count - start)
+                for (j, v) in views.enumerated() {
+                    let slice = buffer + j * stride
+                    FloatConversion.toFloat32(v.bytes.baseAddress! + start * v.dtype.byteSize, dtype: v.dtype, into: slice, count: n)
+                    if let bad = firstNonFinite(slice, n) {
+                        lock.lock()
+                        if firstBad.map({ ($0.model, $0.element) > (j, start + bad) }) ?? true { firstBad = (j, start + bad, slice[bad]) }
+                        lock.unlock()
+                    }
+                }
+                let slices = (0..<views.count).map { UnsafeBufferPointer(start: buffer + $0 * stride, count: n) }
+                let inputs = zip(slices.dropFirst(hasBase ? 1 : 0), parameters).map { MergeInput(values: $0, parameters: $1) }
+                do {
+                    try method.merge(TensorMergeContext(tensorName: name, base: hasBase ? slices[0] : nil, inputs: inputs,
+                                                        parameters: global, seed: seed),
+                                     into: UnsafeMutableBufferPointer(start: out, count: n))
+                } catch {
+                    lock.lock(); failure = failure ?? error; lock.unlock()
+                    return
+                }
+                FloatConversion.fromFloat32(out, to: info.dtype, into: storage.pointer + start * info.dtype.byteSize, count: n)
+                c += workers
+            }
+        }
+        if let bad = firstBad {
+            throw RecallError(.invalidFile, "model \(owners[bad.model].name): tensor \(name) holds \(bad.value) at element \(bad.element); refusing to merge non-finite weights")
+        }
+        if let failure { throw failure }
+        for v in views { v.releaseMappedPages() }
+        return TensorView(name: name, dtype: info.dtype, shape: info.shape, storage: storage)
+    }
+}
+
+/// Index of the first NaN or infinity among `count` floats (exponent bits all ones).
+func firstNonFinite(_ p: UnsafePointer<Float>, _ count: Int) -> Int? {
+    let bits = UnsafeRawPointer(p).assumingMemoryBound(to: UInt32.self)
+    let mask = SIMD16<UInt32>(repeating: 0x7F80_0000)
+    var k = 0
+    while k + 16 <= count {
+        let v = UnsafeRawPointer(bits + k).loadUnaligned(as: SIMD16<UInt32>.self)
+        if any((v & mask) .== mask) { break }
+        k += 16
+    }
+    while k < count {
+        if bits[k] & 0x7F80_0000 == 0x7F80_0000 { return k }
+        k += 1
+    }
+    return nil
 }
 
 /// Calls `body` with stable buffer pointers to every array.

@@ -51,6 +51,17 @@ public final class MappedFile: @unchecked Sendable {
         _ = madvise(base + start, count + (offset - start), MADV_WILLNEED)
     }
 
+    /// Drops this process's pages wholly inside `range` (a part of `bytes`); see
+    /// `TensorView.releaseMappedPages`. Pages shared with neighbouring bytes are kept.
+    public func release(_ range: UnsafeRawBufferPointer) {
+        guard let base, let start = range.baseAddress, range.count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = ((start - UnsafeRawPointer(base)) + page - 1) & ~(page - 1)
+        let hi = (start - UnsafeRawPointer(base) + range.count) & ~(page - 1)
+        guard lo >= 0, hi > lo, hi <= bytes.count + page else { return }
+        _ = madvise(base + lo, hi - lo, MADV_DONTNEED)
+    }
+
     deinit {
         if let base { munmap(base, bytes.count) }
     }

@@ -68,6 +68,15 @@ public struct TensorView: @unchecked Sendable {
         TensorView(info: TensorInfo(name: newName, dtype: dtype, shape: shape), bytes: bytes, owner: owner)
     }
 
+    /// When the bytes are a file mapping: gives this process's pages of them back to the kernel
+    /// (`MADV_DONTNEED`; the data stays in the page cache and is faulted in again if read), so
+    /// streaming through many large files does not pile up resident memory. The mapping is
+    /// read-only and private, so nothing can be lost. No effect on owned storage.
+    public func releaseMappedPages() {
+        guard let file = owner as? MappedFile, bytes.count > 0 else { return }
+        file.release(bytes)
+    }
+
     /// Copies the values into `dst` as F32. Only for F32, F16 and BF16 tensors.
     public func copyFloat32(into dst: UnsafeMutableBufferPointer<Float>) throws {
         guard dtype.isComputeFloat else {

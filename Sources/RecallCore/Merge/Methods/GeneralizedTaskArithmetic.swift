@@ -17,6 +17,9 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
     public let sparsification: Sparsification
     public let defaultParameters: [String: Double]
     public let defaultModelParameters: [String: Double?] = ["weight": nil, "density": 1]
+    /// Without sparsification (task arithmetic, RECALL's fusion) every element is independent;
+    /// TIES' sign election is per element too, but its magnitude top-k needs the whole tensor.
+    public var elementwise: Bool { sparsification == .none }
 
     init(name: String, consensus: Bool, sparsification: Sparsification, normalize: Bool, rescale: Bool) {
         self.name = name

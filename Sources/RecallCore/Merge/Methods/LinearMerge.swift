@@ -7,6 +7,7 @@ public struct LinearMerge: MergeMethod {
     public let needsBase = false
     public let defaultParameters: [String: Double] = ["normalize": 1]
     public let defaultModelParameters: [String: Double?] = ["weight": nil]
+    public var elementwise: Bool { true }
 
     public init() {}
 
