@@ -4,11 +4,10 @@ import Foundation
 /// error naming the file and tensor: a safetensors file (any extension), a sharded index, an HF
 /// directory, a GGUF file (imported) or a PEFT LoRA adapter directory (applied to the base).
 public struct ModelIntake {
-    /// A candidate ready to store.
+    /// A candidate ready to store: weights only. Its config and tokenizer are the base's (the
+    /// weights are checked to fit the base exactly), so the registry keeps no side files of its own.
     public struct Candidate {
         public let weights: TensorSource
-        /// Side files to keep with it (config and tokenizer of an HF directory or an import).
-        public let files: [URL]
         public let format: String
         /// Kept alive while `weights` is read (a checkpoint's mapped files).
         let owner: AnyObject?
@@ -24,16 +23,16 @@ public struct ModelIntake {
         if isDir.boolValue, fm.fileExists(atPath: url.appendingPathComponent("adapter_config.json").path),
            !fm.fileExists(atPath: url.appendingPathComponent("config.json").path) {
             let applier = try LoRAApplier(base: base, adapter: try LoRAAdapter(directory: url))
-            return Candidate(weights: applier, files: [], format: "peft-lora", owner: applier)
+            return Candidate(weights: applier, format: "peft-lora", owner: applier)
         }
         if !isDir.boolValue, try isGGUF(url) {
             try? fm.removeItem(at: workDirectory)
             try GGUFImporter.importModel(gguf: url, to: workDirectory, dtype: base.infos.first?.dtype.isComputeFloat == true ? base.infos.first!.dtype : .bf16)
             let c = try Checkpoint.open(workDirectory)
-            return Candidate(weights: c.weights, files: [], format: "gguf", owner: c)
+            return Candidate(weights: c.weights, format: "gguf", owner: c)
         }
         let c = try Checkpoint.open(url)
-        return Candidate(weights: c.weights, files: [], format: c.layout.rawValue, owner: c)
+        return Candidate(weights: c.weights, format: c.layout.rawValue, owner: c)
     }
 
     static func isGGUF(_ url: URL) throws -> Bool {

@@ -54,7 +54,7 @@ public final class Registry: @unchecked Sendable {
         }
         _ = try MergePlan(method: method, options: options)
         let checkpoint = try Checkpoint.open(url)
-        let config = try checkpoint.modelConfig()
+        _ = try checkpoint.modelConfig()  // the base must be an architecture the engine runs
         if method == "recall", !FileManager.default.fileExists(atPath: checkpoint.url.appendingPathComponent("tokenizer.json").path) {
             throw RecallError(.notFound, "\(url.path): no tokenizer.json; RECALL runs the model on samples, so the base must be an HF directory with its tokenizer")
         }
@@ -64,7 +64,6 @@ public final class Registry: @unchecked Sendable {
             }
         }
         let (model, _, _) = try store.putModel(checkpoint, kind: .base, name: url.lastPathComponent, task: nil)
-        _ = config
         return try provenance.initialize(RegistrySettings(baseModelID: model.id, method: method, scenario: scenario, options: options,
                                                           gatePoints: gatePoints, evalMetric: evalMetric))
     }
@@ -232,7 +231,7 @@ public final class Registry: @unchecked Sendable {
             let parentModel = settings.scenario == .sequential
                 ? try provenance.version(parentVersion).map(\.modelID) : settings.baseModelID
             let (m, _, created) = try withExtendedLifetime(candidate) {
-                try store.putModel(candidate.weights, files: candidate.files, kind: .task, name: name, task: request.task,
+                try store.putModel(candidate.weights, files: [], kind: .task, name: name, task: request.task,
                                    sourcePath: request.model, format: job.payload["format"]?.stringValue ?? "file",
                                    architecture: baseRecord.architecture, parentID: parentModel)
             }
