@@ -41,10 +41,15 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
         let rescale = (context.parameters["rescale"] ?? 0) != 0
         let lambda = Float(context.parameters["lambda"] ?? 1)
 
-        // Weighted (and sparsified) task vectors.
-        var weighted: [[Float]] = []
-        var weights: [Float] = []
-        for (i, input) in context.inputs.enumerated() {
+        // Weighted (and sparsified) task vectors, one model per worker: each model's trimming
+        // or seeded drop is independent of the others (own seed), so this is deterministic.
+        let models = context.inputs.count
+        var weighted = [[Float]](repeating: [], count: models)
+        let weights = context.inputs.map { Float($0.parameters["weight"] ?? 0) }
+        let lock = NSLock()
+        var failure: Error?
+        DispatchQueue.concurrentPerform(iterations: models) { i in
+            let input = context.inputs[i]
             var delta = [Float](unsafeUninitializedCapacity: n) { buf, count in
                 for k in 0..<n { buf[k] = input.values[k] - base[k] }
                 count = n
@@ -53,36 +58,44 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
             if density < 1 {
                 switch sparsification {
                 case .none: break
-                case .magnitude: try keepLargest(&delta, density: density, rescale: rescale, name: context.tensorName)
+                case .magnitude:
+                    do { try keepLargest(&delta, density: density, rescale: rescale, name: context.tensorName) } catch {
+                        lock.lock(); failure = failure ?? error; lock.unlock()
+                        return
+                    }
                 case .random: dropRandomly(&delta, density: density, rescale: rescale, seed: context.seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
                 }
             }
-            let w = Float(input.parameters["weight"] ?? 0)
+            let w = weights[i]
             for k in 0..<n { delta[k] *= w }
-            weighted.append(delta)
-            weights.append(w)
+            lock.lock(); weighted[i] = delta; lock.unlock()
         }
+        if let failure { throw failure }
 
-        for k in 0..<n {
-            var mixed: Float = 0
-            var divisor: Float = 0
-            if consensus {
-                var total: Float = 0
-                for d in weighted { total += d[k] }
-                let majority: Float = total >= 0 ? 1 : -1
-                for (i, d) in weighted.enumerated() where d[k] != 0 && (d[k] > 0 ? 1 : -1) == majority {
-                    mixed += d[k]
-                    divisor += weights[i]
+        let total = weights.reduce(0, +)
+        withBuffers(weighted) { deltas in
+            Parallel.forChunks(count: n, elementBytes: 4 * (models + 2)) { start, count in
+                for k in start..<(start + count) {
+                    var mixed: Float = 0
+                    var divisor: Float = 0
+                    if consensus {
+                        var sum: Float = 0
+                        for d in deltas { sum += d[k] }
+                        let majority: Float = sum >= 0 ? 1 : -1
+                        for (i, d) in deltas.enumerated() where d[k] != 0 && (d[k] > 0 ? 1 : -1) == majority {
+                            mixed += d[k]
+                            divisor += weights[i]
+                        }
+                        if divisor == 0 { divisor = 1 }
+                    } else {
+                        for d in deltas { mixed += d[k] }
+                        divisor = abs(total) < 1e-8 ? 1 : total
+                    }
+                    if normalize { mixed /= divisor }
+                    if lambda != 1 { mixed *= lambda }
+                    out[k] = base[k] + mixed
                 }
-                if divisor == 0 { divisor = 1 }
-            } else {
-                for d in weighted { mixed += d[k] }
-                divisor = weights.reduce(0, +)
-                if abs(divisor) < 1e-8 { divisor = 1 }
             }
-            if normalize { mixed /= divisor }
-            if lambda != 1 { mixed *= lambda }
-            out[k] = base[k] + mixed
         }
     }
 
