@@ -188,6 +188,21 @@ final class GGUFImportTests: XCTestCase {
         XCTAssertEqual(tok.encode("abc", addSpecialTokens: false), [3, 2])
     }
 
+    /// `smollm` (digits-first) by default splits every numeral before BPE, as llama.cpp does; the
+    /// transformers reading keeps only byte-level BPE, as transformers' GGUF conversion does.
+    func testTokenizerCompatibilityChoosesTheDigitSplit() throws {
+        let url = try llamaGGUF()
+        func preTokenizer(_ c: GGUFTokenizerBuilder.Compatibility) throws -> JSONValue {
+            let out = try makeTempDirectory(self).appendingPathComponent(c.rawValue)
+            try GGUFImporter.importModel(gguf: url, to: out, dtype: .f32, maxShardBytes: nil, tokenizer: c)
+            return try JSONValue.parse(Data(contentsOf: out.appendingPathComponent("tokenizer.json")))["pre_tokenizer"]!
+        }
+        let cpp = try preTokenizer(.llamaCpp), hf = try preTokenizer(.transformers)
+        XCTAssertEqual(cpp["type"]?.stringValue, "Sequence")
+        XCTAssertEqual(cpp["pretokenizers"]?.arrayValue?.first?["type"]?.stringValue, "Digits")
+        XCTAssertEqual(hf["type"]?.stringValue, "ByteLevel")
+    }
+
     /// llama.cpp stores head h's rows as (i, j) pairs: GGUF row h*D + 2i + j is HF row h*D + j*D/2 + i.
     func testQueryRowPermutationIsUndone() throws {
         // Through the model, with head_dim 2 (D/2 = 1) the permutation is the identity.

@@ -68,5 +68,20 @@ final class GGUFSmolLM2AcceptanceTests: XCTestCase {
         }
         XCTAssertGreaterThan(checked, 70)
         XCTAssertLessThanOrEqual(skipped, 2)
+        XCTAssertGreaterThan(skipped, 0, "the corpus should hold the non-ASCII numerals the two readings differ on")
+
+        // `--tokenizer transformers` matches transformers' ids on every item, numerals included;
+        // the default differs from it exactly on those.
+        let compat = try makeTempDirectory(self).appendingPathComponent("smollm2-transformers")
+        try GGUFImporter.importModel(gguf: gguf, to: compat, dtype: .bf16, maxShardBytes: nil, tokenizer: .transformers)
+        let tokT = try Tokenizer(directory: compat)
+        var differing = 0
+        for item in corpus["items"]!.arrayValue! {
+            let text = item["text"]!.stringValue!
+            let want = item["ids_no_special"]!.arrayValue!.map { $0.intValue! }
+            XCTAssertEqual(tokT.encode(text, addSpecialTokens: false), want, "transformers reading: " + text.debugDescription)
+            if tok.encode(text, addSpecialTokens: false) != want { differing += 1 }
+        }
+        XCTAssertEqual(differing, skipped, "the default reading should differ from transformers only on non-ASCII numerals")
     }
 }

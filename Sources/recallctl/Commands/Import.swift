@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import RecallCore
 
+extension GGUFTokenizerBuilder.Compatibility: ExpressibleByArgument {}
+
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Import a GGUF model (llama architecture) as an HF directory.",
@@ -20,6 +22,9 @@ struct Import: ParsableCommand {
     @Option(name: .customLong("shard-size"), help: "Shard the weights (e.g. 2GB).")
     var shardSize: String?
 
+    @Option(help: "Tokenizer to rebuild: llama.cpp (default; as llama.cpp and the model's original tokenizer) or transformers (as transformers' GGUF loading, which drops the digit split of smollm/starcoder-style tokenizers, so numerals like ½ tokenize differently).")
+    var tokenizer: GGUFTokenizerBuilder.Compatibility = .llamaCpp
+
     @Flag(help: "Overwrite OUT if it is not empty.")
     var force = false
 
@@ -32,7 +37,8 @@ struct Import: ParsableCommand {
         try reportingFailures {
             let outURL = URL(fileURLWithPath: out)
             try refuseToClobber(outURL, force: force)
-            try GGUFImporter.importModel(gguf: URL(fileURLWithPath: gguf), to: outURL, dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize))
+            try GGUFImporter.importModel(gguf: URL(fileURLWithPath: gguf), to: outURL, dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize),
+                                         tokenizer: tokenizer)
             print("imported \(gguf) into \(out)")
         }
     }

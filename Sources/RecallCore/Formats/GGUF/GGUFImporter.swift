@@ -16,7 +16,8 @@ public enum GGUFImporter {
     }
 
     /// As `importModel(gguf:to:dtype:)`, sharding the weights at `maxShardBytes` when given.
-    public static func importModel(gguf: URL, to dir: URL, dtype: DType, maxShardBytes: Int?) throws {
+    public static func importModel(gguf: URL, to dir: URL, dtype: DType, maxShardBytes: Int?,
+                                   tokenizer compatibility: GGUFTokenizerBuilder.Compatibility = .llamaCpp) throws {
         guard dtype.isComputeFloat else {
             throw RecallError(.invalidArgument, "import dtype must be f32, f16 or bf16 (got \(dtype.rawValue))")
         }
@@ -27,7 +28,8 @@ public enum GGUFImporter {
                 throw RecallError(.unsupported, "\(gguf.path): tensor \"\(t.name)\" has type \(t.type.name), which cannot be dequantised (supported: \(GGMLType.dequantizable.filter { $0 != .f64 }.map(\.name).joined(separator: ", ")))")
             }
         }
-        let tokenizer = try GGUFTokenizerBuilder.build(from: model.file, modelMaxLength: model.hyperparameters.maxPositionEmbeddings)
+        let tokenizer = try GGUFTokenizerBuilder.build(from: model.file, modelMaxLength: model.hyperparameters.maxPositionEmbeddings,
+                                                       compatibility: compatibility)
         let config = model.configJSON(bosTokenID: tokenizer.bosTokenID, eosTokenID: tokenizer.eosTokenID, padTokenID: tokenizer.padTokenID)
 
         let writer = CheckpointWriter(dtype: dtype, maxShardBytes: maxShardBytes,

@@ -58,7 +58,19 @@ public enum GGUFTokenizerBuilder {
         return String(token.utf8.map { byteAlphabet[Int($0)] })
     }
 
-    public static func build(from file: GGUFFile, modelMaxLength: Int? = nil) throws -> GGUFTokenizerFiles {
+    /// Whose reading of `tokenizer.ggml.pre` the rebuilt tokenizer follows.
+    public enum Compatibility: String, Sendable, CaseIterable {
+        /// llama.cpp's, which is also the model's original HF tokenizer (default): the digits-first
+        /// family (`smollm`, `starcoder`, ...) splits every `\p{N}` character before byte-level BPE.
+        case llamaCpp = "llama.cpp"
+        /// transformers' GGUF conversion, which drops that split: ASCII digits come out the same
+        /// (they never merge in these vocabularies), but other numerals (½, ², ٣) can merge with
+        /// their neighbours. For ids identical to a `gguf_file=` load in transformers.
+        case transformers
+    }
+
+    public static func build(from file: GGUFFile, modelMaxLength: Int? = nil,
+                             compatibility: Compatibility = .llamaCpp) throws -> GGUFTokenizerFiles {
         let path = file.url.path
         func bad(_ why: String) -> RecallError { RecallError(.invalidFile, "\(path): \(why)") }
         guard let model = file["tokenizer.ggml.model"]?.stringValue else {
@@ -68,9 +80,10 @@ public enum GGUFTokenizerBuilder {
             throw RecallError(.unsupported, "\(path): tokenizer.ggml.model \"\(model)\" is not supported yet (supported: gpt2, byte-level BPE)")
         }
         let preName = file["tokenizer.ggml.pre"]?.stringValue ?? "default"
-        guard let pre = preTokenizers[preName] else {
+        guard var pre = preTokenizers[preName] else {
             throw RecallError(.unsupported, "\(path): tokenizer.ggml.pre \"\(preName)\" is not supported (supported: \(preTokenizers.keys.sorted().joined(separator: ", ")))")
         }
+        if compatibility == .transformers, case .digitsThenGPT2 = pre { pre = .gpt2 }
         guard let tokens = file["tokenizer.ggml.tokens"]?.stringArray else { throw bad("tokenizer.ggml.tokens is missing or not an array of strings") }
         guard !tokens.isEmpty else { throw bad("tokenizer.ggml.tokens is empty") }
         var types: [Int] = []
