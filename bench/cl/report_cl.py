@@ -90,6 +90,21 @@ def section(results, tasks_dir):
             d, lo, hi = bootstrap_diff(items(recall, tasks), items(best_baseline[0], tasks))
             out += [f"RECALL minus the best baseline ({best_baseline[0]['method']}) on the final model, all {len(items(recall, tasks))} eval items paired: "
                     f"{100 * d:+.1f} points, 95% bootstrap interval [{100 * lo:+.1f}, {100 * hi:+.1f}].", ""]
+        if recall:
+            r_avg, r_bwt, _ = run_metrics(recall, tasks)
+            goals = []
+            if best_baseline:
+                goals.append(f"average accuracy >= best baseline + 2 points: {pct(r_avg)} vs {best_baseline[0]['method']} {pct(best_baseline[1])} "
+                             f"({100 * (r_avg - best_baseline[1]):+.1f}) -> **{'met' if r_avg >= best_baseline[1] + 0.02 else 'not met'}**")
+            if seqft and "metrics" in seqft:
+                sb = seqft["metrics"]["bwt"]
+                goals.append(f"BWT better than sequential fine-tuning by >= 10 points: {100 * r_bwt:+.1f} vs {100 * sb:+.1f} "
+                             f"({100 * (r_bwt - sb):+.1f}) -> **{'met' if r_bwt - sb >= 0.10 else 'not met'}**")
+            if bounds:
+                em = sum(bounds["experts"][t][t]["accuracy"] for t in tasks) / len(tasks)
+                goals.append(f"within 3 points of the experts' mean: {pct(r_avg)} vs {pct(em)} ({100 * (r_avg - em):+.1f}) -> **{'met' if r_avg >= em - 0.03 else 'not met'}**")
+            if goals:
+                out += ["Goals (issue: continual-learning benchmark), RECALL with default options:", ""] + [f"- {g}" for g in goals] + [""]
         for run in experts:
             _, _, rows = run_metrics(run, tasks)
             out += [f"<details><summary>{run['method']}: accuracy matrix (rows: version after registering the task)</summary>", "",
