@@ -162,14 +162,16 @@ final class MergeMethodTests: XCTestCase {
         assertRecallError(["model m1", "tensor w", "element \(n - 5)", "non-finite"]) { _ = try merge.tensor(named: "w") }
     }
 
-    func testKthLargest() {
+    func testKthLargestMagnitude() {
         var rng = SeededGenerator(seed: 1)
-        for n in [1, 2, 7, 100, 1001] {
-            let values = (0..<n).map { _ in Float(Int.random(in: 0..<(n / 2 + 1), using: &rng)) }
-            let sorted = values.sorted(by: >)
-            for k in Set([1, n, (n + 1) / 2]) {
-                var copy = values
-                XCTAssertEqual(kthLargest(&copy, k), sorted[k - 1], "n \(n) k \(k)")
+        for n in [1, 2, 7, 100, 1001, 70_000] {
+            // Repeated values, both signs, zeros of both signs, tiny and huge magnitudes.
+            var values = (0..<n).map { _ in Float(Int.random(in: -(n / 2)...(n / 2), using: &rng)) * 0.37 }
+            if n > 7 { values[3] = -0.0; values[5] = 1e-40; values[6] = -3e38 }
+            let sorted = values.map(abs).sorted(by: >)
+            for k in Set([1, 2, n, (n + 1) / 2, max(1, n - 3)]) where k <= n {
+                let got = values.withUnsafeBufferPointer { kthLargestMagnitude($0, k) }
+                XCTAssertEqual(got, sorted[k - 1], "n \(n) k \(k)")
             }
         }
     }

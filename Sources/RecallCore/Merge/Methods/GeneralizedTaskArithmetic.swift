@@ -105,8 +105,7 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
         let n = delta.count
         let k = Int(density * Double(n))
         guard k > 0 else { throw RecallError(.invalidArgument, "tensor \(name): density \(density) keeps no element") }
-        var magnitudes = delta.map { abs($0) }
-        let threshold = kthLargest(&magnitudes, k)
+        let threshold = delta.withUnsafeBufferPointer { kthLargestMagnitude($0, k) }
         var above = 0
         for v in delta where abs(v) > threshold { above += 1 }
         var equalBudget = k - above
@@ -140,21 +139,27 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
     }
 }
 
-/// The k-th largest value (1-based) of `values`, reordering them (quickselect, O(n) expected).
-func kthLargest(_ values: inout [Float], _ k: Int) -> Float {
-    var lo = 0, hi = values.count - 1
-    let target = k - 1
-    var rng = UInt64(0x2545_F491_4F6C_DD1D)
-    while lo < hi {
-        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
-        let pivot = values[lo + Int(rng % UInt64(hi - lo + 1))]
-        var i = lo, j = hi
-        while i <= j {
-            while values[i] > pivot { i += 1 }
-            while values[j] < pivot { j -= 1 }
-            if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
+/// The k-th largest magnitude (1-based) of `values`, by a two-pass radix select on the bit
+/// patterns of |x| (for non-negative floats the bit pattern orders like the value): a histogram
+/// of the high 16 bits finds the bucket that holds it, a histogram of the low 16 bits within that
+/// bucket the exact value. Two sequential reads and no copy of the tensor.
+func kthLargestMagnitude(_ values: UnsafeBufferPointer<Float>, _ k: Int) -> Float {
+    let n = values.count
+    precondition(k >= 1 && k <= n, "k must be in 1...\(n)")
+    let bits = UnsafeRawPointer(values.baseAddress!).assumingMemoryBound(to: UInt32.self)
+    var histogram = [Int](repeating: 0, count: 1 << 16)
+    return histogram.withUnsafeMutableBufferPointer { h in
+        for i in 0..<n { h[Int((bits[i] & 0x7FFF_FFFF) >> 16)] += 1 }
+        var remaining = k
+        var high = 0x7FFF
+        while remaining > h[high] { remaining -= h[high]; high -= 1 }
+        h.update(repeating: 0)
+        for i in 0..<n {
+            let m = bits[i] & 0x7FFF_FFFF
+            if Int(m >> 16) == high { h[Int(m & 0xFFFF)] += 1 }
         }
-        if target <= j { hi = j } else if target >= i { lo = i } else { return values[target] }
+        var low = 0xFFFF
+        while remaining > h[low] { remaining -= h[low]; low -= 1 }
+        return Float(bitPattern: UInt32(high << 16 | low))
     }
-    return values[target]
 }
