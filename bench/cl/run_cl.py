@@ -141,22 +141,30 @@ class Bench:
             self.save("cl-experts.json", runs)
 
     def sweep(self):
-        """RECALL's open choices on the dev split, on the final merge of all five experts."""
-        base_run = self.run_registry("sweep-default", "recall", {}, "dev")
-        versions = base_run["matrix"]["versions"]
-        # Typical samples the registry kept for tasks 1-4, as the probe set of the final merge.
-        home, sock = base_run["home"], base_run["socket"]
+        """RECALL's open choices on the dev split, on the final merge of all five experts.
+        With --only LABELS: (re)runs just those rows, reusing the earlier registry run's probe set."""
         probe = os.path.join(self.a.work, "probe-1-4.jsonl")
-        sh([self.ctl, "daemon", "start", "--home", home, "--socket", sock])
-        try:
-            with open(probe, "w") as f:
-                for v in range(2, 2 + len(self.tasks) - 1):
-                    show = json.loads(sh([self.ctl, "show", str(v), "--json", "--socket", sock]))
-                    for s in show["typical_samples"]:
-                        f.write(json.dumps({"text": s["text"], "task": show["task"]}) + "\n")
-            chosen_lambda = json.loads(sh([self.ctl, "show", "head", "--json", "--socket", sock]))["details"].get("lambda")
-        finally:
-            self.stop(home)
+        path = os.path.join(self.a.results, "cl-sweep.json")
+        only = [x for x in self.a.only.split(";") if x]
+        if only:
+            previous = json.load(open(path))
+            base_run = previous["registry_run"]
+            chosen_lambda = next(r["lambda"] for r in previous["rows"] if r["config"] == "default")
+        else:
+            previous = None
+            base_run = self.run_registry("sweep-default", "recall", {}, "dev")
+            # Typical samples the registry kept for tasks 1-4, as the probe set of the final merge.
+            home, sock = base_run["home"], base_run["socket"]
+            sh([self.ctl, "daemon", "start", "--home", home, "--socket", sock])
+            try:
+                with open(probe, "w") as f:
+                    for v in range(2, 2 + len(self.tasks) - 1):
+                        show = json.loads(sh([self.ctl, "show", str(v), "--json", "--socket", sock]))
+                        for s in show["typical_samples"]:
+                            f.write(json.dumps({"text": s["text"], "task": show["task"]}) + "\n")
+                chosen_lambda = json.loads(sh([self.ctl, "show", "head", "--json", "--socket", sock]))["details"].get("lambda")
+            finally:
+                self.stop(home)
         experts = [self.expert_dir(t) for t in self.tasks]
         new_samples = self.task_file(self.tasks[-1], "samples.jsonl")
         configs = [
@@ -172,14 +180,17 @@ class Bench:
             ("tau=0.3", ["--tau", "0.3"]),
             ("lambda=1", ["--lambda", "1"]),
             ("lambda=2", ["--lambda", "2"]),
+            ("lambda=4", ["--lambda", "4"]),
             ("sparsify=ties:0.5", ["--sparsify", "ties:0.5"]),
             ("probe=new task only", ["--no-probe"]),
             ("clusters=4", ["--clusters", "4"]),
             ("seed=1 (other typical samples)", ["--seed", "1"]),
             (f"control: uniform weights, lambda {chosen_lambda}", ["--tau", "1e9", "--lambda", str(chosen_lambda)]),
         ]
-        rows = []
+        rows = list(previous["rows"]) if previous else []
         for label, flags in configs:
+            if only and label not in only:
+                continue
             out = os.path.join(self.a.work, "sweep", label.replace(" ", "_").replace("/", "_"))
             shutil.rmtree(out, ignore_errors=True)
             args = [self.ctl, "merge", "--method", "recall", "--base", self.a.base, "--models", ",".join(experts),
@@ -190,8 +201,11 @@ class Bench:
             t0 = time.time()
             report = json.loads(sh(args))["report"]
             acc = self.accuracy(out, self.tasks, "dev")
-            rows.append({"config": label, "flags": flags, "seconds": time.time() - t0, "lambda": report["lambda"],
-                         "accuracy": acc})
+            row = {"config": label, "flags": flags, "seconds": time.time() - t0, "lambda": report["lambda"], "accuracy": acc}
+            # Replace a row of the same label, else insert it in the configs' order.
+            order = [c[0] for c in configs]
+            rows = [r for r in rows if r["config"] != label] + [row]
+            rows.sort(key=lambda r: order.index(r["config"]) if r["config"] in order else len(order))
             print(f"  sweep {label}: mean {sum(r['accuracy'] for r in acc.values()) / len(acc):.3f}", flush=True)
             shutil.rmtree(out, ignore_errors=True)
             self.save("cl-sweep.json", {"registry_run": {k: base_run[k] for k in ("matrix", "register_seconds")},
@@ -231,6 +245,7 @@ def main():
     p.add_argument("--phase", default="all", choices=["all", "bounds", "experts", "sweep", "sequential"])
     p.add_argument("--methods", default="", help="comma list to restrict the experts phase")
     p.add_argument("--items", type=int, default=0, help="use only the first N eval/dev items per task (0 = all)")
+    p.add_argument("--only", default="", help="sweep: run only these rows (labels separated by ';'), keeping the others")
     a = p.parse_args()
     b = Bench(a)
     for phase in (["bounds", "experts", "sweep", "sequential"] if a.phase == "all" else [a.phase]):
