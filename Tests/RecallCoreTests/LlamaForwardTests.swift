@@ -117,15 +117,21 @@ final class LlamaForwardTests: XCTestCase {
         }
     }
 
+    /// The fixture's (prompt, continuation) pairs and transformers' log-probabilities of each.
+    func logProbabilityCases(_ f: Fixture) throws -> ([(prompt: [Int], continuation: [Int])], [[Float]]) {
+        var pairs: [(prompt: [Int], continuation: [Int])] = []
+        var refs: [[Float]] = []
+        while f.golden.info(named: "logprob.\(pairs.count).values") != nil {
+            let k = pairs.count
+            pairs.append((try f.ints("logprob.\(k).prompt"), try f.ints("logprob.\(k).continuation")))
+            refs.append(try f.floats("logprob.\(k).values"))
+        }
+        return (pairs, refs)
+    }
+
     func testLogProbabilitiesMatchTransformers() throws {
         try forEachFixture { f in
-            var pairs: [(prompt: [Int], continuation: [Int])] = []
-            var refs: [[Float]] = []
-            while f.golden.info(named: "logprob.\(pairs.count).values") != nil {
-                let k = pairs.count
-                pairs.append((try f.ints("logprob.\(k).prompt"), try f.ints("logprob.\(k).continuation")))
-                refs.append(try f.floats("logprob.\(k).values"))
-            }
+            let (pairs, refs) = try logProbabilityCases(f)
             XCTAssertGreaterThanOrEqual(pairs.count, 2)
             let batched = try f.model.logProbabilities(pairs)
             for (k, p) in pairs.enumerated() {
@@ -145,13 +151,7 @@ final class LlamaForwardTests: XCTestCase {
     /// sequence a prefix of another, so one branch is empty).
     func testSharedPromptGroupsMatchSeparateScoring() throws {
         try forEachFixture { f in
-            var pairs: [(prompt: [Int], continuation: [Int])] = []
-            var refs: [[Float]] = []
-            while f.golden.info(named: "logprob.\(pairs.count).values") != nil {
-                let k = pairs.count
-                pairs.append((try f.ints("logprob.\(k).prompt"), try f.ints("logprob.\(k).continuation")))
-                refs.append(try f.floats("logprob.\(k).values"))
-            }
+            let (pairs, refs) = try logProbabilityCases(f)
             let together = try f.model.logProbabilities(groups: [pairs])[0]
             for k in pairs.indices {
                 XCTAssertLessThanOrEqual(relativeError(together[k], refs[k]), Self.tolerance, "\(f.name) pair \(k) in one group")
