@@ -28,7 +28,7 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/tools/.venv/bin/python"
 mergekit="$here/tools/.venv-mergekit/bin/mergekit-yaml"
 smol="$here/bench/.cache/smollm2-bf16"   # real SmolLM2-135M HF dir (bench/run.sh imports it): config + tokenizer
-runs=3
+runs="${MERGE_RUNS:-3}"   # MERGE_RUNS=1 for a quick pass (mergekit TIES alone takes minutes per run)
 for f in "$bin/recallctl" "$bin/RecallBench" "$py" "$mergekit" "$smol/config.json" "$smol/tokenizer.json" "$smol/tokenizer_config.json"; do
   [ -e "$f" ] || { echo "merge_bench: missing $f" >&2; exit 1; }
 done
