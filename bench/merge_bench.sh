@@ -322,7 +322,8 @@ for m in ('linear', 'ties'):
 echo "== merge: RECALL over the same models (64 new-task samples, 16 typical samples per task, 16 clusters, lambda 1)"
 recall_dirs=$(IFS=,; echo "${task_dirs[*]}")
 recall_args=(merge --method recall --base "$models/base" --models "$recall_dirs" --probe "$work/samples/probe.jsonl" --lambda 1 --clusters 16)
-if "$bin/recallctl" merge --help 2>&1 | grep -q -- '--samples'; then
+merge_help=$("$bin/recallctl" merge --help 2>&1 || true)   # not piped into grep -q: under pipefail, SIGPIPE would read as "unsupported"
+if [[ $merge_help == *--samples* ]]; then
   recall_supported=true
   for rep in $(seq 1 $runs); do
     warm "${task_dirs[@]}" "$models/base"
