@@ -109,7 +109,7 @@ public final class MergedCheckpoint: TensorSource, @unchecked Sendable {
             let view = try m.source.tensor(named: name)
             let values = try view.toFloat32()
             view.releaseMappedPages()  // the F32 copy is what is used from here on
-            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            if let bad = values.withUnsafeBytes({ firstNonFiniteIndex($0, dtype: .f32) }) {
                 throw RecallError(.invalidFile, "model \(m.name): tensor \(name) holds \(values[bad]) at element \(bad); refusing to merge non-finite weights")
             }
             return values
@@ -203,7 +203,7 @@ extension MergedCheckpoint {
                 for (j, v) in views.enumerated() {
                     let slice = buffer + j * stride
                     FloatConversion.toFloat32(v.bytes.baseAddress! + start * v.dtype.byteSize, dtype: v.dtype, into: slice, count: n)
-                    if let bad = firstNonFinite(slice, n) {
+                    if let bad = firstNonFiniteIndex(UnsafeRawBufferPointer(start: slice, count: n * 4), dtype: .f32) {
                         lock.lock()
                         if firstBad.map({ ($0.model, $0.element) > (j, start + bad) }) ?? true { firstBad = (j, start + bad, slice[bad]) }
                         lock.unlock()
@@ -230,23 +230,6 @@ extension MergedCheckpoint {
         for v in views { v.releaseMappedPages() }
         return TensorView(name: name, dtype: info.dtype, shape: info.shape, storage: storage)
     }
-}
-
-/// Index of the first NaN or infinity among `count` floats (exponent bits all ones).
-func firstNonFinite(_ p: UnsafePointer<Float>, _ count: Int) -> Int? {
-    let bits = UnsafeRawPointer(p).assumingMemoryBound(to: UInt32.self)
-    let mask = SIMD16<UInt32>(repeating: 0x7F80_0000)
-    var k = 0
-    while k + 16 <= count {
-        let v = UnsafeRawPointer(bits + k).loadUnaligned(as: SIMD16<UInt32>.self)
-        if any((v & mask) .== mask) { break }
-        k += 16
-    }
-    while k < count {
-        if bits[k] & 0x7F80_0000 == 0x7F80_0000 { return k }
-        k += 1
-    }
-    return nil
 }
 
 /// Calls `body` with stable buffer pointers to every array.

@@ -65,32 +65,9 @@ public struct ModelIntake {
         }
         for info in candidate.infos {
             let view = try candidate.tensor(named: info.name)
-            if let bad = firstNonFinite(view) {
+            if let bad = view.firstNonFinite {
                 throw RecallError(.invalidFile, "\(file): tensor \"\(info.name)\" holds a NaN or Inf at element \(bad); fix the training run or the export before registering")
             }
-        }
-    }
-
-    /// Index of the first NaN/Inf (all exponent bits set), by bit pattern: no conversion needed.
-    static func firstNonFinite(_ view: TensorView) -> Int? {
-        func scan<T: FixedWidthInteger>(_ type: T.Type, mask: T) -> Int? {
-            let values = view.bytes.bindMemory(to: T.self)
-            // Blocks keep the common all-finite case a vectorised OR-free loop with an early exit per block.
-            var start = 0
-            while start < values.count {
-                let end = min(values.count, start + 4096)
-                var any = false
-                for i in start..<end where values[i] & mask == mask { any = true; break }
-                if any { return (start..<end).first { values[$0] & mask == mask } }
-                start = end
-            }
-            return nil
-        }
-        switch view.dtype {
-        case .f32: return scan(UInt32.self, mask: 0x7F80_0000)
-        case .bf16: return scan(UInt16.self, mask: 0x7F80)
-        case .f16: return scan(UInt16.self, mask: 0x7C00)
-        default: return nil
         }
     }
 }

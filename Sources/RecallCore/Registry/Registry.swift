@@ -59,7 +59,7 @@ public final class Registry: @unchecked Sendable {
             throw RecallError(.notFound, "\(url.path): no tokenizer.json; RECALL runs the model on samples, so the base must be an HF directory with its tokenizer")
         }
         for info in checkpoint.weights.infos {
-            if let bad = ModelIntake.firstNonFinite(try checkpoint.weights.tensor(named: info.name)) {
+            if let bad = try checkpoint.weights.tensor(named: info.name).firstNonFinite {
                 throw RecallError(.invalidFile, "\(url.path): tensor \"\(info.name)\" holds a NaN or Inf at element \(bad)")
             }
         }
