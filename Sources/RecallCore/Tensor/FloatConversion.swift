@@ -16,6 +16,24 @@ public enum FloatConversion {
     typealias F = SIMD16<Float>
     static let width = 16
 
+    // Lane selection by arithmetic masks. `replacing(with:where:)` with an unsigned compare is
+    // scalarised lane by lane on baseline x86-64 (SSE2 has no unsigned compare), which made
+    // narrowing to BF16 the slowest step of a merge; these stay in vector registers.
+
+    /// All ones in the lanes where `x`, read as a signed Int32, is negative; zero elsewhere.
+    @inline(__always)
+    static func onesWhereNegative(_ x: U) -> U {
+        unsafeBitCast(unsafeBitCast(x, to: SIMD16<Int32>.self) &>> 31, to: U.self)
+    }
+
+    /// `b` in the lanes where `mask` is all ones, `a` where it is zero.
+    @inline(__always)
+    static func select(_ a: U, _ b: U, mask: U) -> U { (a & ~mask) | (b & mask) }
+
+    /// All ones in the lanes holding a NaN (magnitude above infinity's bit pattern).
+    @inline(__always)
+    static func nanMask(_ w: U) -> U { onesWhereNegative(0x7F80_0000 &- (w & 0x7FFF_FFFF)) }
+
     // MARK: BF16
 
     @inline(__always)
@@ -23,10 +41,9 @@ public enum FloatConversion {
 
     @inline(__always)
     static func f32BitsToBF16(_ w: U) -> U {
-        let isNaN = (w & 0x7FFF_FFFF) .> 0x7F80_0000
         let rounded = (w &+ 0x7FFF &+ ((w &>> 16) & 1)) &>> 16
         let quietNaN = (w &>> 16) | 0x0040
-        return rounded.replacing(with: quietNaN, where: isNaN)
+        return select(rounded, quietNaN, mask: nanMask(w))
     }
 
     @inline(__always)
@@ -44,8 +61,9 @@ public enum FloatConversion {
         let twoW = w &+ w
         let normalized = unsafeBitCast((twoW &>> 4) &+ 0x7000_0000, to: F.self) * 0x1.0p-112
         let denormalized = unsafeBitCast((twoW &>> 17) | 0x3F00_0000, to: F.self) - 0.5
-        let magnitude = unsafeBitCast(normalized, to: U.self)
-            .replacing(with: unsafeBitCast(denormalized, to: U.self), where: twoW .< 0x0800_0000)
+        // twoW < 0x0800_0000 (a subnormal or zero) exactly when its top five bits are zero.
+        let isSubnormal = onesWhereNegative((twoW &>> 27) &- 1)
+        let magnitude = select(unsafeBitCast(normalized, to: U.self), unsafeBitCast(denormalized, to: U.self), mask: isSubnormal)
         return sign | magnitude
     }
 
@@ -69,11 +87,11 @@ public enum FloatConversion {
         let shl1 = w &+ w
         let sign = w & 0x8000_0000
         var bias = shl1 & 0xFF00_0000
-        bias = bias.replacing(with: 0x7100_0000, where: bias .< 0x7100_0000)
+        bias = select(bias, U(repeating: 0x7100_0000), mask: onesWhereNegative((bias &>> 24) &- 0x71))
         base = unsafeBitCast((bias &>> 1) &+ 0x0780_0000, to: F.self) + base
         let bits = unsafeBitCast(base, to: U.self)
         let nonsign = ((bits &>> 13) & 0x7C00) &+ (bits & 0x0FFF)
-        let magnitude = nonsign.replacing(with: 0x7E00, where: shl1 .> 0xFF00_0000)
+        let magnitude = select(nonsign, U(repeating: 0x7E00), mask: nanMask(w))
         return (sign &>> 16) | magnitude
     }
 

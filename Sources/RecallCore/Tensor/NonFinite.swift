@@ -5,15 +5,25 @@ import Foundation
 /// value is finite or `dtype` is not a float type. A SIMD pass finds the first block holding
 /// one; the common all-finite case never leaves it.
 public func firstNonFiniteIndex(_ bytes: UnsafeRawBufferPointer, dtype: DType) -> Int? {
-    func scan<V: SIMD>(_: V.Type, mask: V.Scalar) -> Int? where V.Scalar: FixedWidthInteger {
+    func scan<V: SIMD>(_: V.Type, mask: V.Scalar) -> Int? where V.Scalar: FixedWidthInteger & UnsignedInteger {
         let width = MemoryLayout<V.Scalar>.stride
         let n = bytes.count / width
         guard n > 0, let base = bytes.baseAddress else { return nil }
         let m = V(repeating: mask)
+        // No lane compares: `any(x .== m)` on unsigned lanes is scalarised on baseline x86-64.
+        // y = (x & m) ^ m is zero exactly for a non-finite value, and y is below the top bit
+        // (the masks leave the sign out), so y - 1 sets the top bit exactly then. OR-ing a block
+        // of vectors and looking at the top bits once per block keeps the loop in registers.
+        let block = 32 * V.scalarCount
+        let top = V.Scalar(1) << (V.Scalar.bitWidth - 1)
         var k = 0
-        while k + V.scalarCount <= n {
-            if any((base.loadUnaligned(fromByteOffset: k * width, as: V.self) & m) .== m) { break }
-            k += V.scalarCount
+        scanning: while k + block <= n {
+            var flags = V()
+            for j in stride(from: k, to: k + block, by: V.scalarCount) {
+                flags |= ((base.loadUnaligned(fromByteOffset: j * width, as: V.self) & m) ^ m) &- 1
+            }
+            for lane in 0..<V.scalarCount where flags[lane] & top != 0 { break scanning }
+            k += block
         }
         while k < n {
             if base.loadUnaligned(fromByteOffset: k * width, as: V.Scalar.self) & mask == mask { return k }
