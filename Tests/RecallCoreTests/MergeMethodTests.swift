@@ -162,17 +162,84 @@ final class MergeMethodTests: XCTestCase {
         assertRecallError(["model m1", "tensor w", "element \(n - 5)", "non-finite"]) { _ = try merge.tensor(named: "w") }
     }
 
-    func testKthLargestMagnitude() {
-        var rng = SeededGenerator(seed: 1)
-        for n in [1, 2, 7, 100, 1001, 70_000] {
-            // Repeated values, both signs, zeros of both signs, tiny and huge magnitudes.
-            var values = (0..<n).map { _ in Float(Int.random(in: -(n / 2)...(n / 2), using: &rng)) * 0.37 }
-            if n > 7 { values[3] = -0.0; values[5] = 1e-40; values[6] = -3e38 }
-            let sorted = values.map(abs).sorted(by: >)
-            for k in Set([1, 2, n, (n + 1) / 2, max(1, n - 3)]) where k <= n {
-                let got = values.withUnsafeBufferPointer { kthLargestMagnitude($0, k) }
-                XCTAssertEqual(got, sorted[k - 1], "n \(n) k \(k)")
+    /// TIES and DARE merge chunk by chunk after surveying the tensor (magnitude thresholds, tie
+    /// counts per chunk, L1 norms). Over several chunks, with many deltas tied at the threshold
+    /// across chunk boundaries, a zero threshold, and the L1 rescale, the result must equal a plain
+    /// whole-tensor reference written here: a sort for the top-k (ties kept in position order),
+    /// one generator drawn in order for DARE, sums in the obvious order. Values are multiples of
+    /// 1/8, so every L1 sum is exact in any order and the comparison can be bit for bit.
+    func testSurveyedChunkedTrimmingEqualsAWholeTensorReference() throws {
+        let n = 3 * MergedCheckpoint.chunkElements + 1234
+        var rng = SplitMix(seed: 21)
+        func random(_ spread: UInt64) -> [Float] { (0..<n).map { _ in Float(Int64(bitPattern: rng.next() % (2 * spread + 1)) - Int64(spread)) / 8 } }
+        let b = random(8)
+        // Model 0: few distinct deltas (ties at every threshold); model 1: mostly equal to the
+        // base (threshold 0 at density 0.5); model 2: spread out.
+        let x0 = zip(b, random(3)).map { $0 + $1 }
+        let x1 = b.enumerated().map { i, v in i % 5 == 0 ? v + Float(i % 7) / 8 - 0.375 : v }
+        let x2 = zip(b, random(40)).map { $0 + $1 }
+        let weights: [Float] = [1, 0.6, -0.3]
+        let base = model("base", ["w": b])
+        var models = [model("m0", ["w": x0]), model("m1", ["w": x1]), model("m2", ["w": x2])]
+
+        func reference(_ method: GeneralizedTaskArithmetic, densities: [Double], rescale: Bool, normalize: Bool, lambda: Float, seed: UInt64) -> [Float] {
+            let deltas = [x0, x1, x2].enumerated().map { i, x -> [Float] in
+                var d = zip(x, b).map { $0 - $1 }
+                if densities[i] < 1 {
+                    let before = d.reduce(0.0) { $0 + Double(abs($1)) }
+                    switch method.sparsification {
+                    case .magnitude:
+                        let order = d.indices.sorted { abs(d[$0]) != abs(d[$1]) ? abs(d[$0]) > abs(d[$1]) : $0 < $1 }
+                        for j in order[Int(densities[i] * Double(n))...] { d[j] = 0 }
+                    case .random:
+                        var r = SplitMix(seed: (seed ^ fnv1a("w")) &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
+                        let cut = UInt64(densities[i] * Double(UInt64.max))
+                        for j in d.indices where r.next() >= cut { d[j] = 0 }
+                    case .none: break
+                    }
+                    let after = d.reduce(0.0) { $0 + Double(abs($1)) }
+                    if rescale, before >= 1e-7, after >= 1e-7 { d = d.map { $0 * Float(before / after) } }
+                }
+                return d.map { $0 * weights[i] }
+            }
+            return (0..<n).map { k in
+                var mixed: Float = 0, divisor: Float = 0
+                if method.consensus {
+                    let sum = deltas.reduce(Float(0)) { $0 + $1[k] }
+                    for (i, d) in deltas.enumerated() where d[k] != 0 && (d[k] > 0) == (sum >= 0) { mixed += d[k]; divisor += weights[i] }
+                    if divisor == 0 { divisor = 1 }
+                } else {
+                    for d in deltas { mixed += d[k] }
+                    divisor = weights.reduce(0, +)
+                }
+                if normalize { mixed /= divisor }
+                return b[k] + mixed * lambda
             }
         }
+
+        let cases: [(GeneralizedTaskArithmetic, [Double], Bool, Bool)] = [
+            (.ties, [0.3, 0.5, 0.7], false, true),
+            (.ties, [0.2, 0.5, 1], true, false),
+            (.dareTies, [0.5, 0.9, 0.3], true, false),
+            (.dareLinear, [0.4, 0.4, 0.6], false, false),
+        ]
+        var splitTies = false
+        for (method, densities, rescale, normalize) in cases {
+            for i in 0..<3 { models[i].parameters = ["weight": .scalar(Double(weights[i])), "density": .scalar(densities[i])] }
+            let config = MergeConfiguration(method: method, base: base, models: models,
+                                            parameters: ["rescale": .scalar(rescale ? 1 : 0), "normalize": .scalar(normalize ? 1 : 0), "lambda": 1.5], seed: 9)
+            let got = try merged(config)
+            let expected = reference(method, densities: densities, rescale: rescale, normalize: normalize, lambda: 1.5, seed: 9)
+            let differing = (0..<n).filter { got[$0].bitPattern != expected[$0].bitPattern }
+            XCTAssertEqual(differing.count, 0, "\(method.name) \(densities): first at \(differing.first.map { "\($0): \(got[$0]) vs \(expected[$0])" } ?? "")")
+            // The case must exercise what it is about: ties at model 0's threshold, some kept, some not.
+            if method.sparsification == .magnitude {
+                let d = zip(x0, b).map { abs($0 - $1) }
+                let threshold = d.sorted(by: >)[Int(densities[0] * Double(n)) - 1]
+                let tied = d.filter { $0 == threshold }.count, above = d.filter { $0 > threshold }.count
+                if threshold > 0 && above < Int(densities[0] * Double(n)) && above + tied > Int(densities[0] * Double(n)) { splitTies = true }
+            }
+        }
+        XCTAssertTrue(splitTies, "no case splits the ties at a threshold")
     }
 }

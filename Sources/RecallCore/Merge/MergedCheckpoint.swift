@@ -167,12 +167,12 @@ extension MergedCheckpoint {
         return global
     }
 
-    /// An element-wise method over one tensor, chunk by chunk on every core: each chunk of every
-    /// input is widened to F32 in a small per-worker buffer, checked for NaN/Inf, merged, and
-    /// narrowed straight into the output's storage. Memory: the output plus a few hundred KiB
-    /// per worker, instead of every input and the output in F32. The input pages read are then
-    /// dropped from this process (they stay in the page cache), so a merge's resident memory
-    /// does not grow with the number of models read.
+    /// An element-wise method over one tensor, chunk by chunk on every core (`TensorChunks`):
+    /// after the method's survey passes (if any), each chunk of every input is widened to F32 in
+    /// a small per-worker buffer, checked for NaN/Inf, merged, and narrowed straight into the
+    /// output's storage. Memory: the output plus a few hundred KiB per worker, instead of every
+    /// input and the output in F32; the input pages read are dropped from this process chunk by
+    /// chunk (they stay in the page cache), so resident memory does not grow with the models read.
     func mergeInChunks(info: TensorInfo, reference: TensorView, tensorParameters t: Double) throws -> TensorView {
         let name = info.name
         let method = configuration.method
@@ -182,51 +182,18 @@ extension MergedCheckpoint {
         // Base first (when the method uses one), then the models, as the error order expects.
         let owners = (configuration.base.map { [$0] } ?? []) + configuration.models
         let views = try owners.map { try $0.source.tensor(named: name) }
-        let hasBase = configuration.base != nil
-        let count = reference.elementCount
-        let storage = TensorStorage(byteCount: count * info.dtype.byteSize)
-        let chunk = Self.chunkElements
-        let chunks = (count + chunk - 1) / chunk
-        let workers = max(1, min(Parallel.threadCount, chunks))
-
-        let lock = NSLock()
-        var firstBad: (model: Int, element: Int, value: Float)?
-        var failure: Error?
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let stride = chunk
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: stride * (views.count + 1))
-            defer { buffer.deallocate() }
-            let out = buffer + views.count * stride
-            var c = worker
-            while c < chunks {
-                let start = c * chunk, n = min(chunk, count - start)
-                for (j, v) in views.enumerated() {
-                    let slice = buffer + j * stride
-                    FloatConversion.toFloat32(v.bytes.baseAddress! + start * v.dtype.byteSize, dtype: v.dtype, into: slice, count: n)
-                    if let bad = firstNonFiniteIndex(UnsafeRawBufferPointer(start: slice, count: n * 4), dtype: .f32) {
-                        lock.lock()
-                        if firstBad.map({ ($0.model, $0.element) > (j, start + bad) }) ?? true { firstBad = (j, start + bad, slice[bad]) }
-                        lock.unlock()
-                    }
-                }
-                let slices = (0..<views.count).map { UnsafeBufferPointer(start: buffer + $0 * stride, count: n) }
-                let inputs = zip(slices.dropFirst(hasBase ? 1 : 0), parameters).map { MergeInput(values: $0, parameters: $1) }
-                do {
-                    try method.merge(TensorMergeContext(tensorName: name, base: hasBase ? slices[0] : nil, inputs: inputs,
-                                                        parameters: global, seed: seed),
-                                     into: UnsafeMutableBufferPointer(start: out, count: n))
-                } catch {
-                    lock.lock(); failure = failure ?? error; lock.unlock()
-                    return
-                }
-                FloatConversion.fromFloat32(out, to: info.dtype, into: storage.pointer + start * info.dtype.byteSize, count: n)
-                c += workers
-            }
+        let chunks = TensorChunks(tensorName: name, views: views, owners: owners.map(\.name),
+                                  hasBase: configuration.base != nil, chunkElements: Self.chunkElements)
+        let survey = try method.survey(chunks, models: parameters, parameters: global, seed: seed)
+        let storage = TensorStorage(byteCount: reference.elementCount * info.dtype.byteSize)
+        try chunks.forEach { chunk in
+            let inputs = zip(chunk.inputs, parameters).map { MergeInput(values: $0, parameters: $1) }
+            try method.merge(TensorMergeContext(tensorName: name, base: chunk.base, inputs: inputs, parameters: global, seed: seed,
+                                                offset: chunk.start, chunk: chunk.index, survey: survey),
+                             into: chunk.scratch)
+            FloatConversion.fromFloat32(chunk.scratch.baseAddress!, to: info.dtype,
+                                        into: storage.pointer + chunk.start * info.dtype.byteSize, count: chunk.scratch.count)
         }
-        if let bad = firstBad {
-            throw RecallError(.invalidFile, "model \(owners[bad.model].name): tensor \(name) holds \(bad.value) at element \(bad.element); refusing to merge non-finite weights")
-        }
-        if let failure { throw failure }
         for v in views { v.releaseMappedPages() }
         return TensorView(name: name, dtype: info.dtype, shape: info.shape, storage: storage)
     }

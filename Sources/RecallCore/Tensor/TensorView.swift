@@ -77,6 +77,13 @@ public struct TensorView: @unchecked Sendable {
         file.release(bytes)
     }
 
+    /// `releaseMappedPages` for the pages wholly inside elements `elements` (a streamed chunk).
+    public func releaseMappedPages(elements: Range<Int>) {
+        guard let file = owner as? MappedFile, !elements.isEmpty, let start = bytes.baseAddress else { return }
+        let size = dtype.byteSize
+        file.release(UnsafeRawBufferPointer(start: start + elements.lowerBound * size, count: elements.count * size))
+    }
+
     /// Copies the values into `dst` as F32. Only for F32, F16 and BF16 tensors.
     public func copyFloat32(into dst: UnsafeMutableBufferPointer<Float>) throws {
         guard dtype.isComputeFloat else {

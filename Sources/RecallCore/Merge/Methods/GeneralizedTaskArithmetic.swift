@@ -17,9 +17,10 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
     public let sparsification: Sparsification
     public let defaultParameters: [String: Double]
     public let defaultModelParameters: [String: Double?] = ["weight": nil, "density": 1]
-    /// Without sparsification (task arithmetic, RECALL's fusion) every element is independent;
-    /// TIES' sign election is per element too, but its magnitude top-k needs the whole tensor.
-    public var elementwise: Bool { sparsification == .none }
+    /// Every variant merges chunk by chunk: sign election and the weighted sum are per element,
+    /// and what trimming needs of the whole tensor (each model's magnitude threshold, the L1
+    /// rescale) `survey` finds first, in read-only passes.
+    public var elementwise: Bool { true }
 
     init(name: String, consensus: Bool, sparsification: Sparsification, normalize: Bool, rescale: Bool) {
         self.name = name
@@ -35,131 +36,314 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
 
     public func merge(_ context: TensorMergeContext, into out: UnsafeMutableBufferPointer<Float>) throws {
         guard let base = context.base else { throw RecallError(.invalidArgument, "\(name) needs a base model") }
-        let n = base.count
         if context.inputs.isEmpty { _ = out.initialize(from: base); return }
-        let normalize = (context.parameters["normalize"] ?? 0) != 0
-        let rescale = (context.parameters["rescale"] ?? 0) != 0
-        let lambda = Float(context.parameters["lambda"] ?? 1)
-
-        // Weighted (and sparsified) task vectors, one model per worker: each model's trimming
-        // or seeded drop is independent of the others (own seed), so this is deterministic.
-        let models = context.inputs.count
-        var weighted = [[Float]](repeating: [], count: models)
-        let weights = context.inputs.map { Float($0.parameters["weight"] ?? 0) }
-        let lock = NSLock()
-        var failure: Error?
-        DispatchQueue.concurrentPerform(iterations: models) { i in
-            let input = context.inputs[i]
-            var delta = [Float](unsafeUninitializedCapacity: n) { buf, count in
-                for k in 0..<n { buf[k] = input.values[k] - base[k] }
-                count = n
+        let trims: [Trim]
+        if let survey = context.survey {
+            trims = survey as! [Trim]
+        } else {
+            // A whole tensor given directly: survey it and merge it chunk by chunk like the engine does.
+            let chunks = TensorChunks(tensorName: context.tensorName, base: base, inputs: context.inputs.map(\.values),
+                                      chunkElements: MergedCheckpoint.chunkElements)
+            let survey = try self.survey(chunks, models: context.inputs.map(\.parameters), parameters: context.parameters, seed: context.seed)
+            try chunks.forEach { chunk in
+                let inputs = zip(chunk.inputs, context.inputs).map { MergeInput(values: $0, parameters: $1.parameters) }
+                try merge(TensorMergeContext(tensorName: context.tensorName, base: chunk.base, inputs: inputs, parameters: context.parameters,
+                                             seed: context.seed, offset: chunk.start, chunk: chunk.index, survey: survey),
+                          into: UnsafeMutableBufferPointer(rebasing: out[chunk.start ..< chunk.start + chunk.scratch.count]))
             }
-            let density = input.parameters["density"] ?? 1
+            return
+        }
+        mergeChunk(context, base: base, trims: trims, into: out)
+    }
+
+    // MARK: Merging a chunk
+
+    /// How one model's task vector is trimmed, from the survey of the whole tensor.
+    struct Trim: Sendable {
+        enum Rule: Sendable {
+            case keepAll
+            /// Keep |delta| > threshold, and the first `tieBudget` deltas (by position) with
+            /// |delta| == threshold; `tiesBefore[chunk]` counts those before each chunk (one more
+            /// entry: all of them) when only some ties are kept (nil: all ties are kept).
+            case magnitude(threshold: Float, tieBudget: Int, tiesBefore: [Int]?)
+            /// Keep each delta when the seeded generator's draw for its position is below cut.
+            case random(seed: UInt64, cut: UInt64)
+        }
+        var rule: Rule
+        /// The L1 rescale factor applied to kept deltas (1 without rescale).
+        var scale: Float
+        var weight: Float
+    }
+
+    /// The merge of one chunk: weighted trimmed task vectors, elected by sign when `consensus`,
+    /// summed, normalised, scaled by lambda and added to the base. Model-major loops over the
+    /// chunk keep every step vectorisable.
+    func mergeChunk(_ context: TensorMergeContext, base: UnsafeBufferPointer<Float>, trims: [Trim], into out: UnsafeMutableBufferPointer<Float>) {
+        let n = base.count
+        let models = context.inputs.count
+        let normalize = (context.parameters["normalize"] ?? 0) != 0
+        let lambda = Float(context.parameters["lambda"] ?? 1)
+        let deltas = UnsafeMutablePointer<Float>.allocate(capacity: n * models)
+        defer { deltas.deallocate() }
+        for (i, input) in context.inputs.enumerated() {
+            trimmedDelta(input.values, base: base, trim: trims[i], offset: context.offset, chunk: context.chunk, into: deltas + i * n)
+        }
+        let total = trims.reduce(Float(0)) { $0 + $1.weight }
+        if consensus {
+            // out = the elected sum; divisor (in the scratch of the first delta once read) the
+            // weights that counted. Sign of the plain sum first, as mergekit elects by sum.
+            let sum = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n)
+            defer { sum.deallocate() }
+            let divisor = sum + n
+            sum.update(repeating: 0, count: n)
+            for i in 0..<models { let d = deltas + i * n; for k in 0..<n { sum[k] += d[k] } }
+            out.update(repeating: 0)
+            divisor.update(repeating: 0, count: n)
+            for i in 0..<models {
+                let d = deltas + i * n, w = trims[i].weight
+                for k in 0..<n {
+                    let agrees = sum[k] >= 0 ? d[k] > 0 : d[k] < 0
+                    out[k] += agrees ? d[k] : 0
+                    divisor[k] += agrees ? w : 0
+                }
+            }
+            for k in 0..<n {
+                var mixed = out[k]
+                if normalize { mixed /= divisor[k] == 0 ? 1 : divisor[k] }
+                if lambda != 1 { mixed *= lambda }
+                out[k] = base[k] + mixed
+            }
+        } else {
+            out.update(repeating: 0)
+            for i in 0..<models { let d = deltas + i * n; for k in 0..<n { out[k] += d[k] } }
+            let divisor = abs(total) < 1e-8 ? 1 : total
+            for k in 0..<n {
+                var mixed = out[k]
+                if normalize { mixed /= divisor }
+                if lambda != 1 { mixed *= lambda }
+                out[k] = base[k] + mixed
+            }
+        }
+    }
+
+    /// One model's weighted, trimmed task vector over a chunk: ((x - base) kept) * scale * weight.
+    func trimmedDelta(_ x: UnsafeBufferPointer<Float>, base: UnsafeBufferPointer<Float>, trim: Trim, offset: Int, chunk: Int,
+                      into d: UnsafeMutablePointer<Float>) {
+        let n = base.count
+        for k in 0..<n { d[k] = x[k] - base[k] }
+        switch trim.rule {
+        case .keepAll: break
+        case let .magnitude(threshold, tieBudget, tiesBefore):
+            if let tiesBefore, tiesBefore[chunk] >= tieBudget {
+                for k in 0..<n { d[k] = abs(d[k]) > threshold ? d[k] : 0 }  // the kept ties came earlier
+            } else if let tiesBefore, tiesBefore[chunk + 1] > tieBudget {
+                // The chunk where the kept ties run out: count them by position.
+                var rank = tiesBefore[chunk]
+                for k in 0..<n {
+                    let a = abs(d[k])
+                    if a > threshold { continue }
+                    if a == threshold { rank += 1; if rank <= tieBudget { continue } }
+                    d[k] = 0
+                }
+            } else {
+                for k in 0..<n { d[k] = abs(d[k]) >= threshold ? d[k] : 0 }
+            }
+        case let .random(seed, cut):
+            var rng = SplitMix.positioned(seed: seed, at: offset)
+            for k in 0..<n where rng.next() >= cut { d[k] = 0 }
+        }
+        if trim.scale != 1 { for k in 0..<n { d[k] *= trim.scale } }
+        let w = trim.weight
+        for k in 0..<n { d[k] *= w }
+    }
+
+    // MARK: Surveying the whole tensor
+
+    public func survey(_ chunks: TensorChunks, models: [[String: Double]], parameters: [String: Double], seed: UInt64) throws -> (any Sendable)? {
+        let n = chunks.count
+        let rescale = (parameters["rescale"] ?? 0) != 0
+        var trims = try models.enumerated().map { i, p -> Trim in
+            let density = p["density"] ?? 1
+            var rule = Trim.Rule.keepAll
             if density < 1 {
                 switch sparsification {
                 case .none: break
                 case .magnitude:
-                    do { try keepLargest(&delta, density: density, rescale: rescale, name: context.tensorName) } catch {
-                        lock.lock(); failure = failure ?? error; lock.unlock()
-                        return
+                    guard Int(density * Double(n)) > 0 else {
+                        throw RecallError(.invalidArgument, "tensor \(chunks.tensorName): density \(density) keeps no element")
                     }
-                case .random: dropRandomly(&delta, density: density, rescale: rescale, seed: context.seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
+                    rule = .magnitude(threshold: 0, tieBudget: 0, tiesBefore: nil)  // found by MagnitudeSurvey below
+                case .random:
+                    rule = .random(seed: seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15, cut: UInt64(density * Double(UInt64.max)))
                 }
             }
-            let w = weights[i]
-            for k in 0..<n { delta[k] *= w }
-            lock.lock(); weighted[i] = delta; lock.unlock()
+            return Trim(rule: rule, scale: 1, weight: Float(p["weight"] ?? 0))
         }
-        if let failure { throw failure }
-
-        let total = weights.reduce(0, +)
-        withBuffers(weighted) { deltas in
-            Parallel.forChunks(count: n, elementBytes: 4 * (models + 2)) { start, count in
-                for k in start..<(start + count) {
-                    var mixed: Float = 0
-                    var divisor: Float = 0
-                    if consensus {
-                        var sum: Float = 0
-                        for d in deltas { sum += d[k] }
-                        let majority: Float = sum >= 0 ? 1 : -1
-                        for (i, d) in deltas.enumerated() where d[k] != 0 && (d[k] > 0 ? 1 : -1) == majority {
-                            mixed += d[k]
-                            divisor += weights[i]
+        let trimmed = trims.indices.filter { if case .keepAll = trims[$0].rule { return false } else { return true } }
+        if trimmed.isEmpty { return trims }
+        let magnitude = trimmed.filter { if case .magnitude = trims[$0].rule { return true } else { return false } }
+        var l1Before = [Double](repeating: 0, count: models.count), l1After = l1Before
+        if !magnitude.isEmpty {
+            let keep = magnitude.map { Int(density(models[$0]) * Double(n)) }
+            let survey = try MagnitudeSurvey(chunks, models: magnitude, keep: keep, measureL1: rescale)
+            for (j, i) in magnitude.enumerated() {
+                trims[i].rule = survey.rules[j]
+                l1Before[i] = survey.l1Before[j]
+                l1After[i] = survey.l1After[j]
+            }
+        }
+        let random = trimmed.filter { if case .random = trims[$0].rule { return true } else { return false } }
+        if rescale && !random.isEmpty {
+            // L1 of each model's task vector before and after its seeded drop, per chunk, summed in order.
+            var perChunk = [Double](repeating: 0, count: chunks.chunkCount * random.count * 2)
+            try perChunk.withUnsafeMutableBufferPointer { sums in
+                try chunks.forEach(releasing: false) { chunk in
+                    for (j, i) in random.enumerated() {
+                        guard case let .random(seed, cut) = trims[i].rule else { continue }
+                        var rng = SplitMix.positioned(seed: seed, at: chunk.start)
+                        let x = chunk.inputs[i], b = chunk.base!
+                        var before = 0.0, after = 0.0
+                        for k in 0..<b.count {
+                            let a = Double(abs(x[k] - b[k]))
+                            before += a
+                            if rng.next() < cut { after += a }
                         }
-                        if divisor == 0 { divisor = 1 }
-                    } else {
-                        for d in deltas { mixed += d[k] }
-                        divisor = abs(total) < 1e-8 ? 1 : total
+                        sums[(chunk.index * random.count + j) * 2] = before
+                        sums[(chunk.index * random.count + j) * 2 + 1] = after
                     }
-                    if normalize { mixed /= divisor }
-                    if lambda != 1 { mixed *= lambda }
-                    out[k] = base[k] + mixed
+                }
+            }
+            for c in 0..<chunks.chunkCount {
+                for (j, i) in random.enumerated() {
+                    l1Before[i] += perChunk[(c * random.count + j) * 2]
+                    l1After[i] += perChunk[(c * random.count + j) * 2 + 1]
                 }
             }
         }
-    }
-
-    /// Keeps the `density` fraction of largest-magnitude entries (exactly k = floor(density * n),
-    /// ties at the threshold broken by position), zeroes the rest.
-    func keepLargest(_ delta: inout [Float], density: Double, rescale: Bool, name: String) throws {
-        let n = delta.count
-        let k = Int(density * Double(n))
-        guard k > 0 else { throw RecallError(.invalidArgument, "tensor \(name): density \(density) keeps no element") }
-        let threshold = delta.withUnsafeBufferPointer { kthLargestMagnitude($0, k) }
-        var above = 0
-        for v in delta where abs(v) > threshold { above += 1 }
-        var equalBudget = k - above
-        let before = rescale ? l1(delta) : 0
-        for i in 0..<n {
-            let a = abs(delta[i])
-            if a > threshold { continue }
-            if a == threshold && equalBudget > 0 { equalBudget -= 1; continue }
-            delta[i] = 0
+        if rescale {
+            // mergekit's rescale: kept entries scaled so the L1 norm matches the unsparsified one.
+            for i in trimmed where l1Before[i] >= 1e-7 && l1After[i] >= 1e-7 {
+                trims[i].scale = Float(l1Before[i] / l1After[i])
+            }
         }
-        if rescale { rescaleL1(&delta, before: before) }
+        return trims
     }
 
-    /// Keeps each entry with probability `density` (seeded), zeroes the rest.
-    func dropRandomly(_ delta: inout [Float], density: Double, rescale: Bool, seed: UInt64) {
-        var rng = SplitMix(seed: seed)
-        let before = rescale ? l1(delta) : 0
-        let cut = UInt64(density * Double(UInt64.max))
-        for i in delta.indices where rng.next() >= cut { delta[i] = 0 }
-        if rescale { rescaleL1(&delta, before: before) }
-    }
+    func density(_ p: [String: Double]) -> Double { p["density"] ?? 1 }
+}
 
-    func l1(_ v: [Float]) -> Double { v.reduce(0.0) { $0 + Double(abs($1)) } }
+/// The magnitude threshold of each trimmed model's task vector, so that exactly
+/// k = floor(density * n) deltas are kept (ties at the threshold broken by position), found in
+/// passes over the chunks without a copy of the tensor: a radix select on the bit patterns of
+/// |delta| (for non-negative floats the bit pattern orders like the value). Pass 1 histograms the
+/// high 16 bits, pass 2 the low 16 bits within the bucket that holds the k-th largest; a third
+/// pass runs only when some but not all ties are kept (to count them per chunk) or for the L1
+/// rescale (the sum of the kept magnitudes).
+struct MagnitudeSurvey {
+    var rules: [GeneralizedTaskArithmetic.Trim.Rule] = []
+    var l1Before: [Double]
+    var l1After: [Double]
 
-    /// Scales the kept entries so the L1 norm matches the unsparsified one (mergekit's rescale).
-    func rescaleL1(_ v: inout [Float], before: Double) {
-        let after = l1(v)
-        guard before >= 1e-7, after >= 1e-7 else { return }
-        let s = Float(before / after)
-        for i in v.indices { v[i] *= s }
+    init(_ chunks: TensorChunks, models: [Int], keep: [Int], measureL1: Bool) throws {
+        let m = models.count, buckets = 1 << 16
+        let workers = chunks.workerCount
+        l1Before = [Double](repeating: 0, count: m)
+        l1After = l1Before
+        // Per worker and model: a histogram (UInt32 counts: a tensor has fewer than 2^32 elements).
+        var histograms = [UInt32](repeating: 0, count: workers * m * buckets)
+        var perChunkL1 = [Double](repeating: 0, count: measureL1 ? chunks.chunkCount * m : 0)
+
+        func delta(_ chunk: TensorChunks.Chunk, _ model: Int, _ body: (UInt32) -> Void) {
+            let x = chunk.inputs[models[model]], b = chunk.base!
+            for k in 0..<b.count { body((x[k] - b[k]).bitPattern & 0x7FFF_FFFF) }
+        }
+
+        // Pass 1: high halves.
+        try histograms.withUnsafeMutableBufferPointer { h in
+            try perChunkL1.withUnsafeMutableBufferPointer { l1 in
+                try chunks.forEach(releasing: false) { chunk in
+                    for j in 0..<m {
+                        let hist = h.baseAddress! + (chunk.worker * m + j) * buckets
+                        var sum = 0.0
+                        delta(chunk, j) { bits in
+                            hist[Int(bits >> 16)] &+= 1
+                            if measureL1 { sum += Double(Float(bitPattern: bits)) }
+                        }
+                        if measureL1 { l1[chunk.index * m + j] = sum }
+                    }
+                }
+            }
+        }
+        var high = [Int](repeating: 0, count: m), remaining = keep
+        for j in 0..<m {
+            var bucket = buckets - 1
+            func count(_ b: Int) -> Int { (0..<workers).reduce(0) { $0 + Int(histograms[($1 * m + j) * buckets + b]) } }
+            while remaining[j] > count(bucket) { remaining[j] -= count(bucket); bucket -= 1 }
+            high[j] = bucket
+            if measureL1 { l1Before[j] = (0..<chunks.chunkCount).reduce(0.0) { $0 + perChunkL1[$1 * m + j] } }
+        }
+
+        // Pass 2: low halves within each model's bucket.
+        histograms.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        try histograms.withUnsafeMutableBufferPointer { h in
+            try chunks.forEach(releasing: false) { chunk in
+                for j in 0..<m {
+                    let hist = h.baseAddress! + (chunk.worker * m + j) * buckets
+                    let target = UInt32(high[j])
+                    delta(chunk, j) { bits in if bits >> 16 == target { hist[Int(bits & 0xFFFF)] &+= 1 } }
+                }
+            }
+        }
+        var thresholds = [Float](repeating: 0, count: m), ties = [Int](repeating: 0, count: m)
+        for j in 0..<m {
+            var low = buckets - 1
+            func count(_ b: Int) -> Int { (0..<workers).reduce(0) { $0 + Int(histograms[($1 * m + j) * buckets + b]) } }
+            while remaining[j] > count(low) { remaining[j] -= count(low); low -= 1 }
+            thresholds[j] = Float(bitPattern: UInt32(high[j] << 16 | low))
+            ties[j] = count(low)  // deltas equal to the threshold; remaining[j] of them are kept
+        }
+
+        // Pass 3, when needed: ties per chunk (a zero threshold needs no split: zeros add nothing)
+        // and the L1 of the deltas above the threshold.
+        let split = (0..<m).map { thresholds[$0] > 0 && remaining[$0] > 0 && remaining[$0] < ties[$0] }
+        var tiesPerChunk = [Int](repeating: 0, count: split.contains(true) ? chunks.chunkCount * m : 0)
+        if split.contains(true) || measureL1 {
+            try tiesPerChunk.withUnsafeMutableBufferPointer { t in
+                try perChunkL1.withUnsafeMutableBufferPointer { l1 in
+                    try chunks.forEach(releasing: false) { chunk in
+                        for j in 0..<m where split[j] || measureL1 {
+                            let threshold = thresholds[j].bitPattern
+                            var equal = 0, above = 0.0
+                            delta(chunk, j) { bits in
+                                if bits == threshold { equal += 1 } else if bits > threshold, measureL1 { above += Double(Float(bitPattern: bits)) }
+                            }
+                            if split[j] { t[chunk.index * m + j] = equal }
+                            if measureL1 { l1[chunk.index * m + j] = above }
+                        }
+                    }
+                }
+            }
+        }
+        for j in 0..<m {
+            var before: [Int]?
+            if split[j] {
+                var running = 0
+                before = (0...chunks.chunkCount).map { c in defer { if c < chunks.chunkCount { running += tiesPerChunk[c * m + j] } }; return running }
+            }
+            // At least one tie (the k-th largest itself) is always kept.
+            let keptTies = remaining[j]
+            rules.append(.magnitude(threshold: thresholds[j], tieBudget: keptTies, tiesBefore: before))
+            if measureL1 {
+                l1After[j] = (0..<chunks.chunkCount).reduce(0.0) { $0 + perChunkL1[$1 * m + j] } + Double(thresholds[j]) * Double(keptTies)
+            }
+        }
     }
 }
 
-/// The k-th largest magnitude (1-based) of `values`, by a two-pass radix select on the bit
-/// patterns of |x| (for non-negative floats the bit pattern orders like the value): a histogram
-/// of the high 16 bits finds the bucket that holds it, a histogram of the low 16 bits within that
-/// bucket the exact value. Two sequential reads and no copy of the tensor.
-func kthLargestMagnitude(_ values: UnsafeBufferPointer<Float>, _ k: Int) -> Float {
-    let n = values.count
-    precondition(k >= 1 && k <= n, "k must be in 1...\(n)")
-    let bits = UnsafeRawPointer(values.baseAddress!).assumingMemoryBound(to: UInt32.self)
-    var histogram = [Int](repeating: 0, count: 1 << 16)
-    return histogram.withUnsafeMutableBufferPointer { h in
-        for i in 0..<n { h[Int((bits[i] & 0x7FFF_FFFF) >> 16)] += 1 }
-        var remaining = k
-        var high = 0x7FFF
-        while remaining > h[high] { remaining -= h[high]; high -= 1 }
-        h.update(repeating: 0)
-        for i in 0..<n {
-            let m = bits[i] & 0x7FFF_FFFF
-            if Int(m >> 16) == high { h[Int(m & 0xFFFF)] += 1 }
-        }
-        var low = 0xFFFF
-        while remaining > h[low] { remaining -= h[low]; low -= 1 }
-        return Float(bitPattern: UInt32(high << 16 | low))
+extension SplitMix {
+    /// The generator as it is after `position` draws from `seed` (SplitMix advances its state by
+    /// a constant per draw), so a chunk's draws can start at its first element.
+    static func positioned(seed: UInt64, at position: Int) -> SplitMix {
+        SplitMix(seed: seed &+ UInt64(position) &* 0x9E37_79B9_7F4A_7C15)
     }
 }
