@@ -12,6 +12,8 @@ func forwardBenchmark(modelDir: String, samples: Int, tokens: Int, runs: Int) th
     _ = try model.hiddenStates([Array(batch[0].prefix(8))])  // warm up
     var best = Double.infinity
     var gflops = 0.0
+    var matmulSeconds = 0.0
+    var phases: [String: Double] = [:]
     for _ in 0..<runs {
         MatmulProfile.reset()
         MatmulProfile.enabled = true
@@ -19,9 +21,10 @@ func forwardBenchmark(modelDir: String, samples: Int, tokens: Int, runs: Int) th
         _ = try model.hiddenStates(batch, options: ForwardOptions(pooling: .meanExcludingFirst))
         let s = now() - t
         MatmulProfile.enabled = false
-        if s < best { best = s; gflops = MatmulProfile.gflops }
+        if s < best { best = s; gflops = MatmulProfile.gflops; matmulSeconds = MatmulProfile.seconds; phases = MatmulProfile.phases }
     }
     return ["seconds": best, "tokens_per_second": Double(samples * tokens) / best, "matmul_gflops": gflops,
+            "matmul_seconds": matmulSeconds, "phase_seconds": phases,
             "sgemm_peak_gflops": sgemmPeak(), "peak_rss_kib": peakRSSKiB(), "samples": samples, "tokens": tokens]
 }
 

@@ -110,4 +110,40 @@ final class SafeTensorsWriterTests: XCTestCase {
         let files = try SafeTensorsWriter().writeSharded([big, small], to: dir, maxShardBytes: 100)
         XCTAssertEqual(files.count, 3)
     }
+
+    /// With `prefetch` the next tensor is requested on another thread while one is written: the
+    /// file must be byte-identical to the plain write, every tensor asked for exactly once, and
+    /// a failing request must fail the write with its error, leave no file behind and not be
+    /// left running (the source is never called after `write` returns).
+    func testPrefetchWritesTheSameBytesAndStopsOnAFailingTensor() throws {
+        let tensors = sampleTensors()
+        let byName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
+        let plain = dir.appendingPathComponent("plain.safetensors"), ahead = dir.appendingPathComponent("ahead.safetensors")
+        try SafeTensorsWriter(dtype: .bf16).write(infos: tensors.map(\.info), to: plain) { byName[$0]! }
+        let lock = NSLock()
+        var asked: [String] = []
+        try SafeTensorsWriter(dtype: .bf16, prefetch: true).write(infos: tensors.map(\.info), to: ahead) { name in
+            lock.lock(); asked.append(name); lock.unlock()
+            return byName[name]!
+        }
+        XCTAssertEqual(try Data(contentsOf: ahead), try Data(contentsOf: plain))
+        XCTAssertEqual(asked.sorted(), tensors.map(\.name).sorted())
+
+        let broken = dir.appendingPathComponent("broken.safetensors")
+        var callsAfterReturn = 0
+        var returned = false
+        let failing = tensors[3].name
+        assertRecallError(["tensor \(failing)", "cannot be computed"]) {
+            try SafeTensorsWriter(prefetch: true).write(infos: tensors.map(\.info), to: broken) { name in
+                Thread.sleep(forTimeInterval: 0.01)  // still running when the writer would leave early
+                lock.lock(); if returned { callsAfterReturn += 1 }; lock.unlock()
+                if name == failing { throw RecallError(.invalidFile, "tensor \(name) cannot be computed") }
+                return byName[name]!
+            }
+        }
+        lock.lock(); returned = true; lock.unlock()
+        Thread.sleep(forTimeInterval: 0.05)
+        XCTAssertEqual(callsAfterReturn, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: broken.path))
+    }
 }

@@ -186,7 +186,8 @@ struct Merge: ParsableCommand {
                 throw RecallError(.invalidArgument, "nothing to merge: no models besides the base")
             }
             try CheckpointWriter(dtype: outputDType, maxShardBytes: shardSize.flatMap(parseByteSize),
-                                 metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": methodName])
+                                 metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": methodName],
+                                 prefetch: true)
                 .write(merged, configJSON: template.configJSON, sidecars: template.sidecarFiles, to: outURL)
             if json {
                 printJSON(.object([("output", .string(outURL.path)), ("method", .string(methodName)),
@@ -222,7 +223,8 @@ struct Merge: ParsableCommand {
         let (merged, mergeReport) = try RecallMerge(options: options).merge(base: baseCheckpoint, experts: experts, newSamples: newSamples,
                                                                              earlierProbes: earlier, tokenizer: tokenizer)
         try CheckpointWriter(dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize),
-                             metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": "recall"])
+                             metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": "recall"],
+                             prefetch: true)
             .write(merged, configJSON: baseCheckpoint.configJSON, sidecars: baseCheckpoint.sidecarFiles, to: outURL)
         if let report {
             try Data((mergeReport.json.serialized(pretty: true) + "\n").utf8).write(to: URL(fileURLWithPath: report))

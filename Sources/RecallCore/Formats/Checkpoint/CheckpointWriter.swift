@@ -10,14 +10,18 @@ public struct CheckpointWriter {
     public var maxShardBytes: Int?
     /// Provenance for `__metadata__`.
     public var metadata: [String: String]
+    /// Compute the next tensor while the current one is written (`SafeTensorsWriter.prefetch`):
+    /// for sources that may be asked from any thread, such as a merge over checkpoint files.
+    public var prefetch: Bool
 
-    public init(dtype: DType? = nil, maxShardBytes: Int? = nil, metadata: [String: String] = [:]) {
+    public init(dtype: DType? = nil, maxShardBytes: Int? = nil, metadata: [String: String] = [:], prefetch: Bool = false) {
         self.dtype = dtype
         self.maxShardBytes = maxShardBytes
         self.metadata = metadata
+        self.prefetch = prefetch
     }
 
-    var tensorWriter: SafeTensorsWriter { SafeTensorsWriter(dtype: dtype, metadata: metadata) }
+    var tensorWriter: SafeTensorsWriter { SafeTensorsWriter(dtype: dtype, metadata: metadata, prefetch: prefetch) }
 
     /// Writes one safetensors file.
     public func writeFile(_ tensors: [TensorView], to url: URL) throws {

@@ -19,10 +19,15 @@ public struct SafeTensorsWriter {
     public var dtype: DType?
     /// Extra `__metadata__` entries (provenance). `format` is always `pt`.
     public var metadata: [String: String]
+    /// Ask for the next tensor on another thread while the current one is written, so a source
+    /// that computes tensors (a merge) overlaps its work with the copy into the file. Only for
+    /// sources whose `tensor` may be called from any thread; at most two tensors are held.
+    public var prefetch: Bool
 
-    public init(dtype: DType? = nil, metadata: [String: String] = [:]) {
+    public init(dtype: DType? = nil, metadata: [String: String] = [:], prefetch: Bool = false) {
         self.dtype = dtype
         self.metadata = metadata
+        self.prefetch = prefetch
     }
 
     /// The dtype `view` will have in the output.
@@ -86,12 +91,24 @@ public struct SafeTensorsWriter {
             var len = UInt64(header.count).littleEndian
             try withUnsafeBytes(of: &len) { try out.write($0) }
             try header.withUnsafeBytes { try out.write($0) }
-            for info in ordered {
-                let view = try tensor(info.name)
-                guard view.shape == info.shape else {
-                    throw RecallError(.mismatch, "\(url.path): tensor \"\(info.name)\" changed shape while writing")
+            try withoutActuallyEscaping(tensor) { tensor in
+                var next: Prefetched? = prefetch && !ordered.isEmpty ? Prefetched(ordered[0].name, tensor) : nil
+                // Whatever happens below, no background request may outlive this call.
+                defer { _ = next?.wait() }
+                for (k, info) in ordered.enumerated() {
+                    let view: TensorView
+                    if let pending = next {
+                        next = nil
+                        view = try pending.wait().get()
+                        if k + 1 < ordered.count { next = Prefetched(ordered[k + 1].name, tensor) }
+                    } else {
+                        view = try tensor(info.name)
+                    }
+                    guard view.shape == info.shape else {
+                        throw RecallError(.mismatch, "\(url.path): tensor \"\(info.name)\" changed shape while writing")
+                    }
+                    try writeData(of: view, as: info.dtype, to: out)
                 }
-                try writeData(of: view, as: info.dtype, to: out)
             }
             try out.commit()
         } catch {
@@ -273,5 +290,26 @@ final class AtomicFileWriter {
             w.abandon()
             throw error
         }
+    }
+}
+
+/// One tensor requested on a background thread (`SafeTensorsWriter.prefetch`).
+private final class Prefetched: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<TensorView, Error>?
+
+    init(_ name: String, _ tensor: @escaping (String) throws -> TensorView) {
+        DispatchQueue.global().async { [self] in
+            result = Result { try tensor(name) }
+            done.signal()
+        }
+    }
+
+    /// Blocks until the request has finished; its result (the same on every call: each wait
+    /// passes the semaphore on to the next).
+    func wait() -> Result<TensorView, Error> {
+        done.wait()
+        defer { done.signal() }
+        return result!
     }
 }
