@@ -44,6 +44,11 @@ if os.path.exists(fwd):
               f"| RecallCore LlamaModel | {o['seconds']:.2f} | {o['tokens_per_second']:.0f} | **{t['seconds']/o['seconds']:.2f}x** | {o['matmul_gflops']:.0f} | {o['matmul_gflops']/o['sgemm_peak_gflops']:.0%} (peak {o['sgemm_peak_gflops']:.0f}) | {o['peak_rss_kib']/1024:.0f} MiB |",
               f"| transformers (torch {t['torch']}, f32) | {t['seconds']:.2f} | {t['tokens_per_second']:.0f} | 1.00x | | | {t['peak_rss_kib']/1024:.0f} MiB |",
               "", "Goal: >= 1.5x torch and >= 50% of the sgemm peak.", ""]
+    if "matmul_seconds" in o:
+        ph = sorted(o.get("phase_seconds", {}).items(), key=lambda kv: -kv[1])
+        rest = o["seconds"] - o["matmul_seconds"] - sum(v for _, v in ph)
+        lines += ["Where our time goes (best run): matmul " + f"{o['matmul_seconds']:.2f} s ({o['matmul_seconds']/o['seconds']:.0%})"
+                  + "".join(f", {k} {v:.3f} s" for k, v in ph) + f", other {max(rest, 0):.3f} s.", ""]
 
 smol = os.path.join(results, "smollm2.json")
 if os.path.exists(smol):

@@ -50,6 +50,12 @@ final class MergeMethodTests: XCTestCase {
         // Without trimming, signs disagree at 0: sum 2 > 0 elects +, only a's 4 counts -> 4/1; the others agree and average.
         a.parameters["density"] = 1; b.parameters["density"] = 1
         XCTAssertEqual(try merged(MergeConfiguration(method: GeneralizedTaskArithmetic.ties, base: base, models: [a, b])), [4, -2, 2, 1.5])
+        // An empty tensor has nothing to trim: it merges to an empty tensor instead of failing.
+        var c = model("c", ["w": [1], "e": []]), d = model("d", ["w": [2], "e": []])
+        c.parameters = ["weight": 1, "density": 0.5]; d.parameters = ["weight": 1, "density": 0.5]
+        let emptyBase = model("base", ["w": [0], "e": []])
+        XCTAssertEqual(try merged(MergeConfiguration(method: GeneralizedTaskArithmetic.ties, base: emptyBase, models: [c, d]), "e"), [])
+        XCTAssertEqual(try merged(MergeConfiguration(method: GeneralizedTaskArithmetic.dareTies, base: emptyBase, models: [c, d]), "e"), [])
     }
 
     func testSlerpOfOrthogonalVectorsStaysOnTheCircle() throws {

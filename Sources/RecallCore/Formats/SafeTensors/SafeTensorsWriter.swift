@@ -294,15 +294,27 @@ final class AtomicFileWriter {
 }
 
 /// One tensor requested on a background thread (`SafeTensorsWriter.prefetch`).
+///
+/// The writer lends the source's closure with `withoutActuallyEscaping`, which checks that no
+/// reference to it is left when it returns; so the worker takes the closure out of this object,
+/// calls it, and lets go of it before signalling, and the dispatched block holds only `self`.
 private final class Prefetched: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
+    private var work: ((String) throws -> TensorView)?
     private var result: Result<TensorView, Error>?
 
     init(_ name: String, _ tensor: @escaping (String) throws -> TensorView) {
+        work = tensor
         DispatchQueue.global().async { [self] in
-            result = Result { try tensor(name) }
+            result = run(name)
             done.signal()
         }
+    }
+
+    private func run(_ name: String) -> Result<TensorView, Error> {
+        let tensor = work!
+        work = nil
+        return Result { try tensor(name) }
     }
 
     /// Blocks until the request has finished; its result (the same on every call: each wait

@@ -165,7 +165,7 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
         var trims = try models.enumerated().map { i, p -> Trim in
             let density = p["density"] ?? 1
             var rule = Trim.Rule.keepAll
-            if density < 1 {
+            if density < 1 && n > 0 {  // an empty tensor has nothing to trim
                 switch sparsification {
                 case .none: break
                 case .magnitude:
