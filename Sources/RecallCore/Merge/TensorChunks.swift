@@ -31,8 +31,6 @@ public struct TensorChunks: @unchecked Sendable {
     /// chunks, fewer when a tensor has too few to keep every worker busy.
     public var blockChunks: Int { max(1, min(16, (chunkCount + Parallel.threadCount - 1) / Parallel.threadCount)) }
     public var workerCount: Int { max(1, min(Parallel.threadCount, (chunkCount + blockChunks - 1) / blockChunks)) }
-    /// Inputs other than the base.
-    public var modelCount: Int { readers.count - (hasBase ? 1 : 0) }
 
     /// Chunks of mapped (or owned) tensors of any float dtype; `owners` name them in errors.
     public init(tensorName: String, views: [TensorView], owners: [String], hasBase: Bool, chunkElements: Int) {

@@ -102,7 +102,9 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
             for i in 0..<models {
                 let d = deltas + i * n, w = trims[i].weight
                 for k in 0..<n {
-                    let agrees = sum[k] >= 0 ? d[k] > 0 : d[k] < 0
+                    // mergekit's election: d counts when nonzero and its sign (d > 0 ? + : -)
+                    // is the sum's; written so a NaN delta counts as negative, as it always has.
+                    let agrees = sum[k] >= 0 ? d[k] > 0 : (d[k] != 0 && !(d[k] > 0))
                     out[k] += agrees ? d[k] : 0
                     divisor[k] += agrees ? w : 0
                 }
@@ -163,7 +165,7 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
         let n = chunks.count
         let rescale = (parameters["rescale"] ?? 0) != 0
         var trims = try models.enumerated().map { i, p -> Trim in
-            let density = p["density"] ?? 1
+            let density = self.density(p)
             var rule = Trim.Rule.keepAll
             if density < 1 && n > 0 {  // an empty tensor has nothing to trim
                 switch sparsification {
@@ -274,11 +276,12 @@ struct MagnitudeSurvey {
                 }
             }
         }
+        /// Model j's count in bucket b, over all workers' histograms.
+        func count(_ j: Int, _ b: Int) -> Int { (0..<workers).reduce(0) { $0 + Int(histograms[($1 * m + j) * buckets + b]) } }
         var high = [Int](repeating: 0, count: m), remaining = keep
         for j in 0..<m {
             var bucket = buckets - 1
-            func count(_ b: Int) -> Int { (0..<workers).reduce(0) { $0 + Int(histograms[($1 * m + j) * buckets + b]) } }
-            while remaining[j] > count(bucket) { remaining[j] -= count(bucket); bucket -= 1 }
+            while remaining[j] > count(j, bucket) { remaining[j] -= count(j, bucket); bucket -= 1 }
             high[j] = bucket
             if measureL1 { l1Before[j] = (0..<chunks.chunkCount).reduce(0.0) { $0 + perChunkL1[$1 * m + j] } }
         }
@@ -297,10 +300,9 @@ struct MagnitudeSurvey {
         var thresholds = [Float](repeating: 0, count: m), ties = [Int](repeating: 0, count: m)
         for j in 0..<m {
             var low = buckets - 1
-            func count(_ b: Int) -> Int { (0..<workers).reduce(0) { $0 + Int(histograms[($1 * m + j) * buckets + b]) } }
-            while remaining[j] > count(low) { remaining[j] -= count(low); low -= 1 }
+            while remaining[j] > count(j, low) { remaining[j] -= count(j, low); low -= 1 }
             thresholds[j] = Float(bitPattern: UInt32(high[j] << 16 | low))
-            ties[j] = count(low)  // deltas equal to the threshold; remaining[j] of them are kept
+            ties[j] = count(j, low)  // deltas equal to the threshold; remaining[j] of them are kept
         }
 
         // Pass 3, when needed: ties per chunk (a zero threshold needs no split: zeros add nothing)

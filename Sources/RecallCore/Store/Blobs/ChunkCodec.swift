@@ -49,7 +49,9 @@ public struct ChunkCodec: Sendable {
         var out = Self.header(format: 2, planes: planes, transform: transform, rawLength: raw.count)
         let bound = ZSTD_compressBound(planeBytes)
         var scratch = [UInt8](repeating: 0, count: bound)
-        let context = ZSTD_createCCtx()
+        guard let context = ZSTD_createCCtx() else {  // out of memory: store the chunk raw
+            return Self.header(format: 0, planes: 1, transform: .none, rawLength: raw.count) + [UInt8](raw)
+        }
         defer { ZSTD_freeCCtx(context) }
         if planes > 1 { Self.tuneForFloatPlanes(context) } else { ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level) }
         grouped.withUnsafeBytes { g in
@@ -87,7 +89,7 @@ public struct ChunkCodec: Sendable {
         ZSTD_CCtx_setParameter(context, ZSTD_c_hashLog, 6)
         ZSTD_CCtx_setParameter(context, ZSTD_c_searchLog, 1)
         ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, 17)
-        ZSTD_CCtx_setParameter(context, ZSTD_c_targetLength, 0)  // for `fast` an acceleration: none
+        ZSTD_CCtx_setParameter(context, ZSTD_c_targetLength, 0)  // for `fast` the acceleration: 0 = default (none)
     }
 
     static func appendLength(_ n: Int, to out: inout [UInt8]) {
