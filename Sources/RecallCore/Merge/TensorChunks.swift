@@ -6,13 +6,12 @@ import Foundation
 /// An element-wise merge reads it once. Methods that need a few statistics of the whole tensor
 /// first (TIES' per-model magnitude threshold, DARE's L1 rescale) make extra read-only passes in
 /// `MergeMethod.survey`, so no method ever holds whole inputs in F32: memory stays at a few
-/// chunks per worker, and each chunk's mapped input pages are handed back once read.
+/// chunks per worker, and the last pass hands each block's mapped input pages back once read.
 public struct TensorChunks: @unchecked Sendable {
     /// Writes elements `start ..< start + count` of one input, as F32, to `into`.
     public typealias Reader = (_ start: Int, _ count: Int, _ into: UnsafeMutablePointer<Float>) -> Void
     /// Hands the mapped pages of elements `range` of one input back to the kernel.
     public typealias Releaser = (_ range: Range<Int>) -> Void
-
 
     public let tensorName: String
     /// Element count of the tensor (every input has it).

@@ -90,8 +90,8 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
         }
         let total = trims.reduce(Float(0)) { $0 + $1.weight }
         if consensus {
-            // out = the elected sum; divisor (in the scratch of the first delta once read) the
-            // weights that counted. Sign of the plain sum first, as mergekit elects by sum.
+            // `out` accumulates the elected deltas and `divisor` the weights that counted; the
+            // sign is the plain sum's, as mergekit elects by sum.
             let sum = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n)
             defer { sum.deallocate() }
             let divisor = sum + n
