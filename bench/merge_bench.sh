@@ -11,6 +11,7 @@
 #     time and peak RSS from /usr/bin/time), page cache warm, `sync` before every run;
 #   - the memcpy bandwidth (RecallBench memcpy, at the start and at the end; the faster counts), which
 #     bounds any merge at (bytes of all inputs + bytes of the output) / bandwidth;
+#   - the page-cache floor: one process reading every input (cat) and writing an output-sized file (cp);
 #   - our outputs against mergekit's, tensor by tensor (max abs difference in f32, in bf16 ulps), for the
 #     bf16 YAMLs that are timed and for the same YAMLs with dtype float32 (the algorithms without bf16 rounding);
 #   - RECALL over the same models (the last is the new task's; 64 samples of it, 16 typical samples of
@@ -340,6 +341,26 @@ else
   echo "  $bin/recallctl has no --method recall (binary older than the sources?): RECALL skipped"
 fi
 
+# The page-cache floor of a whole-process merge: one process that reads every input through the
+# page cache (cat to /dev/null) and writes an output of the same size (cp of our output), best of
+# the same number of runs. No merge can beat it by much; the memcpy bound ignores it.
+echo "== merge: page-cache I/O floor (cat every input to /dev/null + cp an output-sized file, one process)"
+for method in linear ties; do
+  if [ "$method" = ties ]; then ins=(base task1 task2 task3 task4 task5); else ins=(task1 task2 task3 task4 task5); fi
+  files=()
+  for m in "${ins[@]}"; do files+=("$models/$m"/*.safetensors); done
+  best=""
+  for rep in $(seq 1 "$runs"); do
+    rm -f "$work/floor.out"; sync
+    s=$(/usr/bin/time -f '%e' bash -c 'out="$1"; src="$2"; shift 2; cat "$@" > /dev/null && cp "$src" "$out"' _ \
+          "$work/floor.out" "$work/out-ours-$method/model.safetensors" "${files[@]}" 2>&1 >/dev/null | tail -n 1)
+    echo "  floor $method #$rep: $s s"
+    best=$(python3 -c "import sys; print(min(float(x) for x in sys.argv[1:] if x))" $best $s)
+  done
+  rm -f "$work/floor.out"
+  echo "{\"seconds\": $best}" > "$work/floor-$method.json"
+done
+
 memcpy_end=$("$bin/RecallBench" memcpy --mib 512)
 echo "  memcpy at the end: $memcpy_end"
 
@@ -383,9 +404,11 @@ for method, inputs in (("linear", 5), ("ties", 6)):
     res[method] = {"yaml": open(f"{work}/{method}.yml").read(), "inputs": inputs, "read_bytes": read, "written_bytes": written,
                    "memcpy_bound_seconds": bound, "ours": o, "mergekit": k,
                    "speedup": k["seconds"] / o["seconds"], "of_memcpy_bound": bound / o["seconds"],
+                   "io_floor_seconds": json.load(open(f"{work}/floor-{method}.json"))["seconds"],
                    "ours_peak_rss_over_model": o["peak_rss_kib"] * 1024 / model_bytes,
                    "mergekit_peak_rss_over_model": k["peak_rss_kib"] * 1024 / model_bytes,
                    "equality": eq[method]}
+    res[method]["of_io_floor"] = res[method]["io_floor_seconds"] / o["seconds"]
     res[method]["goals"] = {"speedup_10x": res[method]["speedup"] >= 10, "half_of_memcpy_bound": res[method]["of_memcpy_bound"] >= 0.5,
                             "peak_rss_1_5x_model": res[method]["ours_peak_rss_over_model"] <= 1.5}
 if recall_supported == "true":
@@ -408,7 +431,8 @@ json.dump(res, open(out, "w"), indent=1)
 for method in ("linear", "ties"):
     r = res[method]
     print(f"  {method}: ours {r['ours']['seconds']:.2f} s, mergekit {r['mergekit']['seconds']:.2f} s, {r['speedup']:.1f}x; "
-          f"memcpy bound {r['memcpy_bound_seconds']:.3f} s = {r['of_memcpy_bound']:.1%}; ours peak RSS {r['ours_peak_rss_over_model']:.2f} x one model")
+          f"memcpy bound {r['memcpy_bound_seconds']:.3f} s = {r['of_memcpy_bound']:.1%}; page-cache floor {r['io_floor_seconds']:.2f} s = {r['of_io_floor']:.0%}; "
+          f"ours peak RSS {r['ours_peak_rss_over_model']:.2f} x one model")
 if "split" in res["recall"]:
     print("  recall:", json.dumps(res["recall"]["split"]), "total", res["recall"]["total_seconds"])
 EOF
