@@ -49,9 +49,7 @@ public struct ChunkCodec: Sendable {
         var out = Self.header(format: 2, planes: planes, transform: transform, rawLength: raw.count)
         let bound = ZSTD_compressBound(planeBytes)
         var scratch = [UInt8](repeating: 0, count: bound)
-        guard let context = ZSTD_createCCtx() else {  // out of memory: store the chunk raw
-            return Self.header(format: 0, planes: 1, transform: .none, rawLength: raw.count) + [UInt8](raw)
-        }
+        guard let context = ZSTD_createCCtx() else { return Self.storedRaw(raw) }  // out of memory
         defer { ZSTD_freeCCtx(context) }
         if planes > 1 { Self.tuneForFloatPlanes(context) } else { ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level) }
         grouped.withUnsafeBytes { g in
@@ -70,7 +68,7 @@ public struct ChunkCodec: Sendable {
             }
         }
         if out.count >= raw.count + Self.headerSize {
-            return Self.header(format: 0, planes: 1, transform: .none, rawLength: raw.count) + [UInt8](raw)
+            return Self.storedRaw(raw)
         }
         return out
     }
@@ -90,6 +88,11 @@ public struct ChunkCodec: Sendable {
         ZSTD_CCtx_setParameter(context, ZSTD_c_searchLog, 1)
         ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, 17)
         ZSTD_CCtx_setParameter(context, ZSTD_c_targetLength, 0)  // for `fast` the acceleration: 0 = default (none)
+    }
+
+    /// The chunk as stored without compression (format 0).
+    static func storedRaw(_ raw: UnsafeRawBufferPointer) -> [UInt8] {
+        header(format: 0, planes: 1, transform: .none, rawLength: raw.count) + [UInt8](raw)
     }
 
     static func appendLength(_ n: Int, to out: inout [UInt8]) {
