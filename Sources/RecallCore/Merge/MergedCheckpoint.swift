@@ -171,8 +171,9 @@ extension MergedCheckpoint {
     /// after the method's survey passes (if any), each chunk of every input is widened to F32 in
     /// a small per-worker buffer, checked for NaN/Inf, merged, and narrowed straight into the
     /// output's storage. Memory: the output plus a few hundred KiB per worker, instead of every
-    /// input and the output in F32; the input pages read are dropped from this process chunk by
-    /// chunk (they stay in the page cache), so resident memory does not grow with the models read.
+    /// input and the output in F32; the last pass drops the input pages it has read block by
+    /// block (they stay in the page cache; the pages at the tensor's edges go at the end), so
+    /// resident memory does not grow with the models read.
     func mergeInChunks(info: TensorInfo, reference: TensorView, tensorParameters t: Double) throws -> TensorView {
         let name = info.name
         let method = configuration.method
