@@ -11,7 +11,8 @@ import Foundation
 ///
 /// Stored form: `[format u8][planes u8][transform u8][reserved u8][raw length u32 LE][payload]`,
 /// `format` 0 = raw bytes (used when compression does not shrink the chunk), 2 = per plane `[flag u8][length u32 LE]`
-/// then that plane as a zstd frame (flag 1) or raw (flag 0).
+/// then that plane as a zstd frame (flag 1) or raw (flag 0), 3 = BF16 coded by `BF16ContextCoder`
+/// (rANS with a context model; BF16 chunks of trained weights, where it beats zstd).
 public struct ChunkCodec: Sendable {
     public enum Transform: UInt8, Sendable { case none = 0, rotateSignToBottom = 1 }
 
@@ -39,6 +40,21 @@ public struct ChunkCodec: Sendable {
     /// cannot shrink it: the exponent plane compresses well, the mantissa planes are close to
     /// random, and separate frames keep zstd from spending effort (and bytes) on the mix.
     public func encode(_ raw: UnsafeRawBufferPointer, dtype: DType) -> [UInt8] {
+        if dtype == .bf16, raw.count % 2 == 0, let coded = BF16ContextCoder.encode(raw.baseAddress!, count: raw.count / 2) {
+            let contextCoded = Self.header(format: 3, planes: 2, transform: .rotateSignToBottom, rawLength: raw.count) + coded.payload
+            // Below 3.5 bits the raw nibbles are structured (not trained weights): zstd may find
+            // matches, so compare. For trained weights they are near 4 bits and zstd cannot win.
+            if coded.lowNibbleBits < 3.5 {
+                let planes = encodePlanes(raw, dtype: dtype)
+                if planes.count < contextCoded.count { return planes }
+            }
+            return contextCoded.count < raw.count + Self.headerSize ? contextCoded : Self.storedRaw(raw)
+        }
+        return encodePlanes(raw, dtype: dtype)
+    }
+
+    /// Format 2 (or raw): byte planes, each a zstd frame.
+    func encodePlanes(_ raw: UnsafeRawBufferPointer, dtype: DType) -> [UInt8] {
         var (planes, transform) = Self.layout(for: dtype)
         if raw.count % planes != 0 { planes = 1; transform = .none }
         let grouped = [UInt8](unsafeUninitializedCapacity: raw.count) { buf, n in
@@ -145,6 +161,9 @@ public struct ChunkCodec: Sendable {
                 at += n
             }
             ungroup(UnsafeRawBufferPointer(rebasing: tmp[0..<rawLength]), planes: planes, transform: transform, into: dst)
+        case 3:
+            guard rawLength % 2 == 0, rawLength > 0 else { throw RecallError(.invalidFile, "chunk (format 3) has an odd or zero length") }
+            try BF16ContextCoder.decode(payload, count: rawLength / 2, into: dst.baseAddress!)
         default:
             throw RecallError(.invalidFile, "chunk has unknown format \(format)")
         }
