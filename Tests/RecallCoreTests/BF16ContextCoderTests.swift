@@ -151,3 +151,42 @@ final class BF16ContextCoderTests: XCTestCase {
         XCTAssertEqual([0, 0].withUnsafeBufferPointer { Rans.normalize($0, total: 256) }, [0, 0])
     }
 }
+
+/// Stored chunks must decode forever: the decoder rebuilds its joint tables with
+/// `Rans.normalize`, so a change there (or anywhere in the format) would turn every stored BF16
+/// chunk into "corrupt". These fixtures were written by our own encoder on purpose; never
+/// regenerate one, add a new one when the format changes (see Fixtures/README.md).
+final class StoredChunkFormatTests: XCTestCase {
+    static let directory = Fixtures.root.appendingPathComponent("store")
+
+    /// 20,000 BF16 elements from integer arithmetic only (portable, unlike libm): exponents
+    /// around 120 that shift every 500 elements, random mantissas and signs, a few specials.
+    static func elements() -> [UInt8] {
+        var rng = SeededGenerator(seed: 41)
+        var bytes: [UInt8] = []
+        var shift: UInt16 = 0
+        for i in 0..<20_000 {
+            if i % 500 == 0 { shift = UInt16(rng.next() % 5) }
+            let r = rng.next()
+            let spread = UInt16(r & 3) + UInt16((r >> 2) & 3) + UInt16((r >> 4) & 3)  // 0...9, peaked
+            var v = (112 + shift + spread) << 7 | UInt16((r >> 8) & 0x7F) | UInt16((r >> 15) & 1) << 15
+            if i % 997 == 0 { v = [0x0000, 0x8000, 0x7F80, 0x0001][(i / 997) % 4] }
+            bytes += [UInt8(v & 0xFF), UInt8(v >> 8)]
+        }
+        return bytes
+    }
+
+    func testFormatThreeChunkWrittenBeforeStillDecodes() throws {
+        let url = Self.directory.appendingPathComponent("bf16-format3-v1.chunk")
+        let raw = Self.elements()
+        if ProcessInfo.processInfo.environment["RECALL_WRITE_STORE_FIXTURES"] == "1" && !FileManager.default.fileExists(atPath: url.path) {
+            try FileManager.default.createDirectory(at: Self.directory, withIntermediateDirectories: true)
+            try Data(raw.withUnsafeBytes { ChunkCodec().encode($0, dtype: .bf16) }).write(to: url)
+        }
+        let stored = [UInt8](try Data(contentsOf: url))
+        XCTAssertEqual(stored[0], 3, "the fixture is a format-3 chunk")
+        var out = [UInt8](repeating: 0, count: raw.count)
+        _ = try stored.withUnsafeBytes { s in try out.withUnsafeMutableBytes { try ChunkCodec.decode(s, into: $0) } }
+        XCTAssertEqual(out, raw)
+    }
+}

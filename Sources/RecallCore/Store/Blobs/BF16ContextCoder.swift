@@ -36,11 +36,13 @@ enum BF16ContextCoder {
     /// and building the decoder's joint tables is a fixed cost per chunk.
     static let minContextCount = 2048
     static let maxContexts = 64
-    /// Frequency precision: 12 bits for exponents (rare tail exponents need it), 8 for the
-    /// 16 nibble values, so the nibble decode tables (1 KiB each) stay in cache.
+    /// Precision of the transmitted tables: 12 bits for exponents (rare tail exponents need
+    /// it), 8 for the 16 nibble values (near uniform; finer would only cost table bytes).
     static let exponentScale: UInt32 = 12, nibbleScale: UInt32 = 8
     static let exponentTotal = 1 << 12, nibbleTotal = 1 << 8
-    /// Precision of the tables both sides derive (joint and rare exponents, see `Model`).
+    /// Precision of the tables both sides derive (joint and rare exponents, see `Model`): at 11
+    /// bits a class's decode table (2048 x 8 bytes) stays in the L1 cache; 12 bits saved 0.0004
+    /// of raw and decoded slower.
     static let jointScale: UInt32 = 11, jointTotal = 1 << 11
 
     /// Encodes `n` BF16 elements, or nil when `n` is too small to pay for the tables.
@@ -193,9 +195,9 @@ enum BF16ContextCoder {
     /// The tables both sides derive from the transmitted ones.
     struct Model {
         /// Per class: symbol `16 c + h` = exponent `common[c]` with high nibble `h`, then the
-        /// escape symbol (`16 C`), out of 2^12.
+        /// escape symbol (`16 C`), out of `jointTotal`.
         var joint: [[UInt16]] = []
-        /// Per class: p(exponent | class, escaped), out of 2^12 (zeros when nothing escapes).
+        /// Per class: p(exponent | class, escaped), out of `jointTotal` (zeros when nothing escapes).
         var rare: [[UInt16]] = []
 
         init(common: [Int], expFreq: [[UInt16]], nibFreq: [[UInt16]]) {

@@ -15,6 +15,9 @@ enum Rans {
     /// Scales `counts` to frequencies that sum to `total` (a power of two up to 2^12), every
     /// counted symbol keeping at least 1. All zeros when nothing was counted (a table no symbol
     /// will use).
+    ///
+    /// Part of the stored format: `BF16ContextCoder`'s decoder rebuilds its joint tables with
+    /// this function, so any change makes stored chunks undecodable (StoredChunkFormatTests).
     static func normalize(_ counts: UnsafeBufferPointer<Int>, total: Int) -> [UInt16] {
         let sum = counts.reduce(0, +)
         var freq = [UInt16](repeating: 0, count: counts.count)
