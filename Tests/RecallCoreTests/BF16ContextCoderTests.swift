@@ -107,9 +107,10 @@ final class BF16ContextCoderTests: XCTestCase {
     }
 
     /// Every truncation and extension throws; every corrupted byte either throws or changes the
-    /// output (the store's hash check then reports it); nothing crashes.
+    /// output (the store's hash check then reports it); nothing crashes. (20,480 elements: whole
+    /// class bytes and nibble bytes, so no padding bit could change without effect.)
     func testCorruptionThrowsOrChangesTheOutput() throws {
-        let bytes = weights(20_011, seed: 37)
+        let bytes = weights(20_480, seed: 37)
         let good = encode(bytes)
         XCTAssertEqual(good[0], 3)
         var rng = SeededGenerator(seed: 38)
@@ -133,10 +134,36 @@ final class BF16ContextCoderTests: XCTestCase {
         XCTAssertGreaterThan(thrown, 100, "the tables and the stream are checked, not only the hash")
     }
 
+    /// A stream that takes a word at every step (empty tables) runs out long before the
+    /// elements do: the per-block overrun check must stop it inside the padded buffer.
+    func testStreamOverrunIsCaughtPerBlock() {
+        let n = 16_384
+        var chunk: [UInt8] = [3, 2, 1, 0] + withUnsafeBytes(of: UInt32(2 * n).littleEndian) { Array($0) }
+        chunk += [BF16ContextCoder.version, UInt8(BF16ContextCoder.blockLog), 0]  // no nibble contexts
+        for _ in 0..<(BF16ContextCoder.classCount + 1) { chunk += [0, 0] }  // every table empty
+        chunk += [UInt8](repeating: 0, count: n / 256 / 4 + n / 2)  // block classes, low nibbles
+        chunk += withUnsafeBytes(of: UInt32(8).littleEndian) { Array($0) } + [UInt8](repeating: 1, count: 16)
+        var out = [UInt8](repeating: 0, count: 2 * n)
+        XCTAssertThrowsError(try chunk.withUnsafeBytes { c in try out.withUnsafeMutableBytes { try ChunkCodec.decode(c, into: $0) } }) {
+            XCTAssertTrue("\($0)".contains("corrupt"), "\($0)")
+        }
+    }
+
+    /// The decoder derives tables of up to maxContexts x 16 + 1 joint symbols and 256 rare
+    /// exponents at `jointTotal`: each must fit (normalize cannot give 1 to more symbols than
+    /// its total), or crafted chunks could make every table empty.
+    func testDerivedAlphabetsFitTheirPrecision() {
+        XCTAssertLessThanOrEqual(BF16ContextCoder.maxContexts * 16 + 1, BF16ContextCoder.jointTotal)
+        XCTAssertLessThanOrEqual(256, BF16ContextCoder.jointTotal)
+        XCTAssertLessThanOrEqual(256, BF16ContextCoder.exponentTotal)
+        XCTAssertLessThanOrEqual(16, BF16ContextCoder.nibbleTotal)
+    }
+
     func testNormalizedTablesSumToTheirTotalAndKeepEverySymbol() {
         var rng = SeededGenerator(seed: 39)
         let cases: [[Int]] = [
-            [1_000_000] + [Int](repeating: 1, count: 255),  // many rare symbols rounded up to 1
+            [1_000_000] + [Int](repeating: 1, count: 255),  // rare symbols rounded up to 1, absorbed by the largest
+            [Int](repeating: 1, count: 128) + [Int](repeating: 3, count: 128),  // at 256: 1s stay, 3s round to 2, excess 128 > largest
             (0..<256).map { _ in Int.random(in: 0...5, using: &rng) },
             [0, 0, 7, 0],
             [3],
@@ -149,6 +176,8 @@ final class BF16ContextCoderTests: XCTestCase {
             }
         }
         XCTAssertEqual([0, 0].withUnsafeBufferPointer { Rans.normalize($0, total: 256) }, [0, 0])
+        // More counted symbols than the total: nothing fits, an empty table instead of a hang.
+        XCTAssertEqual([Int](repeating: 1, count: 300).withUnsafeBufferPointer { Rans.normalize($0, total: 256) }, [UInt16](repeating: 0, count: 300))
     }
 }
 

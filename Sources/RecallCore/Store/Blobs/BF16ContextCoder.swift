@@ -53,15 +53,31 @@ enum BF16ContextCoder {
         guard n >= 4096 else { return nil }
         let rotated = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
         defer { rotated.deallocate() }
-        // Counting goes through buffer pointers: an array subscript in these loops costs a
-        // uniqueness check per element.
+        // Counting goes through buffer pointers (an array subscript in these loops costs a
+        // uniqueness check per element) and into four interleaved histograms: exponents repeat
+        // a lot, and increments of one counter would wait on each other.
         var expCount = [Int](repeating: 0, count: 256)
-        expCount.withUnsafeMutableBufferPointer { count in
+        var nibbleCount = [Int](repeating: 0, count: 16)
+        var nibbles = [UInt8](repeating: 0, count: (n + 1) / 2)
+        do {
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: 4 * (256 + 16))
+            defer { counts.deallocate() }
+            counts.initialize(repeating: 0, count: 4 * (256 + 16))
             for i in 0..<n {
                 let v = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
                 let r = v << 1 | v >> 15
                 rotated[i] = r
-                count[Int(r >> 8)] += 1
+                let h = counts + (i & 3) * (256 + 16)
+                h[Int(r >> 8)] += 1
+                h[256 + Int(r & 15)] += 1
+            }
+            for k in 0..<4 {
+                for e in 0..<256 { expCount[e] += counts[k * 272 + e] }
+                for l in 0..<16 { nibbleCount[l] += counts[k * 272 + 256 + l] }
+            }
+            nibbles.withUnsafeMutableBufferPointer { packed in
+                for j in 0..<(n / 2) { packed[j] = UInt8(truncatingIfNeeded: rotated[2 * j] & 15 | (rotated[2 * j + 1] & 15) << 4) }
+                if n % 2 == 1 { packed[n / 2] = UInt8(truncatingIfNeeded: rotated[n - 1] & 15) }
             }
         }
 
@@ -92,16 +108,25 @@ enum BF16ContextCoder {
 
         var expCounts = [Int](repeating: 0, count: classCount * 256)
         var nibCounts = [Int](repeating: 0, count: (common.count + 1) * 16)
-        expCounts.withUnsafeMutableBufferPointer { expCounts in
-            nibCounts.withUnsafeMutableBufferPointer { nibCounts in
+        do {  // four interleaved histograms again, summed at the end
+            let stride = classCount * 256 + (common.count + 1) * 16
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: 4 * stride)
+            defer { counts.deallocate() }
+            counts.initialize(repeating: 0, count: 4 * stride)
+            contextOf.withUnsafeBufferPointer { context in
                 for b in 0..<blocks {
                     let c = Int(blockClass[b]) * 256
                     for i in (b * blockSize)..<min(n, (b + 1) * blockSize) {
                         let r = Int(rotated[i])
-                        expCounts[c + r >> 8] += 1
-                        nibCounts[contextOf[r >> 8] * 16 + (r >> 4) & 15] += 1
+                        let h = counts + (i & 3) * stride
+                        h[c + r >> 8] += 1
+                        h[classCount * 256 + context[r >> 8] * 16 + (r >> 4) & 15] += 1
                     }
                 }
+            }
+            for k in 0..<4 {
+                for j in 0..<(classCount * 256) { expCounts[j] += counts[k * stride + j] }
+                for j in 0..<((common.count + 1) * 16) { nibCounts[j] += counts[k * stride + classCount * 256 + j] }
             }
         }
         let expFreq = (0..<classCount).map { k in expCounts.withUnsafeBufferPointer { Rans.normalize(UnsafeBufferPointer(rebasing: $0[(k * 256)..<((k + 1) * 256)]), total: exponentTotal) } }
@@ -174,16 +199,6 @@ enum BF16ContextCoder {
         var packed = [UInt8](repeating: 0, count: (blocks + 3) / 4)
         for b in 0..<blocks { packed[b >> 2] |= blockClass[b] << UInt8(2 * (b & 3)) }
         payload += packed
-        var nibbles = [UInt8](repeating: 0, count: (n + 1) / 2)
-        var nibbleCount = [Int](repeating: 0, count: 16)
-        nibbles.withUnsafeMutableBufferPointer { nibbles in
-            nibbleCount.withUnsafeMutableBufferPointer { nibbleCount in
-                for i in 0..<n {
-                    nibbles[i >> 1] |= UInt8(truncatingIfNeeded: rotated[i] & 15) << UInt8(4 * (i & 1))
-                    nibbleCount[Int(rotated[i] & 15)] += 1
-                }
-            }
-        }
         payload += nibbles
         let lowNibbleBits = nibbleCount.reduce(0.0) { h, c in c == 0 ? h : h - Double(c) / Double(n) * log2(Double(c) / Double(n)) }
         appendU32(UInt32(wordCount), to: &payload)
@@ -288,19 +303,18 @@ enum BF16ContextCoder {
         let wordCount = Int(p[at]) | Int(p[at + 1]) << 8 | Int(p[at + 2]) << 16 | Int(p[at + 3]) << 24
         at += 4
         guard wordCount >= 8, p.count - at == 2 * wordCount else { throw bad("stream length does not match") }
-        // The words, then zeros: a block takes at most three words per element, so checking for
-        // an overrun once per block keeps every read inside this buffer.
+        // The words are read in place. A block takes at most three words per element and every
+        // step reads one word ahead, so once fewer than `padding` words remain, the rest is
+        // copied into a buffer followed by zeros; checking for an overrun once per block then
+        // keeps every read inside the payload or that buffer.
         let padding = 3 << blockLog
-        let words = UnsafeMutablePointer<UInt16>.allocate(capacity: wordCount + padding)
-        defer { words.deallocate() }
-        UnsafeMutableRawPointer(words).copyMemory(from: p.baseAddress! + at, byteCount: 2 * wordCount)
-        for k in 0..<wordCount { words[k] = UInt16(littleEndian: words[k]) }
-        (words + wordCount).initialize(repeating: 0, count: padding)
-        let end = UnsafePointer(words + wordCount)
-
-        var x0 = UInt32(words[0]) << 16 | UInt32(words[1]), x1 = UInt32(words[2]) << 16 | UInt32(words[3])
-        var x2 = UInt32(words[4]) << 16 | UInt32(words[5]), x3 = UInt32(words[6]) << 16 | UInt32(words[7])
-        var w = UnsafePointer(words + 8)
+        let stream = p.baseAddress! + at
+        func word(_ k: Int) -> UInt32 { UInt32(UInt16(littleEndian: stream.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self))) }
+        var x0 = word(0) << 16 | word(1), x1 = word(2) << 16 | word(3)
+        var x2 = word(4) << 16 | word(5), x3 = word(6) << 16 | word(7)
+        var w = stream + 16, end = stream + 2 * wordCount
+        var tail: UnsafeMutableRawPointer?
+        defer { tail?.deallocate() }
         // Per block: the rANS loop decodes the high 12 bits of each element into `values`, then a
         // plain loop adds the raw nibbles and undoes the rotation (fewer live registers in the
         // rANS loop, no variable shifts).
@@ -317,6 +331,15 @@ enum BF16ContextCoder {
         }
         for b in 0..<blocks {
             guard w <= end else { throw bad("stream is corrupt") }
+            if tail == nil && end - w < 2 * padding {
+                let remaining = end - w
+                let t = UnsafeMutableRawPointer.allocate(byteCount: remaining + 2 * padding, alignment: 16)
+                t.copyMemory(from: w, byteCount: remaining)
+                (t + remaining).initializeMemory(as: UInt8.self, repeating: 0, count: 2 * padding)
+                tail = t
+                w = UnsafeRawPointer(t)
+                end = w + remaining
+            }
             let cls = Int(classes.load(fromByteOffset: b >> 2, as: UInt8.self) >> UInt8(2 * (b & 3)) & 3)
             let table = UnsafePointer(slots + cls * perClass)
             let lo = b << blockLog, hi = min(n, lo + (1 << blockLog))

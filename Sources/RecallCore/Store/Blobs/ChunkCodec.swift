@@ -40,7 +40,7 @@ public struct ChunkCodec: Sendable {
     /// cannot shrink it: the exponent plane compresses well, the mantissa planes are close to
     /// random, and separate frames keep zstd from spending effort (and bytes) on the mix.
     public func encode(_ raw: UnsafeRawBufferPointer, dtype: DType) -> [UInt8] {
-        if dtype == .bf16, raw.count % 2 == 0, let coded = BF16ContextCoder.encode(raw.baseAddress!, count: raw.count / 2) {
+        if dtype == .bf16, raw.count % 2 == 0, let base = raw.baseAddress, let coded = BF16ContextCoder.encode(base, count: raw.count / 2) {
             let contextCoded = Self.header(format: 3, planes: 2, transform: .rotateSignToBottom, rawLength: raw.count) + coded.payload
             // Below 3.5 bits the raw nibbles are structured (not trained weights): zstd may find
             // matches, so compare. For trained weights they are near 4 bits and zstd cannot win.

@@ -34,20 +34,25 @@ enum Rans {
             freq[largest] = UInt16(Int(freq[largest]) - excess)
             return freq
         }
-        // Many rare symbols rounded up to 1: take the excess from every symbol above 1.
+        // Many rare symbols rounded up to 1: take the excess from every symbol above 1. (With
+        // more counted symbols than `total` nothing fits: callers keep alphabets smaller, and
+        // the loop stops rather than spin when no symbol is above 1.)
         while excess > 0 {
+            var taken = 0
             for s in 0..<freq.count where freq[s] > 1 && excess > 0 {
                 freq[s] -= 1
                 excess -= 1
+                taken += 1
             }
+            if taken == 0 { return [UInt16](repeating: 0, count: counts.count) }
         }
         return freq
     }
 
     /// One symbol of an encoding table. `reciprocal` = ceil(2^52 / freq) turns the state's
     /// division by `freq` into a multiplication: floor(x * reciprocal / 2^52) = floor(x / freq)
-    /// for every 32-bit x, since the rounding error x * (reciprocal * freq - 2^52) / 2^52 stays
-    /// below 2^-20 while x / freq's fraction is at most 1 - 1/freq (freq <= 2^12).
+    /// for every 32-bit x, since the rounding error x * (reciprocal * freq - 2^52) / (freq * 2^52)
+    /// stays below x / 2^52 < 2^-20 while x / freq's fraction is at most 1 - 1/freq (freq <= 2^12).
     struct EncodeSymbol {
         var freq: UInt32 = 0
         var start: UInt32 = 0
@@ -93,19 +98,19 @@ enum Rans {
         x = q << scaleBits &+ (x &- q &* s.freq) &+ s.start
     }
 
-    /// Decodes one symbol from `x` with `slots` (see `decodeSlots`); takes a word from `words`
-    /// when the state drops below the lower bound. Always reads `words.pointee`: the caller
+    /// Decodes one symbol from `x` with `slots` (see `decodeSlots`); takes a little-endian word
+    /// from `words` when the state drops below the lower bound. Always reads it: the caller
     /// keeps `words` readable past the stream's end (see `BF16ContextCoder.decode`). Wrapping
     /// arithmetic: corrupt input must not trap.
     @inline(__always)
-    static func take(_ x: inout UInt32, slots: UnsafePointer<UInt64>, scaleBits: UInt32, words: inout UnsafePointer<UInt16>) -> UInt32 {
+    static func take(_ x: inout UInt32, slots: UnsafePointer<UInt64>, scaleBits: UInt32, words: inout UnsafeRawPointer) -> UInt32 {
         let e = slots[Int(x & (1 << scaleBits - 1))]
         x = UInt32(truncatingIfNeeded: e >> 16) & 0xFFFF &* (x >> scaleBits) &+ UInt32(truncatingIfNeeded: e >> 32)
         // Branch-free refill: whether a word is due is data, a branch on it mispredicts often.
         let refill = x < lowerBound
-        let word = UInt32(words.pointee)
+        let word = UInt32(UInt16(littleEndian: words.loadUnaligned(as: UInt16.self)))
         x = refill ? x << 16 | word : x
-        words += refill ? 1 : 0
+        words += refill ? 2 : 0
         return UInt32(truncatingIfNeeded: e) & 0xFFFF
     }
 }
