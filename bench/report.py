@@ -44,7 +44,7 @@ if os.path.exists(comp):
               "Order-1 conditions every plane byte on the previous one; with 65,536 contexts per 4 MiB chunk its empirical figure is optimistic (the tables are not counted).",
               "No coder of byte planes at their order-0 entropy reaches 0.66 on MiniLM bf16; the BF16 coder gets under that bound through its contexts (rows differ in scale; the mantissa's top bits depend on the exponent).",
               "The zstd level does not apply to BF16 (rANS) or to F32 planes (ChunkCodec.tuneForFloatPlanes: fast strategy, minimum match 7, so nearly everything is Huffman-coded literals); it applies to the other chunks and to plain zstd.",
-              "Decompression throughput varies by about +-15% between runs of this step on this machine; each figure is the best of 5 passes within one run.", ""]
+              "Throughput varies by up to +-25% between runs of this step on this machine, for the zstd-coded F32 as much as for BF16 (the machine, not the codec); each decompression figure is the best of 5 passes within one run.", ""]
 fwd = os.path.join(results, "forward.json")
 if os.path.exists(fwd):
     r = json.load(open(fwd))
