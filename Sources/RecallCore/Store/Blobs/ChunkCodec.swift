@@ -36,9 +36,10 @@ public struct ChunkCodec: Sendable {
 
     /// Encodes `raw` (whole elements of `dtype`).
     ///
-    /// Each byte plane is compressed as its own zstd frame (format 2) and kept raw when zstd
-    /// cannot shrink it: the exponent plane compresses well, the mantissa planes are close to
-    /// random, and separate frames keep zstd from spending effort (and bytes) on the mix.
+    /// BF16 chunks of at least 4096 elements go to `BF16ContextCoder` (format 3). Everything
+    /// else: each byte plane is compressed as its own zstd frame (format 2) and kept raw when
+    /// zstd cannot shrink it: the exponent plane compresses well, the mantissa planes are close
+    /// to random, and separate frames keep zstd from spending effort (and bytes) on the mix.
     public func encode(_ raw: UnsafeRawBufferPointer, dtype: DType) -> [UInt8] {
         if dtype == .bf16, raw.count % 2 == 0, let base = raw.baseAddress, let coded = BF16ContextCoder.encode(base, count: raw.count / 2) {
             let contextCoded = Self.header(format: 3, planes: 2, transform: .rotateSignToBottom, rawLength: raw.count) + coded.payload
