@@ -54,6 +54,27 @@ final class BlobStoreTests: XCTestCase {
         XCTAssertTrue(try store.verify().isClean)
     }
 
+    /// A BF16 tensor of trained-like weights (normal, rows of different scale) in one chunk:
+    /// the store keeps exactly the context coder's encoding (format 3) and gives the bytes back.
+    func testBF16WeightsAreStoredByTheContextCoderAndComeBackBitExact() throws {
+        let store = try BlobStore(directory: dir)
+        var rng = SeededGenerator(seed: 44)
+        var scale: Float = 0.02
+        let values = (0..<65_536).map { i -> Float in
+            if i % 64 == 0 { scale = 0.02 * exp(Float.random(in: -1...1, using: &rng)) }
+            let u = Float.random(in: Float.leastNormalMagnitude...1, using: &rng), v = Float.random(in: 0...1, using: &rng)
+            return scale * (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+        }
+        let m = MemorySource([TensorView(name: "model.layers.0.mlp.up_proj.weight", shape: [1024, 64], float32: values, as: .bf16)])
+        let (hash, stats) = try store.put(m)
+        let encoded = ChunkCodec(level: store.codec.level).encode(m.tensors[0].bytes, dtype: .bf16)
+        XCTAssertEqual(encoded[0], 3, "format 3")
+        XCTAssertEqual(try store.chunkStatistics().storedBytes, encoded.count)
+        XCTAssertLessThan(Double(stats.storedBytes), 0.7 * Double(stats.rawBytes))
+        try assertSameTensors(m, try store.checkpoint(hash))
+        XCTAssertTrue(try store.verify().isClean)
+    }
+
     func testSameContentIsStoredOnceAndOneTensorChangeAddsOnlyItsChunks() throws {
         let store = try BlobStore(directory: dir, chunkBytes: 1024)
         let a = model(seed: 1)

@@ -60,20 +60,21 @@ enum BF16ContextCoder {
         var nibbleCount = [Int](repeating: 0, count: 16)
         var nibbles = [UInt8](repeating: 0, count: (n + 1) / 2)
         do {
-            let counts = UnsafeMutablePointer<Int>.allocate(capacity: 4 * (256 + 16))
+            let width = 256 + 16  // exponents, then low nibbles
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: 4 * width)
             defer { counts.deallocate() }
-            counts.initialize(repeating: 0, count: 4 * (256 + 16))
+            counts.initialize(repeating: 0, count: 4 * width)
             for i in 0..<n {
                 let v = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
                 let r = v << 1 | v >> 15
                 rotated[i] = r
-                let h = counts + (i & 3) * (256 + 16)
+                let h = counts + (i & 3) * width
                 h[Int(r >> 8)] += 1
                 h[256 + Int(r & 15)] += 1
             }
             for k in 0..<4 {
-                for e in 0..<256 { expCount[e] += counts[k * 272 + e] }
-                for l in 0..<16 { nibbleCount[l] += counts[k * 272 + 256 + l] }
+                for e in 0..<256 { expCount[e] += counts[k * width + e] }
+                for l in 0..<16 { nibbleCount[l] += counts[k * width + 256 + l] }
             }
             nibbles.withUnsafeMutableBufferPointer { packed in
                 for j in 0..<(n / 2) { packed[j] = UInt8(truncatingIfNeeded: rotated[2 * j] & 15 | (rotated[2 * j + 1] & 15) << 4) }
@@ -109,24 +110,24 @@ enum BF16ContextCoder {
         var expCounts = [Int](repeating: 0, count: classCount * 256)
         var nibCounts = [Int](repeating: 0, count: (common.count + 1) * 16)
         do {  // four interleaved histograms again, summed at the end
-            let stride = classCount * 256 + (common.count + 1) * 16
-            let counts = UnsafeMutablePointer<Int>.allocate(capacity: 4 * stride)
+            let width = classCount * 256 + (common.count + 1) * 16  // exponents per class, then nibbles per context
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: 4 * width)
             defer { counts.deallocate() }
-            counts.initialize(repeating: 0, count: 4 * stride)
+            counts.initialize(repeating: 0, count: 4 * width)
             contextOf.withUnsafeBufferPointer { context in
                 for b in 0..<blocks {
                     let c = Int(blockClass[b]) * 256
                     for i in (b * blockSize)..<min(n, (b + 1) * blockSize) {
                         let r = Int(rotated[i])
-                        let h = counts + (i & 3) * stride
+                        let h = counts + (i & 3) * width
                         h[c + r >> 8] += 1
                         h[classCount * 256 + context[r >> 8] * 16 + (r >> 4) & 15] += 1
                     }
                 }
             }
             for k in 0..<4 {
-                for j in 0..<(classCount * 256) { expCounts[j] += counts[k * stride + j] }
-                for j in 0..<((common.count + 1) * 16) { nibCounts[j] += counts[k * stride + classCount * 256 + j] }
+                for j in 0..<(classCount * 256) { expCounts[j] += counts[k * width + j] }
+                for j in 0..<((common.count + 1) * 16) { nibCounts[j] += counts[k * width + classCount * 256 + j] }
             }
         }
         let expFreq = (0..<classCount).map { k in expCounts.withUnsafeBufferPointer { Rans.normalize(UnsafeBufferPointer(rebasing: $0[(k * 256)..<((k + 1) * 256)]), total: exponentTotal) } }
