@@ -202,7 +202,7 @@ enum BF16ContextCoder {
         payload += packed
         payload += nibbles
         let lowNibbleBits = nibbleCount.reduce(0.0) { h, c in c == 0 ? h : h - Double(c) / Double(n) * log2(Double(c) / Double(n)) }
-        appendU32(UInt32(wordCount), to: &payload)
+        ChunkCodec.appendLength(wordCount, to: &payload)
         for k in 0..<wordCount { out[k] = out[k].littleEndian }
         payload += UnsafeRawBufferPointer(start: out, count: 2 * wordCount)
         return (payload, lowNibbleBits)
@@ -238,10 +238,6 @@ enum BF16ContextCoder {
         let used = f.indices.filter { f[$0] > 0 }
         out += [UInt8(used.count & 0xFF), UInt8(used.count >> 8)]
         for s in used { out += [UInt8(s), UInt8(f[s] & 0xFF), UInt8(f[s] >> 8)] }
-    }
-
-    static func appendU32(_ v: UInt32, to out: inout [UInt8]) {
-        out += [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF), UInt8((v >> 16) & 0xFF), UInt8(v >> 24)]
     }
 
     /// Decodes a payload written by `encode` into `n` BF16 elements at `dst`. Throws on any

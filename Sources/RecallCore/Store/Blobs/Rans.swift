@@ -6,10 +6,10 @@
 ///
 /// Conventions: probabilities are frequencies out of 2^scaleBits (at most 2^12; a table's scale
 /// is chosen by the caller: small alphabets need fewer bits, and smaller decode tables stay in
-/// cache); the state is 32 bits kept in [2^16, 2^32) and moves 16-bit words in and out. The encoder runs backwards over the symbols
-/// and writes words from the end of its buffer towards the front, so the decoder reads forwards.
+/// cache); the state is 32 bits kept in [2^16, 2^32) and moves 16-bit words in and out. The
+/// encoder runs backwards over the symbols and writes words from the end of its buffer towards
+/// the front, so the decoder reads forwards.
 enum Rans {
-    static let maxScaleBits = 12
     static let lowerBound: UInt32 = 1 << 16
 
     /// Scales `counts` to frequencies that sum to `total` (a power of two up to 2^12), every
