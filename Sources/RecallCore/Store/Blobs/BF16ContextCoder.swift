@@ -59,18 +59,24 @@ enum BF16ContextCoder {
         var expCount = [Int](repeating: 0, count: 256)
         var nibbleCount = [Int](repeating: 0, count: 16)
         var nibbles = [UInt8](repeating: 0, count: (n + 1) / 2)
+        let blockSize = 1 << blockLog
+        let blocks = (n + blockSize - 1) / blockSize
+        var blockSum = [Int](repeating: 0, count: blocks)  // exponents summed per block, for the classes below
         do {
             let width = 256 + 16  // exponents, then low nibbles
             let counts = UnsafeMutablePointer<Int>.allocate(capacity: 4 * width)
             defer { counts.deallocate() }
             counts.initialize(repeating: 0, count: 4 * width)
-            for i in 0..<n {
-                let v = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
-                let r = v << 1 | v >> 15
-                rotated[i] = r
-                let h = counts + (i & 3) * width
-                h[Int(r >> 8)] += 1
-                h[256 + Int(r & 15)] += 1
+            blockSum.withUnsafeMutableBufferPointer { blockSum in
+                for i in 0..<n {
+                    let v = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                    let r = v << 1 | v >> 15
+                    rotated[i] = r
+                    let h = counts + (i & 3) * width
+                    h[Int(r >> 8)] += 1
+                    h[256 + Int(r & 15)] += 1
+                    blockSum[i >> blockLog] += Int(r >> 8)
+                }
             }
             for k in 0..<4 {
                 for e in 0..<256 { expCount[e] += counts[k * width + e] }
@@ -83,14 +89,8 @@ enum BF16ContextCoder {
         }
 
         // Block classes by the quartiles of the blocks' mean exponents.
-        let blockSize = 1 << blockLog
-        let blocks = (n + blockSize - 1) / blockSize
-        var blockMean = [Int](repeating: 0, count: blocks)  // sum scaled to a full block
-        for b in 0..<blocks {
-            let lo = b * blockSize, hi = min(n, lo + blockSize)
-            var s = 0
-            for i in lo..<hi { s += Int(rotated[i] >> 8) }
-            blockMean[b] = s * blockSize / (hi - lo)
+        let blockMean = (0..<blocks).map { b in  // sum scaled to a full block
+            blockSum[b] * blockSize / (min(n, (b + 1) * blockSize) - b * blockSize)
         }
         let sorted = blockMean.sorted()
         let cuts = (1..<classCount).map { sorted[$0 * blocks / classCount] }
