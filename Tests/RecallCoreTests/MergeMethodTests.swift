@@ -248,4 +248,56 @@ final class MergeMethodTests: XCTestCase {
         }
         XCTAssertTrue(splitTies, "no case splits the ties at a threshold")
     }
+
+    /// Streamed passes release mapped input pages only in whole 2 MiB windows of the file (a
+    /// huge page-table entry is never split): the window arithmetic, at and around the edges.
+    func testMappedPagesAreReleasedInWholeAlignedWindows() {
+        let mib2 = 2 << 20
+        XCTAssertEqual(MappedFile.releasable(offset: 0, count: mib2, granule: mib2), 0 ..< mib2)
+        XCTAssertNil(MappedFile.releasable(offset: 1, count: mib2, granule: mib2), "a misaligned 2 MiB range holds no whole window")
+        XCTAssertEqual(MappedFile.releasable(offset: 100, count: 3 * mib2, granule: mib2), mib2 ..< 3 * mib2)
+        XCTAssertEqual(MappedFile.releasable(offset: mib2 - 1, count: mib2 + 1, granule: mib2), mib2 ..< 2 * mib2)
+        XCTAssertNil(MappedFile.releasable(offset: mib2 + 1, count: mib2 - 2, granule: mib2))
+        XCTAssertEqual(MappedFile.releasable(offset: 4095, count: 8194, granule: 4096), 4096 ..< 12288)
+        // A BF16 block of the streamed path (64 chunks, 8 MiB) always holds at least three windows.
+        let block = 64 * MergedCheckpoint.chunkElements * 2
+        for offset in stride(from: 0, to: mib2, by: 4096 + 2) {
+            XCTAssertGreaterThanOrEqual(MappedFile.releasable(offset: offset, count: block, granule: mib2)!.count, 3 * mib2)
+        }
+    }
+
+    /// TIES over memory-mapped files whose tensor is larger than the survey residency budget:
+    /// every survey pass then gives its pages back and the next faults them in again. The merge
+    /// must equal the same merge over in-memory copies (which release nothing), bit for bit.
+    func testSurveyPassesOverLargeMappedTensorsReleasePagesAndKeepTheResult() throws {
+        let n = 23 << 18  // 23 MiB of F32 per input, 69 MiB for base + 2 models
+        XCTAssertGreaterThan(3 * n * 4, TensorChunks.surveyResidencyBudget)
+        let dir = try makeTempDirectory(self)
+        var rng = SplitMix(seed: 33)
+        var arrays: [[Float]] = []
+        var mapped: [MergeModel] = [], memory: [MergeModel] = []
+        for (i, name) in ["base", "m0", "m1"].enumerated() {
+            let values = [Float](unsafeUninitializedCapacity: n) { v, count in
+                for k in 0..<n { v[k] = Float(Int64(bitPattern: rng.next() % 2001) - 1000) / Float(64 + i) }
+                count = n
+            }
+            arrays.append(values)
+            let url = dir.appendingPathComponent("\(name).safetensors")
+            try SafeTensorsWriter().write([TensorView(name: "w", shape: [n], float32: values)], to: url)
+            mapped.append(MergeModel(name: name, source: try SafeTensorsFile(url: url)))
+            memory.append(model(name, ["w": values]))
+        }
+        func config(_ models: [MergeModel]) -> MergeConfiguration {
+            var ms = Array(models.dropFirst())
+            for i in ms.indices { ms[i].parameters = ["weight": .scalar(1 - 0.3 * Double(i)), "density": .scalar(0.4 + 0.2 * Double(i))] }
+            return MergeConfiguration(method: GeneralizedTaskArithmetic.ties, base: models[0], models: ms, parameters: ["normalize": .scalar(1)])
+        }
+        let fromFiles = try MergedCheckpoint(config(mapped)).tensor(named: "w")
+        let fromMemory = try MergedCheckpoint(config(memory)).tensor(named: "w")
+        XCTAssertEqual(fromFiles.elementCount, n)
+        XCTAssertTrue(fromFiles.bytes.elementsEqual(fromMemory.bytes), "mapped and in-memory TIES differ")
+        // And the merge did something: the output is neither the base nor any model.
+        let out = try fromFiles.toFloat32()
+        for a in arrays { XCTAssertNotEqual(out, a) }
+    }
 }

@@ -27,8 +27,19 @@ public struct TensorChunks: @unchecked Sendable {
     public var chunkCount: Int { (count + chunkElements - 1) / chunkElements }
     /// Consecutive chunks a worker takes at a time; their pages are released together, so a
     /// streamed pass makes one `madvise` (and one TLB shootdown) per input per block: up to 16
-    /// chunks, fewer when a tensor has too few to keep every worker busy.
-    public var blockChunks: Int { max(1, min(16, (chunkCount + Parallel.threadCount - 1) / Parallel.threadCount)) }
+    /// chunks (4M elements: 8 MiB of a BF16 input), fewer when a tensor has too few to keep
+    /// every worker busy. Blocks that large contain whole 2 MiB windows (see `releaseGranule`).
+    public var blockChunks: Int { max(1, min(64, (chunkCount + Parallel.threadCount - 1) / Parallel.threadCount)) }
+    /// Streamed passes give pages back only in whole, 2 MiB-aligned windows: the page cache maps
+    /// large folios with huge page-table entries (do_set_pmd), and dropping part of one splits
+    /// it under a lock (`__split_huge_pmd`), which cost more than the merge arithmetic. The
+    /// window edges a block shares with its neighbours go when the tensor is done.
+    static let releaseGranule = 2 << 20
+    /// Survey passes keep the pages they read for the next pass unless the tensor's inputs
+    /// together map more than this (an embedding matrix of six models is 340 MB): then every
+    /// pass releases them, and the next faults them in again (huge mappings: cheap).
+    static let surveyResidencyBudget = 64 << 20
+    let mappedBytes: Int
     public var workerCount: Int { max(1, min(Parallel.threadCount, (chunkCount + blockChunks - 1) / blockChunks)) }
 
     /// Chunks of mapped (or owned) tensors of any float dtype; `owners` name them in errors.
@@ -42,7 +53,8 @@ public struct TensorChunks: @unchecked Sendable {
         readers = views.map { view in
             { start, n, into in FloatConversion.toFloat32(view.bytes.baseAddress! + start * view.dtype.byteSize, dtype: view.dtype, into: into, count: n) }
         }
-        releasers = views.map { view in { view.releaseMappedPages(elements: $0) } }
+        releasers = views.map { view in { view.releaseMappedPages(elements: $0, granule: Self.releaseGranule) } }
+        mappedBytes = views.reduce(0) { $0 + $1.bytes.count }
     }
 
     /// Chunks of F32 arrays already in memory (and already checked for NaN/Inf).
@@ -58,6 +70,7 @@ public struct TensorChunks: @unchecked Sendable {
             { start, n, into in into.update(from: buffer.baseAddress! + start, count: n) }
         }
         releasers = []
+        mappedBytes = 0
     }
 
     /// One chunk as a merge method sees it.
@@ -77,11 +90,12 @@ public struct TensorChunks: @unchecked Sendable {
     /// Calls `body` once for every chunk, spread over `workerCount` threads (worker w takes
     /// blocks w, w + workerCount, ... of `blockChunks` consecutive chunks). The first NaN/Inf
     /// (by input, then element) or the first error thrown by `body` is thrown after the pass.
-    /// `releasing`: the pass is the last over these inputs, so each block's mapped pages are
-    /// given back once it is done (survey passes keep them: faulting them in again for every
+    /// `survey`: more passes over these inputs follow. The last pass gives each block's mapped
+    /// pages back once it is done; survey passes keep them (faulting them in again for every
     /// pass, and the TLB shootdowns of giving them back, cost more than the one tensor's worth
-    /// of pages they hold).
-    public func forEach(releasing: Bool = true, _ body: (Chunk) throws -> Void) throws {
+    /// of pages they hold) unless the tensor is larger than `surveyResidencyBudget`.
+    public func forEach(survey: Bool = false, _ body: (Chunk) throws -> Void) throws {
+        let releasing = !survey || mappedBytes > Self.surveyResidencyBudget
         let chunk = chunkElements, chunks = chunkCount, workers = workerCount
         let lock = NSLock()
         var firstBad: (input: Int, element: Int, value: Float)?

@@ -52,14 +52,23 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Drops this process's pages wholly inside `range` (a part of `bytes`); see
-    /// `TensorView.releaseMappedPages`. Pages shared with neighbouring bytes are kept.
-    public func release(_ range: UnsafeRawBufferPointer) {
+    /// `TensorView.releaseMappedPages`. Pages shared with neighbouring bytes are kept; with
+    /// `granule` (a power of two, a multiple of the page size), whole `granule`-aligned windows
+    /// of the file only, so no huge mapping is split.
+    public func release(_ range: UnsafeRawBufferPointer, granule: Int? = nil) {
         guard let base, let start = range.baseAddress, range.count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let lo = ((start - UnsafeRawPointer(base)) + page - 1) & ~(page - 1)
-        let hi = (start - UnsafeRawPointer(base) + range.count) & ~(page - 1)
-        guard lo >= 0, hi > lo, hi <= bytes.count + page else { return }
-        _ = madvise(base + lo, hi - lo, MADV_DONTNEED)
+        let offset = start - UnsafeRawPointer(base)
+        guard offset >= 0, offset + range.count <= bytes.count,
+              let window = Self.releasable(offset: offset, count: range.count, granule: granule ?? Int(sysconf(Int32(_SC_PAGESIZE))))
+        else { return }
+        _ = madvise(base + window.lowerBound, window.count, MADV_DONTNEED)
+    }
+
+    /// The `granule`-aligned byte range wholly inside `offset ..< offset + count`, if any.
+    static func releasable(offset: Int, count: Int, granule: Int) -> Range<Int>? {
+        let lo = (offset + granule - 1) & ~(granule - 1)
+        let hi = (offset + count) & ~(granule - 1)
+        return hi > lo ? lo ..< hi : nil
     }
 
     deinit {

@@ -77,11 +77,12 @@ public struct TensorView: @unchecked Sendable {
         file.release(bytes)
     }
 
-    /// `releaseMappedPages` for the pages wholly inside elements `elements` (a streamed chunk).
-    public func releaseMappedPages(elements: Range<Int>) {
+    /// `releaseMappedPages` for the pages wholly inside elements `elements` (a streamed chunk);
+    /// with `granule`, only for the `granule`-aligned windows wholly inside (see `MappedFile.release`).
+    public func releaseMappedPages(elements: Range<Int>, granule: Int? = nil) {
         guard let file = owner as? MappedFile, !elements.isEmpty, let start = bytes.baseAddress else { return }
         let size = dtype.byteSize
-        file.release(UnsafeRawBufferPointer(start: start + elements.lowerBound * size, count: elements.count * size))
+        file.release(UnsafeRawBufferPointer(start: start + elements.lowerBound * size, count: elements.count * size), granule: granule)
     }
 
     /// Copies the values into `dst` as F32. Only for F32, F16 and BF16 tensors.

@@ -199,7 +199,7 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
             // L1 of each model's task vector before and after its seeded drop, per chunk, summed in order.
             var perChunk = [Double](repeating: 0, count: chunks.chunkCount * random.count * 2)
             try perChunk.withUnsafeMutableBufferPointer { sums in
-                try chunks.forEach(releasing: false) { chunk in
+                try chunks.forEach(survey: true) { chunk in
                     for (j, i) in random.enumerated() {
                         guard case let .random(seed, cut) = trims[i].rule else { continue }
                         var rng = SplitMix.positioned(seed: seed, at: chunk.start)
@@ -263,7 +263,7 @@ struct MagnitudeSurvey {
         // Pass 1: high halves.
         try histograms.withUnsafeMutableBufferPointer { h in
             try perChunkL1.withUnsafeMutableBufferPointer { l1 in
-                try chunks.forEach(releasing: false) { chunk in
+                try chunks.forEach(survey: true) { chunk in
                     for j in 0..<m {
                         let hist = h.baseAddress! + (chunk.worker * m + j) * buckets
                         var sum = 0.0
@@ -289,7 +289,7 @@ struct MagnitudeSurvey {
         // Pass 2: low halves within each model's bucket.
         histograms.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         try histograms.withUnsafeMutableBufferPointer { h in
-            try chunks.forEach(releasing: false) { chunk in
+            try chunks.forEach(survey: true) { chunk in
                 for j in 0..<m {
                     let hist = h.baseAddress! + (chunk.worker * m + j) * buckets
                     let target = UInt32(high[j])
@@ -312,7 +312,7 @@ struct MagnitudeSurvey {
         if split.contains(true) || measureL1 {
             try tiesPerChunk.withUnsafeMutableBufferPointer { t in
                 try perChunkL1.withUnsafeMutableBufferPointer { l1 in
-                    try chunks.forEach(releasing: false) { chunk in
+                    try chunks.forEach(survey: true) { chunk in
                         for j in 0..<m where split[j] || measureL1 {
                             let threshold = thresholds[j].bitPattern
                             var equal = 0, above = 0.0
