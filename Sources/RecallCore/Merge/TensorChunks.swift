@@ -26,7 +26,7 @@ public struct TensorChunks: @unchecked Sendable {
 
     public var chunkCount: Int { (count + chunkElements - 1) / chunkElements }
     /// Consecutive chunks a worker takes at a time; their pages are released together, so a
-    /// streamed pass makes one `madvise` (and one TLB shootdown) per input per block: up to 16
+    /// streamed pass makes one `madvise` (and one TLB shootdown) per input per block: up to 64
     /// chunks (4M elements: 8 MiB of a BF16 input), fewer when a tensor has too few to keep
     /// every worker busy. Blocks that large contain whole 2 MiB windows (see `releaseGranule`).
     public var blockChunks: Int { max(1, min(64, (chunkCount + Parallel.threadCount - 1) / Parallel.threadCount)) }
