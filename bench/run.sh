@@ -82,11 +82,11 @@ model_dir="$work/smollm2-shaped-hf"
 pairs=()
 for pair in 1 2 3; do
   ours=$("$bin/RecallBench" forward "$model_dir" --samples 32 --tokens 64 --runs 3)
-  torch=$("$py" "$here/bench/forward_torch.py" "$model_dir" --samples 32 --tokens 64 --runs 3 --threads 2 2>/dev/null)
+  torch=$("$py" "$here/bench/forward_torch.py" "$model_dir" --samples 32 --tokens 64 --runs 3 --threads 2)
   echo "pair $pair ours:  $ours"; echo "pair $pair torch: $torch"
   pairs+=("{\"recall\": $ours, \"torch\": $torch}")
 done
-printf '{"pairs": [%s, %s, %s]}\n' "${pairs[0]}" "${pairs[1]}" "${pairs[2]}" > "$results/forward.json"
+(IFS=,; printf '{"pairs": [%s]}\n' "${pairs[*]}") > "$results/forward.json"
 
 echo "== storage growth: base + 5 LoRA-like task models + 5 merged versions"
 "$bin/RecallBench" growth "$ckpt" "$work/growth-home" | tail -n 1 > "$results/growth.json"
