@@ -17,6 +17,8 @@ Variants (base = hf-tiny-llama-sharded, F32, unless noted):
   bf16/             base = hf-tiny-llama (BF16): r=4, alpha=8 on q_proj, v_proj, o_proj; adapter in F32
                     (peft's autocast); peft rounds the delta to BF16 before adding, so a merge
                     rounded once may differ by 1 BF16 ulp.
+  on-expert/        base = cl-tiny/expert-colour (a fine-tuned model, not the registry's base):
+                    r=4, alpha=8 on every block linear
 
 Usage:  bash tools/setup-venv.sh && tools/.venv/bin/python tools/gen_lora_fixtures.py
 Deterministic: two runs give byte-identical files.
@@ -48,6 +50,9 @@ VARIANTS = [
      dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "embed_tokens"], rank_pattern={"v_proj": 2},
           alpha_pattern={"layers.1.self_attn.q_proj": 16})),
     ("bf16", "hf-tiny-llama", dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj"])),
+    # An adapter trained from a model that is not the registry's base (the sequential loop: each
+    # task is fine-tuned from the exported head): the registry must apply it to that model.
+    ("on-expert", "cl-tiny/expert-colour", dict(r=4, lora_alpha=8, target_modules=BLOCK_LINEAR)),
 ]
 
 

@@ -83,4 +83,124 @@ final class ContinualLearningTests: XCTestCase {
         XCTAssertEqual(history.map { $0["head"]?.boolValue }, [false, true, false], "head stays on version 2")
         XCTAssertTrue(try daemon.ok(["history"]).stdout.contains("gated:"))
     }
+
+    // MARK: RegMean
+
+    /// RegMean through the daemon keeps every task after three registers (the same stated
+    /// threshold as RECALL's), in the experts scenario and in the sequential one, where the head's
+    /// Gram is the running sum kept in the store.
+    func testRegMeanKeepsEveryTaskInBothScenarios() throws {
+        for scenario in ["experts", "sequential"] {
+            let daemon = try DaemonHarness(self)
+            try daemon.start()
+            try daemon.ok(["init", Self.root.appendingPathComponent("base").path, "--method", "regmean", "--scenario", scenario])
+            for t in Self.tasks {
+                // The fixture's experts were all fine-tuned from the base.
+                try daemon.ok(["register", Self.root.appendingPathComponent("expert-\(t)").path, "--task", t,
+                               "--samples", samples(t).path, "--eval", eval(t).path, "--trained-from", "base"])
+            }
+            let rows = try daemon.json(["history", "--eval"])["versions"]?.arrayValue ?? []
+            let final = try XCTUnwrap(rows.last?["accuracy"], scenario)
+            for t in Self.tasks {
+                XCTAssertGreaterThanOrEqual(try XCTUnwrap(final[t]?.doubleValue), Self.threshold, "\(scenario): RegMean forgot \(t): \(final.serialized())")
+            }
+            let head = try daemon.json(["show", "head"])
+            XCTAssertEqual(head["details"]?["statistics"]?.stringValue, StatisticsRecipe().key, head.serialized())
+            XCTAssertEqual(try daemon.ctl(["verify"]).status, 0)
+            XCTAssertEqual(daemon.stop(), 0)
+
+            // Statistics are cached per task model (and, in the sequential loop, per merged head),
+            // within 5% of the model's bytes per task.
+            let store = try RegistryStore(home: daemon.home)
+            let newModels = try (2...4).map { v in try XCTUnwrap(store.provenance.detail(of: v).inputs.first { $0.role == "new" }?.modelID) }
+            for id in newModels {
+                let model = try XCTUnwrap(store.provenance.model(id: id))
+                let stats = try XCTUnwrap(store.blobs.statistics(model: model.contentHash, recipe: StatisticsRecipe().key, layers: 4), "model \(id)")
+                let bytes = try store.checkpoint(of: model).infos.reduce(0) { $0 + $1.byteCount }
+                XCTAssertLessThan(Double(stats.byteCount), 0.6 * Double(bytes), "the tiny model is far narrower than an LLM; see ARCHITECTURE.md for SmolLM2 and 7B")
+            }
+            if scenario == "sequential" {
+                let (_, headModel) = try store.checkpoint(version: "head")
+                XCTAssertNotNil(try store.blobs.statistics(model: headModel.hash, recipe: StatisticsRecipe().key, layers: 4), "the head keeps its running sum")
+            }
+        }
+    }
+
+    /// An option that does not belong to the method is refused at init, naming the key.
+    func testRegMeanOptionsAreChecked() throws {
+        XCTAssertThrowsError(try MergePlan(method: "regmean", options: ["tau": "0.1"])) { e in
+            XCTAssertTrue("\(e)".contains("tau") && "\(e)".contains("regmean"), "\(e)")
+        }
+        XCTAssertThrowsError(try MergePlan(method: "recall", options: ["ridge": "0.1"])) { e in
+            XCTAssertTrue("\(e)".contains("fusion=regmean"), "\(e)")
+        }
+        XCTAssertThrowsError(try MergePlan(method: "regmean", options: ["alpha": "1.5"]))
+        let plan = try MergePlan(method: "recall", options: ["fusion": "regmean", "rank": "8"])
+        XCTAssertEqual(plan.statistics?.rank, 8)
+    }
+
+    // MARK: Adapters trained from the head
+
+    /// In the sequential loop a PEFT adapter is a delta on the version it was trained from: the
+    /// registry applies it there (head by default), so the stored task model equals what PEFT's
+    /// `merge_and_unload()` makes of that model (Fixtures/lora/on-expert: an adapter on the colour
+    /// expert, which a first linear register makes the head exactly).
+    func testAdapterIsAppliedToTheVersionItWasTrainedFrom() throws {
+        let daemon = try DaemonHarness(self)
+        try daemon.start()
+        try daemon.ok(["init", Self.root.appendingPathComponent("base").path, "--method", "linear", "--scenario", "sequential"])
+        try daemon.ok(["register", Self.root.appendingPathComponent("expert-colour").path, "--task", "colour",
+                       "--samples", samples("colour").path])
+        let adapter = CLI.fixtures.appendingPathComponent("lora/on-expert")
+        // A version that does not exist: refused with the option named, nothing queued.
+        let bad = try daemon.ctl(["register", adapter.path, "--task", "count", "--samples", samples("count").path, "--trained-from", "9"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("--trained-from 9"), bad.stderr)
+        XCTAssertEqual(try daemon.json(["jobs"]).arrayValue?.count, 1, "only the first register's job")
+        try daemon.ok(["register", adapter.path, "--task", "count", "--samples", samples("count").path])
+        let show = try daemon.json(["show", "3"])
+        XCTAssertEqual(show["details"]?["trained_from"]?.intValue, 2, show.serialized())
+        XCTAssertEqual(daemon.stop(), 0)
+
+        let store = try RegistryStore(home: daemon.home)
+        let newID = try XCTUnwrap(store.provenance.detail(of: 3).inputs.first { $0.role == "new" }?.modelID)
+        let taskModel = try store.checkpoint(of: try XCTUnwrap(store.provenance.model(id: newID)))
+        let headModelID = try XCTUnwrap(store.provenance.version(2)?.modelID)
+        XCTAssertEqual(try store.provenance.model(id: newID)?.parentID, headModelID, "provenance names the model the adapter was applied to")
+        let expected = try SafeTensorsFile(url: adapter.appendingPathComponent("expected.safetensors"))
+        let expert = try Checkpoint.open(Self.root.appendingPathComponent("expert-colour"))
+        XCTAssertFalse(expected.infos.isEmpty)
+        for info in taskModel.infos {
+            let got = try taskModel.tensor(named: info.name).toFloat32()
+            let want = try (expected.infos.contains { $0.name == info.name } ? expected.tensor(named: info.name)
+                                                                                : expert.weights.tensor(named: info.name)).toFloat32()
+            let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst, 1e-5, "\(info.name): the adapter was applied to the wrong model (max diff \(worst))")
+        }
+    }
+
+    /// Sequential task vectors are taken against the parent, not the base: with task arithmetic
+    /// at lambda 1 and weight 1, head H plus an adapter trained from it (N) must merge to
+    /// H + (N - H) = N. Anchored at the base it would be B + (H - B) + (N - B) = N + H - B: every
+    /// earlier step counted again, the compounding the sequential benchmark suffered from.
+    func testSequentialTaskVectorsAreTakenAgainstTheParent() throws {
+        let daemon = try DaemonHarness(self)
+        try daemon.start()
+        try daemon.ok(["init", Self.root.appendingPathComponent("base").path, "--method", "task_arithmetic",
+                       "--scenario", "sequential", "--opt", "lambda=1"])
+        try daemon.ok(["register", Self.root.appendingPathComponent("expert-colour").path, "--task", "colour",
+                       "--samples", samples("colour").path])
+        let adapter = CLI.fixtures.appendingPathComponent("lora/on-expert")
+        try daemon.ok(["register", adapter.path, "--task", "count", "--samples", samples("count").path])
+        XCTAssertEqual(daemon.stop(), 0)
+        let store = try RegistryStore(home: daemon.home)
+        let (_, merged) = try store.checkpoint(version: "3")
+        let expected = try SafeTensorsFile(url: adapter.appendingPathComponent("expected.safetensors"))
+        for info in expected.infos {
+            let got = try merged.tensor(named: info.name).toFloat32(), want = try expected.tensor(named: info.name).toFloat32()
+            let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst, 1e-5, "\(info.name): merged head + (new - head) differs from the new model by \(worst)")
+        }
+    }
 }
+

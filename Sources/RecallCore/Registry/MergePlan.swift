@@ -5,12 +5,32 @@ import Foundation
 public struct MergePlan {
     public enum Kind {
         case recall(RecallMerge.Options, probeNewOnly: Bool)
+        /// RegMean over activation statistics of each task's samples (no representations).
+        case regmean(RegMeanMerge.Options, dtype: DType?)
         case baseline(MergeMethod, perModel: [String: ParameterSetting], global: [String: ParameterSetting], seed: UInt64, dtype: DType?)
     }
     public let method: String
     public let kind: Kind
+    /// How activation statistics are taken, when the method uses them (`regmean`, `recall`
+    /// with `fusion=regmean`); nil otherwise.
+    public let statistics: StatisticsRecipe?
 
-    public static let recallKeys = ["clusters", "seed", "tau", "lambda", "score", "pooling", "sparsify", "dtype", "probe", "sigma", "kernel"]
+    public static let recallKeys = ["clusters", "seed", "tau", "lambda", "score", "pooling", "sparsify", "dtype", "probe", "sigma", "kernel",
+                                    "fusion", "alpha", "ridge", "rank", "stats_samples"]
+    public static let regmeanKeys = ["alpha", "ridge", "rank", "stats_samples", "dtype"]
+
+    /// RegMean's options (`alpha`, `ridge`) and the statistics recipe (`rank`, `stats_samples`).
+    static func regmean(_ options: [String: String], bad: (String, String) -> RecallError) throws -> (RegMeanMerge.Options, StatisticsRecipe) {
+        var o = RegMeanMerge.Options(), recipe = StatisticsRecipe()
+        if let v = options["alpha"] { guard let a = Double(v), a >= 0, a <= 1 else { throw bad("alpha", "must be a number in [0, 1]") }; o.alpha = a }
+        if let v = options["ridge"] { guard let r = Double(v), r > 0, r.isFinite else { throw bad("ridge", "must be a positive number") }; o.ridge = r }
+        if let v = options["rank"] { guard let k = Int(v), k >= 0, k <= 4096 else { throw bad("rank", "must be an integer in 0...4096") }; recipe.rank = k }
+        if let v = options["stats_samples"] {
+            guard let n = Int(v), n >= 1 else { throw bad("stats_samples", "must be an integer >= 1") }
+            recipe.samples = n
+        }
+        return (o, recipe)
+    }
 
     /// `cross` (median distance between models on the same sample), `within` (between samples
     /// of one model) or a fixed positive number.
@@ -82,12 +102,35 @@ public struct MergePlan {
             o.outputDType = try dtype()
             let probe = options["probe"] ?? "all"
             guard probe == "all" || probe == "new" else { throw bad("probe", "must be all (typical samples of every task) or new (the new task's only)") }
+            switch options["fusion"] ?? "task-vector" {
+            case "task-vector":
+                if let key = ["alpha", "ridge", "rank", "stats_samples"].first(where: { options[$0] != nil }) {
+                    throw bad(key, "applies to fusion=regmean only")
+                }
+                statistics = nil
+            case "regmean":
+                if o.sparsify != .none { throw bad("sparsify", "applies to fusion=task-vector only") }
+                let (r, recipe) = try Self.regmean(options, bad: bad)
+                o.regmean = r
+                statistics = recipe
+            default: throw bad("fusion", "must be task-vector or regmean")
+            }
             kind = .recall(o, probeNewOnly: probe == "new")
             return
         }
+        if method == "regmean" {
+            for key in options.keys where !Self.regmeanKeys.contains(key) {
+                throw RecallError(.invalidArgument, "option '\(key)' is not a regmean option; use \(Self.regmeanKeys.joined(separator: ", "))")
+            }
+            let (r, recipe) = try Self.regmean(options, bad: bad)
+            statistics = recipe
+            kind = .regmean(r, dtype: try dtype())
+            return
+        }
+        statistics = nil
         let m: MergeMethod
         do { m = try MergeMethods.named(method) } catch {
-            throw RecallError(.invalidArgument, "method '\(method)' is not one of recall, \(MergeMethods.all.map(\.name).joined(separator: ", "))")
+            throw RecallError(.invalidArgument, "method '\(method)' is not one of recall, regmean, \(MergeMethods.all.map(\.name).joined(separator: ", "))")
         }
         var perModel: [String: ParameterSetting] = [:], global: [String: ParameterSetting] = [:]
         for (key, value) in options where key != "seed" && key != "dtype" {
@@ -104,4 +147,15 @@ public struct MergePlan {
         if perModel["weight"] == nil { perModel["weight"] = .scalar(1) }
         kind = .baseline(m, perModel: perModel, global: global, seed: try seed(), dtype: try dtype())
     }
+}
+
+/// Which samples feed a task's activation statistics and how small they are kept: the first
+/// `samples` lines of the task's samples file, through the task's own model, each module's
+/// Gram sketched at `rank` (see `GramSketch`). `key` names the cache entry, so statistics taken
+/// another way are never mixed up.
+public struct StatisticsRecipe: Equatable, Sendable {
+    public var rank = 24
+    public var samples = 64
+    public init() {}
+    public var key: String { "gram-v1-rank\(rank)-samples\(samples)" }
 }

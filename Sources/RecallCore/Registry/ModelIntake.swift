@@ -2,7 +2,8 @@ import Foundation
 
 /// Turns whatever a user registers into full weights that fit the registry's base, or a one-line
 /// error naming the file and tensor: a safetensors file (any extension), a sharded index, an HF
-/// directory, a GGUF file (imported) or a PEFT LoRA adapter directory (applied to the base).
+/// directory, a GGUF file (imported) or a PEFT LoRA adapter directory (applied to the model it
+/// was trained from).
 public struct ModelIntake {
     /// A candidate ready to store: weights only. Its config and tokenizer are the base's (the
     /// weights are checked to fit the base exactly), so the registry keeps no side files of its own.
@@ -13,8 +14,11 @@ public struct ModelIntake {
         let owner: AnyObject?
     }
 
-    /// `workDirectory` receives a GGUF import; the caller removes it when the job is done.
-    public static func open(_ url: URL, base: TensorSource, workDirectory: URL) throws -> Candidate {
+    /// `trainedFrom` is the model a PEFT adapter is a delta on (the base, or the registry version
+    /// the adapter was fine-tuned from): the adapter is applied to it, as PEFT's
+    /// `merge_and_unload()` would. `workDirectory` receives a GGUF import; the caller removes it
+    /// when the job is done.
+    public static func open(_ url: URL, trainedFrom base: TensorSource, workDirectory: URL) throws -> Candidate {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: url.path, isDirectory: &isDir) else {

@@ -20,10 +20,14 @@ public struct RegisterRequest: Sendable {
     public var evalName: String
     /// Merge gate for this register (accuracy points), overriding the registry's.
     public var gate: Double?
+    /// The version the model was fine-tuned from (number, tag, `head` or `base`): a PEFT adapter
+    /// is applied to that version's model and the task vector is taken against it. Default:
+    /// `base` in the experts scenario, the parent version (head) in the sequential one.
+    public var trainedFrom: String?
 
     public init(model: String, task: String, name: String? = nil, samples: String, samplesName: String = "samples",
                 parent: String? = nil, uploaded: Bool = false, eval: String? = nil, evalName: String = "eval",
-                gate: Double? = nil) {
+                gate: Double? = nil, trainedFrom: String? = nil) {
         self.model = model
         self.task = task
         self.name = name
@@ -34,6 +38,7 @@ public struct RegisterRequest: Sendable {
         self.eval = eval
         self.evalName = evalName
         self.gate = gate
+        self.trainedFrom = trainedFrom
     }
 
     /// Reads a request body; a missing or mistyped field is named.
@@ -61,6 +66,7 @@ public struct RegisterRequest: Sendable {
         } else {
             gate = nil
         }
+        trainedFrom = try string("trained_from", required: false)
     }
 
     public var json: JSONValue {
@@ -70,6 +76,7 @@ public struct RegisterRequest: Sendable {
             ("parent", parent.map { .string($0) } ?? .null), ("uploaded", .bool(uploaded)),
             ("eval", eval.map { .string($0) } ?? .null), ("eval_name", .string(evalName)),
             ("gate", gate.map { .number($0, integer: nil) } ?? .null),
+            ("trained_from", trainedFrom.map { .string($0) } ?? .null),
         ])
     }
 }

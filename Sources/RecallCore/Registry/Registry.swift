@@ -55,8 +55,8 @@ public final class Registry: @unchecked Sendable {
         _ = try MergePlan(method: method, options: options)
         let checkpoint = try Checkpoint.open(url)
         _ = try checkpoint.modelConfig()  // the base must be an architecture the engine runs
-        if method == "recall", !FileManager.default.fileExists(atPath: checkpoint.url.appendingPathComponent("tokenizer.json").path) {
-            throw RecallError(.notFound, "\(url.path): no tokenizer.json; RECALL runs the model on samples, so the base must be an HF directory with its tokenizer")
+        if method == "recall" || method == "regmean", !FileManager.default.fileExists(atPath: checkpoint.url.appendingPathComponent("tokenizer.json").path) {
+            throw RecallError(.notFound, "\(url.path): no tokenizer.json; \(method) runs the model on samples, so the base must be an HF directory with its tokenizer")
         }
         for info in checkpoint.weights.infos {
             if let bad = try checkpoint.weights.tensor(named: info.name).firstNonFinite {
@@ -95,7 +95,9 @@ public final class Registry: @unchecked Sendable {
             throw RecallError(.invalidArgument, "--task must be a non-empty name")
         }
         let samples = try SamplesFile.parse(Data(request.samples.utf8), source: request.samplesName)
-        if settings.method == "recall", samples.count < 1 { throw RecallError(.invalidFile, "\(request.samplesName): no samples") }
+        if settings.method == "recall" || settings.method == "regmean", samples.count < 1 {
+            throw RecallError(.invalidFile, "\(request.samplesName): no samples")
+        }
         if let parent = request.parent { _ = try provenance.resolve(parent) }
         guard let baseRecord = try provenance.model(id: settings.baseModelID) else {
             throw RecallError(.notFound, "store: the base model record is missing; run `recallctl verify`")
@@ -107,14 +109,18 @@ public final class Registry: @unchecked Sendable {
                 throw RecallError(.invalidArgument, "\(request.evalName): evaluation runs the model, but the registry's base has no config.json/tokenizer.json; register without --eval")
             }
         }
+        let trainedFrom = try trainedFromVersion(request, settings: settings)
+        let origin = try trainedFromCheckpoint(trainedFrom, base: base)
         let url = URL(fileURLWithPath: request.model)
         let work = incoming.appendingPathComponent("import-\(UUID().uuidString)")
         do {
-            let candidate = try ModelIntake.open(url, base: base, workDirectory: work)
+            let candidate = try ModelIntake.open(url, trainedFrom: origin, workDirectory: work)
             try ModelIntake.check(candidate.weights, against: base, file: url.path)
             var payload = request.json.objectValue ?? []
             payload.append(("resolved", .string(candidate.format == "gguf" ? work.path : url.path)))
             payload.append(("format", .string(candidate.format)))
+            // Resolved now, so the job applies the adapter to the same model even if head moves meanwhile.
+            payload.append(("trained_from_version", .int(trainedFrom)))
             let job = try provenance.enqueueJob(kind: "register", payload: .object(payload))
             condition.lock(); condition.signal(); condition.unlock()
             log("job \(job.id) queued: register \(url.lastPathComponent) as task \(request.task)")
@@ -124,6 +130,42 @@ public final class Registry: @unchecked Sendable {
             if request.uploaded { try? FileManager.default.removeItem(at: url) }
             throw error
         }
+    }
+
+    /// The version a registered model was fine-tuned from: `--trained-from` (a version, tag,
+    /// `head` or `base`), else the base in the experts scenario and the parent version (`--parent`,
+    /// default head) in the sequential one, where each task is trained from the exported head.
+    func trainedFromVersion(_ request: RegisterRequest, settings: RegistrySettings) throws -> Int {
+        if let ref = request.trainedFrom {
+            if ref == "base" { return 1 }
+            do { return try provenance.resolve(ref) } catch let e as RecallError {
+                throw RecallError(e.kind, "--trained-from \(ref): \(e.message)")
+            }
+        }
+        switch settings.scenario {
+        case .experts: return 1
+        case .sequential: return try request.parent.map { try provenance.resolve($0) } ?? (try provenance.head()) ?? 1
+        }
+    }
+
+    /// Merges between version `number` and the base (0 for the base itself).
+    func lineageLength(_ number: Int) throws -> Int {
+        var n = 0, current: Int? = number
+        while let v = current, v != 1, let record = try provenance.version(v) {
+            n += 1
+            current = record.parentVersion
+            if n > 1_000_000 { throw RecallError(.invalidFile, "registry: the version chain from \(number) loops; run `recallctl verify`") }
+        }
+        return n
+    }
+
+    /// The weights of version `number`'s model (version 1 is the base itself).
+    func trainedFromCheckpoint(_ number: Int, base: StoredCheckpoint) throws -> StoredCheckpoint {
+        guard number != 1 else { return base }
+        guard let v = try provenance.version(number), let m = try provenance.model(id: v.modelID) else {
+            throw RecallError(.notFound, "version \(number) has no model record; run `recallctl verify`")
+        }
+        return try store.checkpoint(of: m)
     }
 
     // MARK: Worker
@@ -198,7 +240,7 @@ public final class Registry: @unchecked Sendable {
 
     /// Overall progress of a phase's fraction (phases take roughly these shares of a register).
     static let phaseSpans: [String: (Double, Double)] = [
-        "store": (0, 0.2), "select": (0.2, 0.3), "represent": (0.3, 0.6), "fuse": (0.6, 0.8),
+        "store": (0, 0.2), "statistics": (0.2, 0.25), "select": (0.25, 0.3), "represent": (0.3, 0.6), "fuse": (0.6, 0.8),
         "store-merged": (0.8, 0.88), "evaluate": (0.88, 0.98), "commit": (0.98, 1),
     ]
 
@@ -218,6 +260,9 @@ public final class Registry: @unchecked Sendable {
         }
         let base = try store.checkpoint(of: baseRecord)
         let parentVersion = try request.parent.map { try provenance.resolve($0) } ?? (try provenance.head()) ?? 1
+        // Jobs queued before trained_from was recorded applied adapters to the base.
+        let trainedFrom = job.payload["trained_from_version"]?.intValue ?? 1
+        let origin = try trainedFromCheckpoint(trainedFrom, base: base)
 
         // Phase store: the task model (skipped when a previous run of this job stored it).
         try report("store", 0)
@@ -226,10 +271,10 @@ public final class Registry: @unchecked Sendable {
             newModel = m
         } else {
             let resolved = URL(fileURLWithPath: job.payload["resolved"]?.stringValue ?? request.model)
-            let candidate = try ModelIntake.open(resolved, base: base, workDirectory: incoming.appendingPathComponent("unused-\(job.id)"))
+            let candidate = try ModelIntake.open(resolved, trainedFrom: origin, workDirectory: incoming.appendingPathComponent("unused-\(job.id)"))
             let name = request.name ?? URL(fileURLWithPath: request.model).lastPathComponent
-            let parentModel = settings.scenario == .sequential
-                ? try provenance.version(parentVersion).map(\.modelID) : settings.baseModelID
+            // The model it was fine-tuned from (and an adapter applied to): its task vector's anchor.
+            let parentModel = try provenance.version(trainedFrom).map(\.modelID) ?? settings.baseModelID
             let (m, _, created) = try withExtendedLifetime(candidate) {
                 try store.putModel(candidate.weights, files: [], kind: .task, name: name, task: request.task,
                                    sourcePath: request.model, format: job.payload["format"]?.stringValue ?? "file",
@@ -267,11 +312,38 @@ public final class Registry: @unchecked Sendable {
         let filesDir = try baseFiles(base)
         let config = try ModelConfig(json: try JSONValue.parse(try base.file(named: "config.json"), rejectDuplicateKeys: false),
                                      source: "config.json of the base")
+
+        // Phase statistics (RegMean): the new model's Gram sketches on its task's samples, and
+        // every other input's from the cache (a head's is the running sum kept at its merge).
+        var statistics: [ActivationStatistics]?
+        if let recipe = plan.statistics {
+            try report("statistics", 0)
+            statistics = try inputs.map { input in
+                if let cached = try store.blobs.statistics(model: input.model.contentHash, recipe: recipe.key, layers: config.numHiddenLayers) {
+                    return cached
+                }
+                guard input.role == "new" else {
+                    throw RecallError(.notFound, "activation statistics of model \(input.model.id) (\(input.model.name)) are not in the store; register that task again (its samples feed them)")
+                }
+                let samples = try SamplesFile.parse(Data(request.samples.utf8), source: request.samplesName).prefix(recipe.samples)
+                let tokenizer = try Tokenizer(directory: filesDir)
+                let model = try LlamaModel(config: config, weights: experts.last!.1, origin: newModel.name)
+                let collected = try ActivationStatistics.collect(model, batch: samples.map { tokenizer.encode($0.text) }, rank: recipe.rank)
+                try store.blobs.store(model: input.model.contentHash, recipe: recipe.key, collected)
+                return collected
+            }
+            try report("statistics", 1)
+        }
         let merged: TensorSource
         var detail = VersionDetail()
         detail.inputs = [(baseRecord.id, "base")] + inputs.map { ($0.model.id, $0.role) }
+        // Task vectors are taken against the model the new one was fine-tuned from. In the
+        // sequential scenario that is the parent (head): anchoring at the base instead would
+        // rescale everything learned before by lambda at every step (B + lambda (H - B) + ...).
+        let anchor: StoredCheckpoint = settings.scenario == .sequential ? origin : base
         var versionOptions: [(String, JSONValue)] = [("options", settings.json["options"] ?? .object([])),
-                                                      ("scenario", .string(settings.scenario.rawValue))]
+                                                      ("scenario", .string(settings.scenario.rawValue)),
+                                                      ("trained_from", .int(trainedFrom))]
         var typical: [(text: String, clusterSize: Int)] = []
         switch plan.kind {
         case let .recall(options, probeNewOnly):
@@ -280,8 +352,8 @@ public final class Registry: @unchecked Sendable {
             let earlier = probeNewOnly ? [] : try provenance.typicalSamples(excludingTask: request.task)
                 .map { Sample(text: $0.text, prompt: nil, answer: nil, choices: nil, line: 0, task: $0.task) }
             let (source, recallReport) = try RecallMerge(options: options).merge(
-                config: config, base: base, experts: experts.map { RecallMerge.Expert(name: $0.0.name, weights: $0.1, contentHash: $0.0.contentHash, task: $0.0.task) },
-                newSamples: samples, earlierProbes: earlier, tokenizer: tokenizer, cache: store.blobs,
+                config: config, base: anchor, experts: experts.map { RecallMerge.Expert(name: $0.0.name, weights: $0.1, contentHash: $0.0.contentHash, task: $0.0.task) },
+                newSamples: samples, earlierProbes: earlier, tokenizer: tokenizer, cache: store.blobs, statistics: statistics,
                 progress: { phase, fraction in try? report(phase.rawValue, fraction) })
             merged = source
             for (l, row) in recallReport.weights.enumerated() {
@@ -298,11 +370,28 @@ public final class Registry: @unchecked Sendable {
                                ("probe_samples", .int(recallReport.probeCount)),
                                ("cached_representations", .int(recallReport.cachedRepresentations)),
                                ("seconds", recallReport.json["seconds"] ?? .null)]
+        case let .regmean(options, dtype):
+            try report("fuse", 0)
+            // Tensors RegMean does not solve (embeddings, norms, lm_head) take the mean of the
+            // task vectors: over the experts, or in the sequential loop the head's share of the
+            // tasks so far against the new one's (t - 1 : 1), as a one-shot mean over all would.
+            let tasksSoFar = try lineageLength(parentVersion) + 1
+            let shares = inputs.map { $0.role == "head" ? Double(tasksSoFar - 1) / Double(tasksSoFar)
+                : settings.scenario == .sequential ? 1 / Double(tasksSoFar) : 1 / Double(inputs.count) }
+            let fallback = try MergedCheckpoint(MergeConfiguration(
+                method: GeneralizedTaskArithmetic.taskArithmetic, base: MergeModel(name: "anchor", source: anchor),
+                models: zip(experts, shares).map { MergeModel(name: $0.0.name, source: $0.1, parameters: ["weight": .scalar($1)]) },
+                parameters: ["lambda": .scalar(1)], outputDType: dtype))
+            merged = try RegMeanMerge(anchor: anchor, inputs: zip(experts, statistics!).map { RegMeanMerge.Input(name: $0.0.name, weights: $0.1, statistics: $1) },
+                                      fallback: fallback, options: options, outputDType: dtype)
+            for l in 0...config.numHiddenLayers + 1 { for (e, w) in zip(experts, shares) { detail.layerWeights.append((l, e.0.id, w)) } }
+            versionOptions += [("alpha", .number(options.alpha, integer: nil)), ("ridge", .number(options.ridge, integer: nil)),
+                               ("statistics", .string(plan.statistics!.key))]
         case let .baseline(method, perModel, global, seed, dtype):
             try report("fuse", 0)
             let models = experts.map { MergeModel(name: $0.0.name, source: $0.1, parameters: perModel) }
             merged = try MergedCheckpoint(MergeConfiguration(
-                method: method, base: method.needsBase ? MergeModel(name: baseRecord.name, source: base) : nil,
+                method: method, base: method.needsBase ? MergeModel(name: baseRecord.name, source: anchor) : nil,
                 models: models, parameters: global, outputDType: dtype, seed: seed))
             // Uniform by construction: the same weight for every model at every layer.
             let w = 1.0 / Double(models.count)
@@ -316,6 +405,14 @@ public final class Registry: @unchecked Sendable {
         let (mergedModel, stats, _) = try store.putModel(merged, files: files, kind: .merged, name: "\(settings.method) + \(request.task)",
                                                          task: request.task, sourcePath: nil, format: "merged",
                                                          architecture: baseRecord.architecture, parentID: newModel.id)
+
+        // The merged model's statistics in the sequential loop: S_t = S_(t-1) + G_t, the head's Gram
+        // for the next register (the running-sum update equals a one-shot RegMean over every task).
+        if let recipe = plan.statistics, let statistics, settings.scenario == .sequential,
+           try store.blobs.statistics(model: mergedModel.contentHash, recipe: recipe.key, layers: config.numHiddenLayers) == nil {
+            try store.blobs.store(model: mergedModel.contentHash, recipe: recipe.key,
+                                  try ActivationStatistics.sum(statistics, rank: recipe.rank))
+        }
 
         // Phase evaluate: every watched task on the merged model; the gate compares with the best earlier version.
         try report("evaluate", 0)
@@ -368,6 +465,7 @@ extension MergePlan {
     var seed: UInt64 {
         switch kind {
         case let .recall(o, _): return o.seed
+        case .regmean: return 0
         case let .baseline(_, _, _, seed, _): return seed
         }
     }

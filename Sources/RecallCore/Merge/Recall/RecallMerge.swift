@@ -23,6 +23,9 @@ public struct RecallMerge {
         public var lambda: Lambda = .auto([1, 1.5, 2, 3])
         public var sparsify: LayerwiseFusion.Sparsify = .none
         public var outputDType: DType?
+        /// Linear layers fused by RegMean with the per-layer weights scaling each task's Gram
+        /// (`merge(statistics:)` then gives every expert's statistics); nil: task-vector fusion.
+        public var regmean: RegMeanMerge.Options?
         public init() {}
     }
 
@@ -95,8 +98,12 @@ public struct RecallMerge {
     /// hears each phase with the fraction done within it.
     public func merge(config: ModelConfig, base: TensorSource, experts: [Expert], newSamples: [Sample],
                       earlierProbes: [Sample] = [], tokenizer: Tokenizer, cache: RepresentationCache? = nil,
+                      statistics: [ActivationStatistics]? = nil,
                       progress: (Phase, Double) -> Void = { _, _ in }) throws -> (merged: TensorSource, report: Report) {
         guard let newest = experts.last else { throw RecallError(.invalidArgument, "RECALL needs at least one task model") }
+        if options.regmean != nil, statistics?.count != experts.count {
+            throw RecallError(.invalidArgument, "RECALL with RegMean fusion needs activation statistics for each of the \(experts.count) models")
+        }
         var report = Report()
         report.experts = experts.map(\.name)
 
@@ -180,10 +187,15 @@ public struct RecallMerge {
         lap("similarity")
         let baseModel = MergeModel(name: "base", source: base)
         let inputs = experts.map { MergeModel(name: $0.name, source: $0.weights) }
-        func fused(_ lambda: Double) throws -> MergedCheckpoint {
+        func fused(_ lambda: Double) throws -> TensorSource {
             let fusion = LayerwiseFusion(lambda: lambda, sparsify: options.sparsify)
-            return try MergedCheckpoint(try fusion.configuration(base: baseModel, models: inputs, weights: report.weights,
-                                                                 outputDType: options.outputDType))
+            let taskVectors = try MergedCheckpoint(try fusion.configuration(base: baseModel, models: inputs, weights: report.weights,
+                                                                            outputDType: options.outputDType))
+            guard let regmean = options.regmean, let statistics else { return taskVectors }
+            // Decoder layer N takes representation layer N + 1's weights (as the task-vector fusion).
+            return try RegMeanMerge(anchor: base, inputs: zip(experts, statistics).map { RegMeanMerge.Input(name: $0.name, weights: $0.weights, statistics: $1) },
+                                    layerWeights: Array(report.weights.dropFirst()), fallback: taskVectors,
+                                    options: regmean, outputDType: options.outputDType)
         }
         switch options.lambda {
         case let .fixed(v):

@@ -29,6 +29,8 @@ final class LlamaWorkspace {
     private(set) var ropePositions = 0
     /// Position of each row of the current chunk.
     var positions: [Int32] = []
+    /// Sees the input of every linear module as it is computed (RegMean's statistics).
+    var capture: ActivationCapture?
 
     init(model: LlamaModel) { arena = WeightArena(capacity: model.layerArenaFloats) }
 
@@ -48,6 +50,36 @@ final class LlamaWorkspace {
         }
     }
 }
+
+/// Where a linear module's input is seen: q/k/v share the attention input, gate/up the MLP
+/// input; o_proj reads the attention output and down_proj the MLP hidden (SwiGLU) rows.
+public enum ActivationSite: Int, CaseIterable, Sendable {
+    case attentionInput, attentionOutput, mlpInput, mlpHidden
+
+    /// The HF projection names that read this input.
+    public var modules: [String] {
+        switch self {
+        case .attentionInput: return ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]
+        case .attentionOutput: return ["self_attn.o_proj"]
+        case .mlpInput: return ["mlp.gate_proj", "mlp.up_proj"]
+        case .mlpHidden: return ["mlp.down_proj"]
+        }
+    }
+
+    /// The site whose input `model.layers.N.<module>.weight` reads, with N; nil for other tensors.
+    public static func of(tensor name: String) -> (layer: Int, site: ActivationSite)? {
+        guard name.hasPrefix("model.layers."), name.hasSuffix(".weight") else { return nil }
+        let rest = name.dropFirst("model.layers.".count).dropLast(".weight".count)
+        guard let dot = rest.firstIndex(of: "."), let layer = Int(rest[..<dot]) else { return nil }
+        let module = String(rest[rest.index(after: dot)...])
+        guard let site = allCases.first(where: { $0.modules.contains(module) }) else { return nil }
+        return (layer, site)
+    }
+}
+
+/// `(layer, site, rows pointer, rows, width, leading dimension)`, called on the forward pass's
+/// thread for every packed chunk.
+typealias ActivationCapture = (Int, ActivationSite, UnsafePointer<Float>, Int, Int, Int) -> Void
 
 // MARK: - Attention
 
@@ -163,6 +195,7 @@ struct LlamaAttention {
             }
         }
         }
+        ws.capture?(layer, .attentionOutput, out, rows, ldo, ldo)
         w.o.apply(out, ldx: ldo, rows: rows, inDim: ldo, outDim: hiddenSize, into: x, ldy: hiddenSize, accumulate: true)
         if let b = w.oBias { Kernels.addBias(x, ldy: hiddenSize, rows: rows, bias: b, n: hiddenSize) }
     }
@@ -213,12 +246,13 @@ struct LlamaMLP {
 
     /// `x += mlp(xn)` over `rows` rows.
     func callAsFunction(_ w: Loaded, normed xn: UnsafePointer<Float>, residual x: UnsafeMutablePointer<Float>,
-                        rows: Int, ws: LlamaWorkspace) {
+                        rows: Int, ws: LlamaWorkspace, layer: Int) {
         let f = intermediateSize, h = hiddenSize
         let gu = ws.gu.pointer, act = ws.act.pointer
         w.gateUp.apply(xn, ldx: h, rows: rows, inDim: h, outDim: 2 * f, into: gu, ldy: 2 * f)
         if let b = w.gateUpBias { Kernels.addBias(gu, ldy: 2 * f, rows: rows, bias: b, n: 2 * f) }
         MatmulProfile.phase("swiglu") { Kernels.swiglu(gu, rows: rows, f: f, into: act) }
+        ws.capture?(layer, .mlpHidden, act, rows, f, f)
         w.down.apply(act, ldx: f, rows: rows, inDim: f, outDim: h, into: x, ldy: h, accumulate: true)
         if let b = w.downBias { Kernels.addBias(x, ldy: h, rows: rows, bias: b, n: h) }
     }
@@ -262,9 +296,11 @@ struct LlamaTransformerBlock {
         let h = attention.hiddenSize
         let xn = ws.xn.pointer
         MatmulProfile.phase("norm") { Kernels.rmsNorm(x, ldx: h, rows: rows, dim: h, weight: w.inputNorm, eps: rmsNormEps, into: xn, ldo: h) }
+        ws.capture?(layer, .attentionInput, xn, rows, h, h)
         attention(w.attention, normed: xn, residual: x, rows: rows, segments: segments, ws: ws, cache: cache, layer: layer)
         MatmulProfile.phase("norm") { Kernels.rmsNorm(x, ldx: h, rows: rows, dim: h, weight: w.postNorm, eps: rmsNormEps, into: xn, ldo: h) }
-        mlp(w.mlp, normed: xn, residual: x, rows: rows, ws: ws)
+        ws.capture?(layer, .mlpInput, xn, rows, h, h)
+        mlp(w.mlp, normed: xn, residual: x, rows: rows, ws: ws, layer: layer)
     }
 }
 
@@ -371,8 +407,9 @@ public final class LlamaModel: @unchecked Sendable {
     /// hidden]` residual stream after the embedding (`i = 0`) and after each layer `i`; the
     /// last call (`i = L`) sees the stream with the final norm applied, as transformers'
     /// `hidden_states[-1]`. Samples are processed in chunks of whole samples.
-    func forward(_ batch: [[Int]], record: (Int, UnsafeMutablePointer<Float>) throws -> Void) throws {
-        try forward(trees: batch.map { PrefixTree(prefix: $0, branches: []) }, record: record)
+    func forward(_ batch: [[Int]], capture: ActivationCapture? = nil,
+                 record: (Int, UnsafeMutablePointer<Float>) throws -> Void) throws {
+        try forward(trees: batch.map { PrefixTree(prefix: $0, branches: []) }, capture: capture, record: record)
     }
 
     /// A prompt and continuations that each follow it (answer choices): packed as the prefix's
@@ -386,7 +423,8 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// `forward(_:record:)` over prefix trees: the rows of tree `t` are its prefix, then its
     /// branches in order; `record` sees every tree's rows packed one after the other.
-    func forward(trees: [PrefixTree], record: (Int, UnsafeMutablePointer<Float>) throws -> Void) throws {
+    func forward(trees: [PrefixTree], capture: ActivationCapture? = nil,
+                 record: (Int, UnsafeMutablePointer<Float>) throws -> Void) throws {
         let h = config.hiddenSize
         let total = trees.reduce(0) { $0 + $1.rows }
         let x = FloatBuffer(total * h)
@@ -425,6 +463,7 @@ public final class LlamaModel: @unchecked Sendable {
         if !current.isEmpty { chunks.append((chunkStart, current, positions)) }
 
         let ws = LlamaWorkspace(model: self)
+        ws.capture = capture
         let maxRows = chunks.map(\.positions.count).max() ?? 0
         let maxKeys = chunks.flatMap { $0.segments.map(\.keys) }.max() ?? 0
         ws.prepare(model: self, rows: maxRows, maxPosition: maxKeys)

@@ -31,6 +31,8 @@ public struct GCReport: Equatable, Sendable {
     public var removedChunks = 0
     public var removedBytes = 0
     public var keptChunks = 0
+    /// Cached representations and activation statistics of models no manifest holds any more.
+    public var removedCacheEntries = 0
 }
 
 /// Content-addressed tensor storage in LMDB.
@@ -267,6 +269,7 @@ public final class BlobStore: @unchecked Sendable {
                 guard let m = try manifest(hash) else { continue }
                 for t in m.tensors + m.files { for c in t.chunks { live.insert(Self.key(c)) } }
             }
+            report.removedCacheEntries = try dropCachedData(keeping: Set(try manifestHashes()))
             var dead: [([UInt8], Int)] = []
             try env.read { txn in
                 try txn.forEach("chunks") { k, v in

@@ -3,7 +3,7 @@ import Foundation
 
 /// A thin, safe wrapper over one LMDB environment (the system liblmdb).
 ///
-/// - Named databases are opened once at start (`chunks`, `manifests`, `reps`, `meta`).
+/// - Named databases are opened once at start (`chunks`, `manifests`, `reps`, `meta`, `grams`).
 /// - `MDB_NOTLS` lets read transactions move between threads, which Swift concurrency needs.
 /// - A write that hits `MDB_MAP_FULL` is retried after doubling the map size, so a growing
 ///   store never fails the user; that is why `write` takes a closure it may run twice (the
@@ -18,7 +18,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
     private let readers = ReadersGate()
     public private(set) var mapSize: Int
 
-    public static let databaseNames = ["chunks", "manifests", "reps", "meta"]
+    public static let databaseNames = ["chunks", "manifests", "reps", "meta", "grams"]
 
     public init(path: URL, initialMapSize: Int = 1 << 30) throws {
         self.path = path

@@ -7,9 +7,12 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Give the registry its base model and merge settings (version 1 = the base).",
         discussion: """
-        Methods: recall (default), \(MergeMethods.all.map(\.name).joined(separator: ", ")).
+        Methods: recall (default), regmean, \(MergeMethods.all.map(\.name).joined(separator: ", ")).
         recall options: clusters, seed, tau, lambda (number or auto), score (centrality|anchor-new), pooling \
-        (exclude-first|mean|exclude-outliers), sparsify (ties:DENSITY), probe (all|new), dtype.
+        (exclude-first|mean|exclude-outliers), sparsify (ties:DENSITY), probe (all|new), dtype, \
+        fusion (task-vector|regmean; with regmean also alpha, ridge, rank, stats_samples).
+        regmean options: alpha (off-diagonal scale, 0.9), ridge (1e-3), rank (Gram sketch rank, 24), \
+        stats_samples (samples that feed the statistics, 64), dtype.
         Baseline options: weight, density (per model), lambda, normalize, rescale, t, seed, dtype.
         Example: recallctl init base/ --method recall --scenario experts --opt tau=0.1 --opt lambda=2
         """

@@ -7,7 +7,7 @@ struct Register: ParsableCommand {
         abstract: "Register a task model: the daemon stores it and merges it into a new version.",
         discussion: """
         MODEL: a .safetensors file (any extension, e.g. taskC.st), a sharded index, an HF directory, a GGUF file \
-        or a PEFT LoRA adapter directory (applied to the registry's base). Waits with a progress bar unless \
+        or a PEFT LoRA adapter directory (applied to the model it was trained from: see --trained-from). Waits with a progress bar unless \
         --no-wait (then prints the job id; see `recallctl jobs`). Registering identical content again changes nothing.
         """
     )
@@ -26,6 +26,11 @@ struct Register: ParsableCommand {
 
     @Option(help: "Merge onto this version (number or tag) instead of head.")
     var parent: String?
+
+    @Option(name: .customLong("trained-from"), help: ArgumentHelp(
+        "The version the model was fine-tuned from (number, tag, head or base).",
+        discussion: "A PEFT adapter is applied to that version's model, and the merge takes the task vector against it. Default: base in the experts scenario, the parent version (head) in the sequential one."))
+    var trainedFrom: String?
 
     @Option(help: "Eval items (JSONL with prompt, choices, answer): this task is then evaluated on every later version.")
     var eval: String?
@@ -82,7 +87,8 @@ struct Register: ParsableCommand {
             }
             let body = RegisterRequest(model: modelPath, task: task, name: name ?? modelURL.lastPathComponent,
                                        samples: String(decoding: samplesData, as: UTF8.self), samplesName: samples,
-                                       parent: parent, uploaded: uploaded, eval: evalText, evalName: eval ?? "eval", gate: gate).json
+                                       parent: parent, uploaded: uploaded, eval: evalText, evalName: eval ?? "eval", gate: gate,
+                                       trainedFrom: trainedFrom).json
             let job = try client.call("POST", "/v1/register", body)
             guard let id = job["id"]?.intValue else { throw RecallError(.io, "the daemon did not return a job id") }
             if noWait {
