@@ -16,7 +16,11 @@ enum API {
 
     /// Maps a failure to a response: the user's input -> 4xx, our side -> 500.
     static func error(_ error: Error) -> Response {
-        if let e = error as? APIError { return self.error(e.message, status: e.status) }
+        if let e = error as? APIError {
+            var response = self.error(e.message, status: e.status)
+            if let seconds = e.retryAfter { response.headers[.retryAfter] = String(seconds) }
+            return response
+        }
         if let e = error as? RecallError {
             switch e.kind {
             case .notFound: return self.error(e.message, status: .notFound)
@@ -56,9 +60,52 @@ enum API {
 struct APIError: Error {
     let status: HTTPResponse.Status
     let message: String
-    init(_ status: HTTPResponse.Status, _ message: String) {
+    /// Seconds for a `Retry-After` header (429 answers).
+    let retryAfter: Int?
+    init(_ status: HTTPResponse.Status, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.message = message
+        self.retryAfter = retryAfter
+    }
+}
+
+/// A count of things in progress, bounded by the caller's limit.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func acquire(limit: Int) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard value < limit else { return false }
+        value += 1
+        return true
+    }
+    func release() { lock.lock(); value -= 1; lock.unlock() }
+}
+
+/// Uploaded files live in the daemon's `incoming/` under names it makes; clients name them by id.
+enum Uploads {
+    /// The client's file name reduced to letters, digits, `.`, `_` and `-`, never starting with a dot.
+    static func safeName(_ name: String) -> String {
+        let kept = String(name.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0) ? Character($0) : "_" })
+        let trimmed = String(kept.drop { $0 == "." }).prefix(100)
+        return trimmed.isEmpty ? "model" : String(trimmed)
+    }
+
+    /// The file of upload `id`: refused unless it is a name the daemon made (no `/`, no `..`)
+    /// and a regular file (not a symlink) in `incoming`.
+    static func resolve(_ id: String, in incoming: URL) throws -> URL {
+        guard id.hasPrefix("upload-"), !id.contains("/"), !id.contains(".."), safeName(id) == id else {
+            throw APIError(.badRequest, "field \"upload\": '\(id)' is not an upload id; use the id POST /v1/uploads returned")
+        }
+        let url = incoming.appendingPathComponent(id)
+        var info = stat()
+        guard lstat(url.path, &info) == 0 else {
+            throw APIError(.notFound, "upload '\(id)' does not exist (uploads are removed when their job ends); upload the model again")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw APIError(.badRequest, "upload '\(id)' is not a regular file")
+        }
+        return url
     }
 }
 

@@ -8,12 +8,26 @@ struct Routes {
     let registry: Registry
     let limits: Limits
     let metrics: Metrics
+    /// Served on TCP: clients send and receive bytes only. No route reads or writes a path the
+    /// client names (register takes an upload id, export streams the files, init is refused).
+    var remote = false
+    /// Uploads being received right now (a bounded number at a time).
+    let uploadsInFlight = Counter()
 
     struct Limits {
         /// JSON request bodies (they carry the samples file).
         var maxJSONBytes = 64 << 20
         /// Streamed model uploads.
         var maxUploadBytes = 64 << 30
+        /// Uploads received at once; more get 429 with Retry-After.
+        var maxConcurrentUploads = 4
+        /// Register jobs waiting in the queue; more get 429 with Retry-After.
+        var maxQueuedJobs = 64
+    }
+
+    /// Refuses a request that names a path on the daemon's machine when served on TCP.
+    func refusePath(_ what: String) throws {
+        if remote { throw APIError(.forbidden, "over TCP \(what); a remote client never names a path on the daemon's machine") }
     }
 
     /// Every route as (method, path) in the router's syntax, for the OpenAPI check.
@@ -32,6 +46,7 @@ struct Routes {
 
     func add(to router: Router<BasicRequestContext>) {
         let registry = self.registry, limits = self.limits, metrics = self.metrics
+        let uploadsInFlight = self.uploadsInFlight
 
         router.get("/v1/health") { _, _ in
             API.json(.object([("status", .string("ok")), ("version", .string(RecallVersion.string))]))
@@ -47,6 +62,7 @@ struct Routes {
         }
         router.post("/v1/init") { request, _ in
             await handle {
+                try refusePath("the registry cannot be initialised (its base is a directory on the daemon's machine): run `recallctl init` there, over the Unix socket")
                 let body = try await API.body(request, limit: limits.maxJSONBytes)
                 let base = try body.requiredString("base")
                 let method = try body.string("method") ?? "recall"
@@ -77,12 +93,16 @@ struct Routes {
         }
         router.post("/v1/uploads") { request, _ in
             await handle {
-                let name = (request.uri.queryParameters.get("name") ?? "model.safetensors")
-                    .replacingOccurrences(of: "/", with: "_")
+                let name = Uploads.safeName(request.uri.queryParameters.get("name") ?? "model.safetensors")
                 if let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxUploadBytes {
                     throw APIError(.contentTooLarge, "upload of \(length) bytes is over the limit of \(limits.maxUploadBytes); raise --max-upload")
                 }
-                let url = registry.incoming.appendingPathComponent("upload-\(UUID().uuidString)-\(name)")
+                guard uploadsInFlight.acquire(limit: limits.maxConcurrentUploads) else {
+                    throw APIError(.tooManyRequests, "\(limits.maxConcurrentUploads) uploads are already being received; retry when one is done", retryAfter: 5)
+                }
+                defer { uploadsInFlight.release() }
+                let id = "upload-\(UUID().uuidString)-\(name)"
+                let url = registry.incoming.appendingPathComponent(id)
                 guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
                     throw APIError(.internalServerError, "\(url.path): cannot create the upload file")
                 }
@@ -101,14 +121,25 @@ struct Routes {
                     try? FileManager.default.removeItem(at: url)
                     throw error
                 }
-                return API.json(.object([("path", .string(url.path)), ("bytes", .int(written))]), status: .created)
+                var reply: [(String, JSONValue)] = [("upload", .string(id)), ("bytes", .int(written))]
+                if !remote { reply.append(("path", .string(url.path))) }
+                return API.json(.object(reply), status: .created)
             }
         }
         router.post("/v1/register") { request, _ in
             await handle {
                 let body = try await API.body(request, limit: limits.maxJSONBytes)
                 var register = try RegisterRequest(json: body)
-                if register.uploaded {
+                if let upload = register.upload {
+                    register.model = try Uploads.resolve(upload, in: registry.incoming).path
+                    register.uploaded = true
+                } else if remote {
+                    try refusePath("a register names an upload: POST the model to /v1/uploads and send {\"upload\": id}")
+                }
+                if try await API.blocking({ try registry.store.provenance.jobs().filter { $0.state == .queued }.count }) >= limits.maxQueuedJobs {
+                    throw APIError(.tooManyRequests, "\(limits.maxQueuedJobs) register jobs are already queued; retry when some are done", retryAfter: 30)
+                }
+                if register.upload == nil, register.uploaded {
                     // Only files the daemon itself received may be deleted after the job.
                     let path = URL(fileURLWithPath: register.model).standardizedFileURL.path
                     guard path.hasPrefix(registry.incoming.standardizedFileURL.path + "/") else {
@@ -157,6 +188,7 @@ struct Routes {
         }
         router.post("/v1/versions/:ref/export") { request, context in
             await handle {
+                try refusePath("an export is downloaded: GET /v1/versions/{ref}/files and each file (`recallctl export --url` does this)")
                 let ref = try context.parameters.require("ref")
                 let body = try await API.body(request, limit: limits.maxJSONBytes)
                 let path = try body.requiredString("path")

@@ -116,7 +116,9 @@ struct Serve: AsyncParsableCommand {
             let tcpRouter = Router(context: BasicRequestContext.self)
             tcpRouter.add(middleware: RequestLogMiddleware(metrics: metrics))
             tcpRouter.add(middleware: BearerTokenMiddleware(token: Array(token.utf8)))
-            routes.add(to: tcpRouter)
+            var tcpRoutes = routes
+            tcpRoutes.remote = true
+            tcpRoutes.add(to: tcpRouter)
             let tcpApp = Application(router: tcpRouter, configuration: .init(address: .hostname(String(parts[0]), port: port)),
                                      onServerRunning: { _ in logger.notice("also serving TCP on \(listen) (bearer token required)") },
                                      logger: logger)

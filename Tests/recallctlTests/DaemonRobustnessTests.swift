@@ -103,6 +103,51 @@ final class DaemonRobustnessTests: XCTestCase {
         XCTAssertEqual(try daemon.json(["history"]).arrayValue?.count, 2)
     }
 
+    /// Over TCP a token holder sends and receives bytes only: every route that would read or
+    /// write a path on the daemon's machine answers 403 with the reason, uploads get names the
+    /// daemon makes and come back as ids (never paths), and an id with `/` or `..` is refused.
+    func testTCPClientsNeverNameServerPaths() throws {
+        let models = try TinyModels(self)
+        let tokenFile = models.root.appendingPathComponent("token")
+        let token = "s3cret-token-0123456789"
+        try Data((token + "\n").utf8).write(to: tokenFile)
+        let port = 20000 + Int((getpid() + 7919) % 20000)
+        let daemon = try DaemonHarness(self, arguments: ["--listen", "127.0.0.1:\(port)", "--token-file", tokenFile.path])
+        try daemon.start()
+        try daemon.ok(["init", models.base.path, "--method", "linear"])
+        func post(_ path: String, _ body: String) throws -> String {
+            try rawHTTP(port: port, "POST \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+        }
+        let expert = try models.expert("a", seed: 1).path
+        let register = try post("/v1/register", #"{"model": "\#(expert)", "task": "a", "samples": "{\"text\": \"x\"}\n"}"#)
+        XCTAssertTrue(register.hasPrefix("HTTP/1.1 403"), register)
+        XCTAssertTrue(register.contains("/v1/uploads"), register)
+        let outside = models.root.appendingPathComponent("written-by-the-daemon")
+        let export = try post("/v1/versions/1/export", #"{"path": "\#(outside.path)", "force": true}"#)
+        XCTAssertTrue(export.hasPrefix("HTTP/1.1 403"), export)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outside.path), "nothing written where the client asked")
+        XCTAssertTrue(try post("/v1/init", #"{"base": "\#(models.base.path)"}"#).hasPrefix("HTTP/1.1 403"))
+        for id in ["../registry.sqlite", "upload-x/../../etc", "/etc/passwd"] {
+            let r = try post("/v1/register", #"{"upload": "\#(id)", "task": "a", "samples": "{\"text\": \"x\"}\n"}"#)
+            XCTAssertTrue(r.hasPrefix("HTTP/1.1 400"), "\(id): \(r)")
+        }
+        let upload = try post("/v1/uploads?name=..%2F..%2Fevil.st", "not a model")
+        XCTAssertTrue(upload.hasPrefix("HTTP/1.1 201"), upload)
+        XCTAssertFalse(upload.contains("\"path\""), "no server path in a TCP answer: \(upload)")
+        let id = try XCTUnwrap(upload.components(separatedBy: "\"upload\":\"").dropFirst().first?.components(separatedBy: "\"").first, upload)
+        XCTAssertFalse(id.contains("/") || id.hasPrefix("."), id)
+        let files = try FileManager.default.contentsOfDirectory(atPath: daemon.home.appendingPathComponent("incoming").path)
+        XCTAssertTrue(files.contains(id), "the upload lands in incoming/ under the daemon's name: \(files)")
+        // The bad upload is refused by the model checks, and the store is as it was.
+        let bad = try post("/v1/register", #"{"upload": "\#(id)", "task": "a", "samples": "{\"text\": \"x\"}\n"}"#)
+        XCTAssertTrue(bad.hasPrefix("HTTP/1.1 400"), bad)
+        XCTAssertEqual(try daemon.json(["history"]).arrayValue?.count, 1)
+        // Over the Unix socket (same user) paths stay allowed.
+        try daemon.ok(["register", expert, "--task", "a", "--samples", try models.samples("a").path])
+        XCTAssertEqual(try daemon.json(["history"]).arrayValue?.count, 2)
+    }
+
     func rawHTTP(port: Int, _ request: String) throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }

@@ -15,6 +15,8 @@ public struct RegisterRequest: Sendable {
     public var parent: String?
     /// The upload to delete once the job is over.
     public var uploaded: Bool
+    /// An upload id from `POST /v1/uploads`, instead of a path (the only form accepted over TCP).
+    public var upload: String?
     /// Eval items (JSONL with prompt/choices/answer): the task is then evaluated on every later version.
     public var eval: String?
     public var evalName: String
@@ -27,7 +29,8 @@ public struct RegisterRequest: Sendable {
 
     public init(model: String, task: String, name: String? = nil, samples: String, samplesName: String = "samples",
                 parent: String? = nil, uploaded: Bool = false, eval: String? = nil, evalName: String = "eval",
-                gate: Double? = nil, trainedFrom: String? = nil) {
+                gate: Double? = nil, trainedFrom: String? = nil, upload: String? = nil) {
+        self.upload = upload
         self.model = model
         self.task = task
         self.name = name
@@ -51,7 +54,8 @@ public struct RegisterRequest: Sendable {
             guard let s = v.stringValue else { throw RecallError(.invalidArgument, "request: field \"\(key)\" must be a string") }
             return s
         }
-        model = try string("model")!
+        upload = try string("upload", required: false)
+        model = try string("model", required: upload == nil) ?? ""
         task = try string("task")!
         name = try string("name", required: false)
         samples = try string("samples")!
@@ -71,7 +75,7 @@ public struct RegisterRequest: Sendable {
 
     public var json: JSONValue {
         .object([
-            ("model", .string(model)), ("task", .string(task)), ("name", name.map { .string($0) } ?? .null),
+            ("model", .string(model)), ("upload", upload.map { .string($0) } ?? .null), ("task", .string(task)), ("name", name.map { .string($0) } ?? .null),
             ("samples", .string(samples)), ("samples_name", .string(samplesName)),
             ("parent", parent.map { .string($0) } ?? .null), ("uploaded", .bool(uploaded)),
             ("eval", eval.map { .string($0) } ?? .null), ("eval_name", .string(evalName)),

@@ -73,6 +73,7 @@ struct Register: ParsableCommand {
             var isDir: ObjCBool = false
             var modelPath = modelURL.path
             var uploaded = false
+            var uploadID: String?
             if upload || daemon.isRemote {
                 guard FileManager.default.fileExists(atPath: modelURL.path, isDirectory: &isDir) else {
                     throw RecallError(.notFound, "\(model): no such file or directory")
@@ -81,14 +82,15 @@ struct Register: ParsableCommand {
                     throw RecallError(.unsupported, "\(model): uploads take one file (safetensors or GGUF); register a directory by its path on the daemon's machine")
                 }
                 let r = try client.upload("/v1/uploads?name=\(pathSegment(modelURL.lastPathComponent))", file: modelURL)
-                guard r.status == 201, let path = r.json?["path"]?.stringValue else { throw RecallError(.invalidArgument, r.errorMessage) }
-                modelPath = path
+                guard r.status == 201, let id = r.json?["upload"]?.stringValue else { throw RecallError(.invalidArgument, r.errorMessage) }
+                uploadID = id
+                modelPath = ""
                 uploaded = true
             }
             let body = RegisterRequest(model: modelPath, task: task, name: name ?? modelURL.lastPathComponent,
                                        samples: String(decoding: samplesData, as: UTF8.self), samplesName: samples,
                                        parent: parent, uploaded: uploaded, eval: evalText, evalName: eval ?? "eval", gate: gate,
-                                       trainedFrom: trainedFrom).json
+                                       trainedFrom: trainedFrom, upload: uploadID).json
             let job = try client.call("POST", "/v1/register", body)
             guard let id = job["id"]?.intValue else { throw RecallError(.io, "the daemon did not return a job id") }
             if noWait {
