@@ -43,6 +43,30 @@ final class DaemonRobustnessTests: XCTestCase {
         XCTAssertEqual(jobs.filter { $0["state"]?.stringValue == "succeeded" }.count, 8)
     }
 
+    /// The request checks the model; a job waits; the file is rewritten meanwhile: the worker
+    /// refuses it (the fingerprint taken at the check no longer matches) instead of storing
+    /// bytes nobody checked, and the store stays as it was.
+    func testModelChangedWhileTheJobWaitedIsRefused() throws {
+        let models = try TinyModels(self)
+        let daemon = try DaemonHarness(self)
+        try daemon.start(prefix: ["RECALL_JOB_PHASE_DELAY_MS=1500"])
+        try daemon.ok(["init", models.base.path, "--method", "linear"])
+        let file = try models.expert("alpha", seed: 1)
+        let queued = try daemon.json(["register", file.path, "--task", "alpha", "--samples", try models.samples("alpha").path, "--no-wait"])
+        let id = try XCTUnwrap(queued["id"]?.intValue)
+        // Same shapes, other (still finite) values: only the fingerprint can tell.
+        let other = try models.expert("beta", seed: 2)
+        try FileManager.default.removeItem(at: file)
+        try FileManager.default.copyItem(at: other, to: file)
+        let watched = try daemon.ctl(["jobs", "--watch", String(id), "--json"])
+        XCTAssertEqual(watched.status, 1, "a failed job exits 1")
+        let job = try JSONValue.parse(Data(watched.stdout.utf8), rejectDuplicateKeys: false)
+        XCTAssertEqual(job["state"]?.stringValue, "failed", job.serialized())
+        XCTAssertTrue(job["error"]?.stringValue?.contains("changed after the register was checked") == true, job.serialized())
+        XCTAssertEqual(try daemon.json(["history"]).arrayValue?.count, 1, "no version from unchecked bytes")
+        XCTAssertEqual(try daemon.json(["status"])["models"]?.intValue, 1, "nothing stored but the base")
+    }
+
     func testKillDashNineMidJobThenRestartResumes() throws {
         let models = try TinyModels(self)
         let daemon = try DaemonHarness(self)
