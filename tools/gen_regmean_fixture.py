@@ -10,6 +10,8 @@ densely in float64 with numpy only:
     eps  = ridge * mean(diag(sum_i w_i G_i))
     dW   = (sum_i w_i dW_i G~_i) (sum_i w_i G~_i + eps I)^-1
 
+Also MagMax's published rule on a tiny vector (per element the task vector of largest magnitude).
+
 Our Swift code never forms these d x d matrices (Gram sketches + Woodbury), so with a sketch
 rank of min(n_i, d) it must reproduce `delta` to float32 precision. Also recorded: the top-k
 eigenvalues of one Gram, which a rank-k sketch must hold exactly.
@@ -57,9 +59,18 @@ def main():
         # the sequential update: the head's task vector is zero, its Gram the running sum
         case(rng, "head-and-new", d=10, out=4, rows=[9, 6], weights=[1.0, 1.0], alpha=0.9, ridge=1e-3, zero=(0,)),
     ]
+    # MagMax (Marczak et al. 2024): per element the task vector of largest magnitude, lambda-scaled.
+    base = rng.normal(0, 1, size=40).astype(np.float32)
+    models = [(base + rng.normal(0, 0.3, size=40)).astype(np.float32) for _ in range(3)]
+    models[1][5] = base[5]  # an element no model but one changes
+    taus = np.stack([m.astype(np.float64) - base for m in models])
+    pick = np.argmax(np.abs(taus), axis=0)
+    magmax = base + 0.8 * taus[pick, np.arange(40)]
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
-        json.dump({"generator": "tools/gen_regmean_fixture.py", "numpy": np.__version__, "cases": cases}, f)
+        json.dump({"generator": "tools/gen_regmean_fixture.py", "numpy": np.__version__, "cases": cases,
+                   "magmax": {"lambda": 0.8, "base": base.tolist(), "models": [m.tolist() for m in models],
+                              "expected": magmax.tolist()}}, f)
         f.write("\n")
     print(f"wrote {OUT}")
 

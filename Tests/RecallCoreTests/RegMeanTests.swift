@@ -115,4 +115,25 @@ final class RegMeanTests: XCTestCase {
         XCTAssertNil(ActivationSite.of(tensor: "model.layers.0.input_layernorm.weight"))
         XCTAssertNil(ActivationSite.of(tensor: "lm_head.weight"))
     }
+
+    /// MagMax against numpy's reading of the published rule (Fixtures/regmean, `magmax`).
+    func testMagMaxPicksTheLargestTaskVectorPerElement() throws {
+        let json = try Fixtures.json("regmean/cases.json") as! [String: Any]
+        let c = json["magmax"] as! [String: Any]
+        let base = (c["base"] as! [NSNumber]).map(\.floatValue)
+        let models = (c["models"] as! [[NSNumber]]).map { $0.map(\.floatValue) }
+        let expected = (c["expected"] as! [NSNumber]).map(\.doubleValue)
+        var out = [Float](repeating: 0, count: base.count)
+        try base.withUnsafeBufferPointer { b in
+            let buffers = models.map { m in UnsafeMutableBufferPointer<Float>.allocate(capacity: m.count) }
+            defer { buffers.forEach { $0.deallocate() } }
+            for (buf, m) in zip(buffers, models) { _ = buf.initialize(from: m) }
+            let context = TensorMergeContext(tensorName: "w", base: b, inputs: buffers.map { MergeInput(values: UnsafeBufferPointer($0), parameters: [:]) },
+                                             parameters: ["lambda": (c["lambda"] as! NSNumber).doubleValue], seed: 0)
+            try out.withUnsafeMutableBufferPointer { try MagMaxMerge().merge(context, into: $0) }
+        }
+        for (got, want) in zip(out, expected) { XCTAssertEqual(Double(got), want, accuracy: 1e-6) }
+        XCTAssertEqual(try MergeMethods.named("magmax").name, "magmax")
+    }
 }
+

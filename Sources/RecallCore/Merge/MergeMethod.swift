@@ -64,6 +64,7 @@ public enum MergeMethods {
         GeneralizedTaskArithmetic.dareLinear,
         GeneralizedTaskArithmetic.dareTies,
         SlerpMerge(),
+        MagMaxMerge(),
     ]
 
     public static func named(_ name: String) throws -> MergeMethod {

@@ -195,8 +195,10 @@ struct RegisterPipeline {
         case let .baseline(method, perModel, global, seed, dtype):
             try report("fuse", 0)
             let models = inputs.map { MergeModel(name: $0.model.name, source: $0.weights, parameters: perModel) }
+            // MagMax compares cumulative task vectors, all against the pre-trained model (its paper's setting).
+            let reference = method.name == MagMaxMerge().name ? base : anchor
             fusion = Fusion(merged: try MergedCheckpoint(MergeConfiguration(
-                method: method, base: method.needsBase ? MergeModel(name: baseRecord.name, source: anchor) : nil,
+                method: method, base: method.needsBase ? MergeModel(name: baseRecord.name, source: reference) : nil,
                 models: models, parameters: global, outputDType: dtype, seed: seed)))
             // Uniform by construction: the same weight for every model at every layer.
             let w = 1.0 / Double(models.count)
