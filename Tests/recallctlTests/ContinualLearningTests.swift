@@ -191,7 +191,12 @@ final class ContinualLearningTests: XCTestCase {
         try daemon.ok(["register", Self.root.appendingPathComponent("expert-colour").path, "--task", "colour",
                        "--samples", samples("colour").path])
         let adapter = CLI.fixtures.appendingPathComponent("lora/on-expert")
-        try daemon.ok(["register", adapter.path, "--task", "count", "--samples", samples("count").path])
+        let job = try daemon.json(["register", adapter.path, "--task", "count", "--samples", samples("count").path])
+        // Work proportional to what changed: the adapter touches the 28 block linears of the 38
+        // tensors; the other 10 are the head's stored tensors, taken over without being read,
+        // hashed or merged, in the task model and in the merge alike.
+        XCTAssertEqual(job["result"]?["reused_tensors"]?["task_model"]?.intValue, 10, job.serialized())
+        XCTAssertEqual(job["result"]?["reused_tensors"]?["merged_model"]?.intValue, 10, job.serialized())
         XCTAssertEqual(daemon.stop(), 0)
         let store = try RegistryStore(home: daemon.home)
         let (_, merged) = try store.checkpoint(version: "3")

@@ -42,7 +42,7 @@ public struct MergeConfiguration {
 ///
 /// Construction checks that all inputs share the reference model's tensor names and shapes
 /// (the first mismatch is named), and each tensor's inputs are checked for NaN/Inf when merged.
-public final class MergedCheckpoint: TensorSource, @unchecked Sendable {
+public final class MergedCheckpoint: TensorSource, StoredTensorReuse, @unchecked Sendable {
     public let configuration: MergeConfiguration
     public let infos: [TensorInfo]
     public var metadata: [(String, String)] { [("recall.merge_method", configuration.method.name)] }
@@ -90,6 +90,21 @@ public final class MergedCheckpoint: TensorSource, @unchecked Sendable {
     /// The value of a global parameter for `tensor`, or the method's default.
     func globalParameter(_ name: String, tensor: String, t: Double) -> Double? {
         configuration.parameters[name]?.value(for: tensor, t: t) ?? configuration.method.defaultParameters[name]
+    }
+
+    /// For a base-using method a tensor that no model changes merges to the base's own (every
+    /// task vector is zero): when all inputs are stored and hold the same bytes, that is known
+    /// from the manifests alone, without reading or merging anything.
+    public func storedTensor(named name: String, in store: BlobStore) -> StoredTensor? {
+        guard configuration.method.needsBase, let base = configuration.base?.source as? StoredTensorReuse,
+              let entry = base.storedTensor(named: name, in: store),
+              configuration.outputDType == nil || configuration.outputDType == entry.info.dtype || !entry.info.dtype.isComputeFloat
+        else { return nil }
+        for m in configuration.models {
+            guard let theirs = (m.source as? StoredTensorReuse)?.storedTensor(named: name, in: store),
+                  theirs.sha256 == entry.sha256, theirs.info == entry.info else { return nil }
+        }
+        return entry
     }
 
     public func tensor(named name: String) throws -> TensorView {

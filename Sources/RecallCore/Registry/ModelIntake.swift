@@ -48,7 +48,9 @@ public struct ModelIntake {
     }
 
     /// The candidate must have exactly the base's tensors with the base's shapes, all finite.
-    public static func check(_ candidate: TensorSource, against base: TensorSource, file: String) throws {
+    /// Tensors `candidate` passes through from a model already in `store` (an adapter's parent)
+    /// were checked when that model was stored and are not scanned again.
+    public static func check(_ candidate: TensorSource, against base: TensorSource, file: String, store: BlobStore? = nil) throws {
         var baseShapes: [String: [Int]] = [:]
         for info in base.infos { baseShapes[info.name] = info.shape }
         var seen = Set<String>()
@@ -67,7 +69,8 @@ public struct ModelIntake {
         if let missing = base.infos.first(where: { !seen.contains($0.name) }) {
             throw RecallError(.mismatch, "\(file): tensor \"\(missing.name)\" of the base is missing; register a full model (or a PEFT adapter directory)")
         }
-        for info in candidate.infos {
+        let reuse = store.flatMap { s in (candidate as? StoredTensorReuse).map { ($0, s) } }
+        for info in candidate.infos where reuse.map({ $0.0.storedTensor(named: info.name, in: $0.1) == nil }) ?? true {
             let view = try candidate.tensor(named: info.name)
             if let bad = view.firstNonFinite {
                 throw RecallError(.invalidFile, "\(file): tensor \"\(info.name)\" holds a NaN or Inf at element \(bad); fix the training run or the export before registering")

@@ -77,7 +77,11 @@ struct RegisterPipeline {
         let version = try commit(fusion, newModel: newModel, mergedModel: mergedModel, scores: scores, gateReason: gateReason)
         return .object([("existing", .bool(false)), ("model_id", .int(newModel.id)), ("version", .int(version)),
                         ("merged_model_id", .int(mergedModel.id)), ("stored_bytes", .int(stats.storedBytes)),
-                        ("raw_bytes", .int(stats.rawBytes)), ("gated", .bool(gateReason != nil)),
+                        ("raw_bytes", .int(stats.rawBytes)),
+                        // Tensors taken over from stored models without reading them: work proportional to what changed.
+                        ("reused_tensors", .object([("task_model", state.first { $0.0 == "task_reused_tensors" }?.1 ?? .null),
+                                                    ("merged_model", .int(stats.reusedTensors))])),
+                        ("gated", .bool(gateReason != nil)),
                         ("gate_reason", gateReason.map { .string($0) } ?? .null),
                         ("evaluations", .object(scores.map { ($0.task, .number($0.result.accuracy, integer: nil)) }))])
     }
@@ -109,7 +113,7 @@ struct RegisterPipeline {
         let name = request.name ?? URL(fileURLWithPath: request.model).lastPathComponent
         // The model it was fine-tuned from (and an adapter applied to): its task vector's anchor.
         let parentModel = try provenance.version(trainedFrom).map(\.modelID) ?? settings.baseModelID
-        let (m, _, created) = try withExtendedLifetime(candidate) {
+        let (m, putStats, created) = try withExtendedLifetime(candidate) {
             try store.putModel(candidate.weights, files: [], kind: .task, name: name, task: request.task,
                                sourcePath: request.model, format: job.payload["format"]?.stringValue ?? "file",
                                architecture: baseRecord.architecture, parentID: parentModel)
@@ -120,6 +124,7 @@ struct RegisterPipeline {
         }
         if m.id == baseRecord.id { throw RecallError(.invalidArgument, "\(request.model): is the base model itself; register a fine-tuned model") }
         state.append(("task_model_id", .int(m.id)))
+        state.append(("task_reused_tensors", .int(putStats.reusedTensors)))
         try report("store", 1, record: true)
         return .stored(m)
     }

@@ -115,7 +115,7 @@ public final class Registry: @unchecked Sendable {
         let work = incoming.appendingPathComponent("import-\(UUID().uuidString)")
         do {
             let candidate = try ModelIntake.open(url, trainedFrom: origin, workDirectory: work)
-            try ModelIntake.check(candidate.weights, against: base, file: url.path)
+            try ModelIntake.check(candidate.weights, against: base, file: url.path, store: store.blobs)
             var payload = request.json.objectValue ?? []
             payload.append(("resolved", .string(candidate.format == "gguf" ? work.path : url.path)))
             payload.append(("format", .string(candidate.format)))

@@ -15,7 +15,7 @@ import Foundation
 /// Everything is checked in `init`: every module and replaced tensor must exist in the base with
 /// matching shapes and a float dtype, so writing never fails half-way on an adapter meant for
 /// another model.
-public final class LoRAApplier: TensorSource, @unchecked Sendable {
+public final class LoRAApplier: TensorSource, StoredTensorReuse, @unchecked Sendable {
     public let base: TensorSource
     public let adapter: LoRAAdapter
     private let merges: [String: LoRAModule]
@@ -73,6 +73,12 @@ public final class LoRAApplier: TensorSource, @unchecked Sendable {
 
     /// Base tensors this adapter changes (merged or replaced), sorted.
     public var changedTensorNames: [String] { Set(merges.keys).union(replaced.keys).sorted() }
+
+    /// A tensor the adapter leaves alone is the base's own stored tensor.
+    public func storedTensor(named name: String, in store: BlobStore) -> StoredTensor? {
+        guard merges[name] == nil, replaced[name] == nil else { return nil }
+        return (base as? StoredTensorReuse)?.storedTensor(named: name, in: store)
+    }
 
     public func tensor(named name: String) throws -> TensorView {
         if let m = merges[name] { return try merged(m, onto: try replaced[name].map(replacement) ?? base.tensor(named: name)) }

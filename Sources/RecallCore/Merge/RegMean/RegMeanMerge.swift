@@ -18,7 +18,7 @@ import Foundation
 ///
 /// Every other tensor (embeddings, norms, lm_head, biases) comes from `fallback`, the
 /// task-vector fusion over the same inputs. A tensor no input changes is the anchor's own.
-public final class RegMeanMerge: TensorSource, @unchecked Sendable {
+public final class RegMeanMerge: TensorSource, StoredTensorReuse, @unchecked Sendable {
     public struct Options: Equatable, Sendable {
         /// Off-diagonal scale of each Gram (RegMean's α).
         public var alpha = 0.9
@@ -66,6 +66,17 @@ public final class RegMeanMerge: TensorSource, @unchecked Sendable {
         self.fallback = fallback
         self.options = options
         self.outputDType = outputDType
+    }
+
+    /// A tensor no input changes is the anchor's own (RegMean's and the fallback's alike).
+    public func storedTensor(named name: String, in store: BlobStore) -> StoredTensor? {
+        guard let entry = (anchor as? StoredTensorReuse)?.storedTensor(named: name, in: store),
+              outputDType == nil || outputDType == entry.info.dtype || !entry.info.dtype.isComputeFloat else { return nil }
+        for input in inputs {
+            guard let theirs = (input.weights as? StoredTensorReuse)?.storedTensor(named: name, in: store),
+                  theirs.sha256 == entry.sha256, theirs.info == entry.info else { return nil }
+        }
+        return entry
     }
 
     public func tensor(named name: String) throws -> TensorView {

@@ -11,6 +11,17 @@ public struct PutStats: Equatable, Sendable {
     public var storedBytes = 0
     public var newChunks = 0
     public var deduplicatedChunks = 0
+    /// Tensors taken over from a stored manifest without reading or hashing them.
+    public var reusedTensors = 0
+}
+
+/// A tensor source some of whose tensors are, byte for byte, tensors already in a blob store
+/// (a stored model passed through unchanged: the untouched layers of a LoRA adapter's parent,
+/// a merge where no input differs from the base). Putting it into that store reuses their
+/// manifest entries: the work is proportional to what changed.
+public protocol StoredTensorReuse {
+    /// The stored entry `name` is identical to, if it is one of `store`'s.
+    func storedTensor(named name: String, in store: BlobStore) -> StoredTensor?
 }
 
 /// What `verify` found.
@@ -134,7 +145,18 @@ public final class BlobStore: @unchecked Sendable {
                 } while offset < view.bytes.count
                 return StoredTensor(info: info, chunks: chunkHashes, sha256: Hex.encode(Array(tensorHash.finalize())))
             }
-            for info in source.infos { stored.append(try storeTensor(try source.tensor(named: info.name))) }
+            let reuse = source as? StoredTensorReuse
+            for info in source.infos {
+                if let entry = reuse?.storedTensor(named: info.name, in: self), entry.info == info {
+                    // Its chunks are live (a recorded model's) and the shared lock keeps gc out.
+                    stored.append(entry)
+                    stats.rawBytes += info.byteCount
+                    stats.deduplicatedChunks += entry.chunks.count
+                    stats.reusedTensors += 1
+                    continue
+                }
+                stored.append(try storeTensor(try source.tensor(named: info.name)))
+            }
             var storedFiles: [StoredTensor] = []
             for url in files {
                 let data: [UInt8]
@@ -325,7 +347,7 @@ public final class BlobStore: @unchecked Sendable {
 }
 
 /// A checkpoint held in the store, read tensor by tensor.
-public final class StoredCheckpoint: TensorSource, @unchecked Sendable {
+public final class StoredCheckpoint: TensorSource, StoredTensorReuse, @unchecked Sendable {
     public let store: BlobStore
     public let hash: String
     public let manifest: Manifest
@@ -336,6 +358,10 @@ public final class StoredCheckpoint: TensorSource, @unchecked Sendable {
         self.store = store
         self.hash = hash
         self.manifest = manifest
+    }
+
+    public func storedTensor(named name: String, in store: BlobStore) -> StoredTensor? {
+        store === self.store ? manifest.tensors.first { $0.info.name == name } : nil
     }
 
     public func tensor(named name: String) throws -> TensorView {
