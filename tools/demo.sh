@@ -52,8 +52,8 @@ trap '"$ctl" daemon stop --home "$home" >/dev/null 2>&1 || true' EXIT
 export RECALL_SOCKET="$sock"
 
 echo
-echo "== recallctl init $(basename "$base") --method recall --scenario experts"
-"$ctl" init "$base" --method recall --scenario experts
+echo "== recallctl init $(basename "$base")   (the default method: regmean; --method recall for RECALL)"
+"$ctl" init "$base"
 for t in "${tasks[@]}"; do
   head -n "$eval_items" "$(task_dir "$t")/eval.jsonl" > "$demo/eval-$t.jsonl"
   echo
@@ -64,7 +64,7 @@ echo
 echo "== recallctl history"
 "$ctl" history
 echo
-echo "== recallctl show head (per-layer RECALL weights of the last version)"
+echo "== recallctl show head (the last version: inputs, method, per-layer weights)"
 "$ctl" show head
 echo
 echo "== recallctl eval 1 (the base, for comparison), then the accuracy matrix: recallctl history --eval"

@@ -65,7 +65,7 @@ struct Routes {
                 try refusePath("the registry cannot be initialised (its base is a directory on the daemon's machine): run `recallctl init` there, over the Unix socket")
                 let body = try await API.body(request, limit: limits.maxJSONBytes)
                 let base = try body.requiredString("base")
-                let method = try body.string("method") ?? "recall"
+                let method = try body.string("method") ?? "regmean"
                 let scenarioName = try body.string("scenario") ?? "experts"
                 guard let scenario = RegistrySettings.Scenario(rawValue: scenarioName) else {
                     throw APIError(.badRequest, "scenario '\(scenarioName)' must be experts or sequential")

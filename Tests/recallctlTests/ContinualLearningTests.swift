@@ -42,7 +42,7 @@ final class ContinualLearningTests: XCTestCase {
     func testRecallKeepsEveryTaskAfterThreeRegisters() throws {
         let daemon = try DaemonHarness(self)
         try daemon.start()
-        try daemon.ok(["init", Self.root.appendingPathComponent("base").path, "--opt", "clusters=8"])
+        try daemon.ok(["init", Self.root.appendingPathComponent("base").path, "--method", "recall", "--opt", "clusters=8"])
         for t in Self.tasks {
             try daemon.ok(["register", Self.root.appendingPathComponent("expert-\(t)").path, "--task", t,
                            "--samples", samples(t).path, "--eval", eval(t).path])
@@ -68,7 +68,7 @@ final class ContinualLearningTests: XCTestCase {
     func testGateKeepsHeadWhenAWatchedTaskRegresses() throws {
         let daemon = try DaemonHarness(self)
         try daemon.start()
-        try daemon.ok(["init", Self.root.appendingPathComponent("base").path, "--opt", "clusters=8", "--gate", "5"])
+        try daemon.ok(["init", Self.root.appendingPathComponent("base").path, "--method", "recall", "--opt", "clusters=8", "--gate", "5"])
         try daemon.ok(["register", Self.root.appendingPathComponent("expert-colour").path, "--task", "colour",
                        "--samples", samples("colour").path, "--eval", eval("colour").path])
         // A bad new model for the same task: the count expert registered as "colour" replaces the

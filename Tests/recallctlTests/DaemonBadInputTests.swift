@@ -28,7 +28,7 @@ final class DaemonBadInputTests: XCTestCase {
         let good = try models.expert("alpha", seed: 1)
         try expectFailure(daemon, ["register", good.path, "--task", "alpha", "--samples", samples.path],
                           mentions: ["recallctl init"])
-        try daemon.ok(["init", models.base.path, "--opt", "clusters=3", "--opt", "lambda=1"])
+        try daemon.ok(["init", models.base.path, "--method", "recall", "--opt", "clusters=3", "--opt", "lambda=1"])
         try daemon.ok(["register", good.path, "--task", "alpha", "--samples", samples.path])
         let before = try snapshot(daemon)
 
@@ -103,7 +103,7 @@ final class DaemonBadInputTests: XCTestCase {
     func testUsageErrorsExitTwo() throws {
         XCTAssertEqual(try CLI.run(["register", "x.st"]).status, 2, "missing --task/--samples")
         XCTAssertEqual(try CLI.run(["init", "base", "--method", "nosuch"]).status, 2)
-        XCTAssertEqual(try CLI.run(["init", "base", "--opt", "tau=-1"]).status, 2)
+        XCTAssertEqual(try CLI.run(["init", "base", "--method", "recall", "--opt", "tau=-1"]).status, 2)
         XCTAssertEqual(try CLI.run(["init", "base", "--opt", "colour=red"]).status, 2)
     }
 }

@@ -73,7 +73,7 @@ final class DaemonFormatsTests: XCTestCase {
         let models = try TinyModels(self)
         let daemon = try DaemonHarness(self)
         try daemon.start()
-        try daemon.ok(["init", models.base.path, "--scenario", "sequential", "--opt", "clusters=3", "--opt", "lambda=1"])
+        try daemon.ok(["init", models.base.path, "--scenario", "sequential", "--method", "recall", "--opt", "clusters=3", "--opt", "lambda=1"])
         for (i, t) in ["a", "b", "c"].enumerated() {
             try daemon.ok(["register", try models.expert(t, seed: UInt64(i + 1), asFile: i != 1).path, "--task", t, "--samples", try models.samples(t).path])
         }

@@ -8,7 +8,7 @@ final class DaemonIntegrationTests: XCTestCase {
         let models = try TinyModels(self)
         let daemon = try DaemonHarness(self)
         try daemon.start()
-        try daemon.ok(["init", models.base.path, "--opt", "clusters=4", "--opt", "lambda=1.5"])
+        try daemon.ok(["init", models.base.path, "--method", "recall", "--opt", "clusters=4", "--opt", "lambda=1.5"])
         for (i, task) in ["alpha", "beta", "gamma"].enumerated() {
             let r = try daemon.ok(["register", try models.expert(task, seed: UInt64(i + 1)).path, "--task", task,
                                    "--samples", try models.samples(task).path])

@@ -85,7 +85,7 @@ final class OpenAPIConformanceTests: XCTestCase {
         let models = try TinyModels(self)
         let daemon = try DaemonHarness(self)
         try daemon.start()
-        try daemon.ok(["init", models.base.path, "--opt", "clusters=3", "--opt", "lambda=1"])
+        try daemon.ok(["init", models.base.path, "--method", "recall", "--opt", "clusters=3", "--opt", "lambda=1"])
         try daemon.ok(["register", try models.expert("a", seed: 1).path, "--task", "a", "--samples", try models.samples("a").path])
         try daemon.ok(["tag", "first", "2"])
         let fill = ["{ref}": "2", "{id}": "1", "{name}": "config.json"]

@@ -7,7 +7,7 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Give the registry its base model and merge settings (version 1 = the base).",
         discussion: """
-        Methods: recall (default), regmean, \(MergeMethods.all.map(\.name).joined(separator: ", ")).
+        Methods: regmean (default), recall, \(MergeMethods.all.map(\.name).joined(separator: ", ")).
         recall options: clusters, seed, tau, lambda (number or auto), score (centrality|anchor-new), pooling \
         (exclude-first|mean|exclude-outliers), sparsify (ties:DENSITY), probe (all|new), dtype, \
         fusion (task-vector|regmean; with regmean also alpha, ridge, rank, stats_samples).
@@ -21,8 +21,8 @@ struct InitCommand: ParsableCommand {
     @Argument(help: "The base model: an HF directory with config.json (and tokenizer.json for recall).")
     var base: String
 
-    @Option(help: "Merge method run on every register.")
-    var method: String = "recall"
+    @Option(help: "Merge method run on every register (default regmean: chosen on the continual-learning benchmark's dev split, docs/ARCHITECTURE.md).")
+    var method: String = "regmean"
 
     @Option(help: "experts: task models are fine-tuned from the base, merge them all; sequential: each is fine-tuned from the head, merge head + new.")
     var scenario: String = "experts"
