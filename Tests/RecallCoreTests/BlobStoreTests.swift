@@ -171,6 +171,30 @@ final class BlobStoreTests: XCTestCase {
                                                             sidecars: source.sidecarFiles, to: out)
         try assertSameTensors(source.weights, try Checkpoint.open(out).weights)
     }
+
+    /// Work proportional to what changed: a merge whose inputs are stored models is stored by
+    /// merging, hashing and compressing only the tensors where some input differs; the others'
+    /// manifest entries are taken over, and the result is the same manifest a full put makes.
+    func testMergeOfStoredModelsReusesTheTensorsNoInputChanges() throws {
+        let store = try BlobStore(directory: dir)
+        let base = model(seed: 1)
+        var changedTensors = base.tensors
+        changedTensors[1] = model(seed: 2).tensors[1]  // one expert changes the MLP weight only
+        let baseHash = try store.put(base).hash, expertHash = try store.put(MemorySource(changedTensors)).hash
+        let storedBase = try store.checkpoint(baseHash), storedExpert = try store.checkpoint(expertHash)
+        for method in ["linear", "task_arithmetic", "ties"] {
+            let m = try MergeMethods.named(method)
+            let config = MergeConfiguration(method: m, base: m.needsBase ? MergeModel(name: "base", source: storedBase) : nil,
+                                            models: [MergeModel(name: "b", source: storedBase, parameters: ["weight": .scalar(1), "density": .scalar(1)]),
+                                                     MergeModel(name: "e", source: storedExpert, parameters: ["weight": .scalar(1), "density": .scalar(1)])])
+            let (hash, stats) = try store.put(try MergedCheckpoint(config))
+            XCTAssertEqual(stats.reusedTensors, 4, "\(method): all but the MLP weight are every input's bytes")
+            // The same bytes as merging everything (a source that cannot reuse anything).
+            let full = try MergedCheckpoint(config)
+            let copy = MemorySource(try full.infos.map { try full.tensor(named: $0.name) })
+            XCTAssertEqual(try store.put(copy).hash, hash, method)
+        }
+    }
 }
 
 final class ChunkCodecTests: XCTestCase {
@@ -240,4 +264,6 @@ final class ChunkCodecTests: XCTestCase {
             XCTAssertThrowsError(try bad.withUnsafeBytes { b in try out.withUnsafeMutableBytes { try ChunkCodec.decode(b, into: $0) } })
         }
     }
+
 }
+

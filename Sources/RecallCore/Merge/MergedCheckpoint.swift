@@ -92,12 +92,16 @@ public final class MergedCheckpoint: TensorSource, StoredTensorReuse, @unchecked
         configuration.parameters[name]?.value(for: tensor, t: t) ?? configuration.method.defaultParameters[name]
     }
 
-    /// For a base-using method a tensor that no model changes merges to the base's own (every
-    /// task vector is zero): when all inputs are stored and hold the same bytes, that is known
-    /// from the manifests alone, without reading or merging anything.
+    /// A tensor every input holds with the same bytes merges to those bytes: for a base-using
+    /// method every task vector is zero; a normalised linear merge or SLERP of equal tensors is
+    /// that tensor. When all inputs are stored that is known from the manifests alone, without
+    /// reading or merging anything.
     public func storedTensor(named name: String, in store: BlobStore) -> StoredTensor? {
-        guard configuration.method.needsBase, let base = configuration.base?.source as? StoredTensorReuse,
-              let entry = base.storedTensor(named: name, in: store),
+        let method = configuration.method
+        let preserves = method.needsBase || method.name == "slerp"
+            || (method.name == "linear" && (configuration.parameters["normalize"]?.value(for: name, t: 0) ?? 1) != 0)
+        guard preserves, let first = (configuration.base ?? configuration.models.first)?.source as? StoredTensorReuse,
+              let entry = first.storedTensor(named: name, in: store),
               configuration.outputDType == nil || configuration.outputDType == entry.info.dtype || !entry.info.dtype.isComputeFloat
         else { return nil }
         for m in configuration.models {
