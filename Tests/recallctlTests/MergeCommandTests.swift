@@ -75,7 +75,9 @@ final class MergekitYAMLTests: XCTestCase {
         for (text, fragment) in [("slices:\n  - sources: []\nmerge_method: linear\n", "slices"),
                                  ("models: [{model: a}]\n", "merge_method"),
                                  ("merge_method: linear\nmodels: [{model: a, parameters: {weight: [{nofilter: 1}]}}]\n", "needs a value"),
-                                 (": : :\n- [", "not valid YAML")] {
+                                 (": : :\n- [", "not valid YAML"),
+                                 // Used to trap in UInt64(-1): now a named error.
+                                 ("merge_method: linear\nrandom_seed: -1\nmodels: [{model: a}]\n", "random_seed")] {
             try Data(text.utf8).write(to: yml)
             let r = try CLI.run(["merge", "--config", yml.path, "--out", dir.appendingPathComponent("o").path])
             XCTAssertEqual(r.status, 1, text)

@@ -53,7 +53,11 @@ public struct MergekitConfig {
         } else {
             dtype = nil
         }
-        seed = UInt64((root["random_seed"] as? Int) ?? 0)
+        switch root["random_seed"] {
+        case nil: seed = 0
+        case let s as Int where s >= 0: seed = UInt64(s)
+        default: throw bad("random_seed must be a non-negative integer")  // UInt64(-1) trapped
+        }
     }
 
     /// YAML scalars and sequences as JSONValue, for `ParameterSetting(json:)`.

@@ -228,8 +228,11 @@ public final class Registry: @unchecked Sendable {
             log("job \(job.id) succeeded: \(result.serialized())")
         } catch {
             let message = (error as? RecallError)?.message ?? "\(error)"
-            try? provenance.failJob(job.id, error: message)
             log("job \(job.id) failed: \(message)")
+            do { try provenance.failJob(job.id, error: message) } catch {
+                // Was swallowed: the job then stayed `running` with nobody told why.
+                log("job \(job.id): cannot record its failure (\(error)); it stays running and is retried at the next start")
+            }
         }
         condition.lock(); durations.append(Date().timeIntervalSince(started)); condition.unlock()
         if job.payload["uploaded"]?.boolValue == true, let m = job.payload["model"]?.stringValue {

@@ -242,7 +242,9 @@ struct ResponseReader {
         if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
             while true {
                 let sizeLine = try line()
-                guard let size = Int(sizeLine.split(separator: ";")[0].trimmingCharacters(in: .whitespaces), radix: 16) else {
+                // `split` drops empty pieces: an empty line has no first piece (was a trap).
+                let sizeField = sizeLine.split(separator: ";", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+                guard let size = Int(sizeField.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0 else {
                     throw RecallError(.io, "the daemon sent a malformed chunk size")
                 }
                 if size == 0 { return }
