@@ -126,6 +126,37 @@ final class ContinualLearningTests: XCTestCase {
         }
     }
 
+    /// `recallctl merge --method regmean` (no daemon) merges the three experts in one shot to
+    /// the same bytes the daemon's three registers end with, and keeps every task.
+    func testOfflineRegMeanEqualsTheRegistrysHead() throws {
+        let dir = try makeTemp(self)
+        let out = dir.appendingPathComponent("merged")
+        let r = try CLI.run(["merge", "--method", "regmean", "--base", Self.root.appendingPathComponent("base").path,
+                             "--models", Self.tasks.map { Self.root.appendingPathComponent("expert-\($0)").path }.joined(separator: ","),
+                             "--samples", Self.tasks.map { samples($0).path }.joined(separator: ","), "--out", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let acc = try CLI.run(["accuracy", out.path, "--json"] + Self.tasks.flatMap { ["--eval", eval($0).path] })
+        for row in try JSONValue.parse(Data(acc.stdout.utf8), rejectDuplicateKeys: false).arrayValue ?? [] {
+            XCTAssertGreaterThanOrEqual(row["accuracy"]?.doubleValue ?? 0, Self.threshold, row.serialized())
+        }
+        let daemon = try DaemonHarness(self)
+        try daemon.start()
+        try daemon.ok(["init", Self.root.appendingPathComponent("base").path])
+        for t in Self.tasks {
+            try daemon.ok(["register", Self.root.appendingPathComponent("expert-\(t)").path, "--task", t, "--samples", samples(t).path])
+        }
+        XCTAssertEqual(daemon.stop(), 0)
+        let (_, head) = try RegistryStore(home: daemon.home).checkpoint(version: "head")
+        let offline = try Checkpoint.open(out)
+        for info in head.infos {
+            XCTAssertEqual(try head.tensor(named: info.name).copyBytes(), try offline.weights.tensor(named: info.name).copyBytes(), info.name)
+        }
+        let bad = try CLI.run(["merge", "--method", "regmean", "--base", Self.root.appendingPathComponent("base").path,
+                               "--models", Self.root.appendingPathComponent("expert-colour").path, "--samples", "a.jsonl,b.jsonl", "--out", out.path])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("one per model"), bad.stderr)
+    }
+
     /// An option that does not belong to the method is refused at init, naming the key.
     func testRegMeanOptionsAreChecked() throws {
         XCTAssertThrowsError(try MergePlan(method: "regmean", options: ["tau": "0.1"])) { e in

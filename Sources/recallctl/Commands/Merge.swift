@@ -6,7 +6,7 @@ struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Merge checkpoints once, without the daemon (mergekit semantics).",
         discussion: """
-        Methods: recall, linear, task_arithmetic, ties, dare_linear, dare_ties, slerp. Per-model values are \
+        Methods: regmean, recall, \(MergeMethods.all.map(\.name).joined(separator: ", ")). Per-model values are \
         comma lists in --models order; a single value applies to every model. Output: an HF directory \
         with the config and tokenizer files of the base (or of the first model).
 
@@ -14,6 +14,8 @@ struct Merge: ParsableCommand {
         Or from a mergekit YAML (models: form; paths relative to the file): recallctl merge --config merge.yml --out merged/
         RECALL (the last model is the new task's; its samples pick the typical samples):
           recallctl merge --method recall --base base/ --models a/,b/,new/ --samples new.jsonl --out merged/ --report report.json
+        RegMean (each model runs on its own task's samples; one samples file per model, in --models order):
+          recallctl merge --method regmean --base base/ --models a/,b/ --samples a.jsonl,b.jsonl --out merged/
         """
     )
 
@@ -23,8 +25,20 @@ struct Merge: ParsableCommand {
     @Option(help: "Merge method: recall, \(MergeMethods.all.map(\.name).joined(separator: ", ")).")
     var method: String?
 
-    @Option(help: "recall: the new task's samples (JSONL), from which typical samples are picked.")
+    @Option(help: "recall: the new task's samples (JSONL), from which typical samples are picked. regmean: one samples file per model, comma-separated.")
     var samples: String?
+
+    @Option(help: "regmean: off-diagonal scale of each Gram (alpha).")
+    var alpha: Double = 0.9
+
+    @Option(help: "regmean: ridge, relative to the mean diagonal of the summed Gram.")
+    var ridge: Double = 1e-3
+
+    @Option(help: "regmean: rank of each Gram sketch.")
+    var rank: Int = 24
+
+    @Option(name: .customLong("stats-samples"), help: "regmean: samples per model (the first N lines) that feed the statistics.")
+    var statsSamples: Int = 64
 
     @Option(help: "recall: typical samples kept for earlier tasks (JSONL), added to the probe set.")
     var probe: String?
@@ -126,6 +140,17 @@ struct Merge: ParsableCommand {
             return
         }
         guard let method else { throw ValidationError("give --method and --models, or --config") }
+        if method == "regmean" {
+            guard base != nil, let samples else { throw ValidationError("--method regmean needs --base and --samples (one file per model)") }
+            guard !modelPaths.isEmpty else { throw ValidationError("--models needs at least one model") }
+            guard samples.split(separator: ",").count == modelPaths.count else {
+                throw ValidationError("--samples has \(samples.split(separator: ",").count) files for \(modelPaths.count) models; give one per model")
+            }
+            guard alpha >= 0, alpha <= 1, ridge > 0, rank >= 0, statsSamples >= 1 else {
+                throw ValidationError("--alpha must be in [0, 1], --ridge positive, --rank >= 0 and --stats-samples >= 1")
+            }
+            return
+        }
         if method == "recall" {
             guard base != nil, samples != nil else { throw ValidationError("--method recall needs --base and --samples") }
             guard lambda == "auto" || Double(lambda) != nil else { throw ValidationError("--lambda must be a number or auto") }
@@ -154,6 +179,7 @@ struct Merge: ParsableCommand {
             let outURL = URL(fileURLWithPath: out)
             try refuseToClobber(outURL, force: force)
             if method == "recall" { return try runRecall(outURL) }
+            if method == "regmean" { return try runRegMean(outURL) }
             let spec = try config.map { try MergekitConfig(url: URL(fileURLWithPath: $0)) }
             let methodName = spec?.method ?? method!
             let mergeMethod = try MergeMethods.named(methodName)
@@ -237,6 +263,44 @@ struct Merge: ParsableCommand {
             for (l, row) in mergeReport.weights.enumerated() {
                 print(String(format: "%5d  ", l) + row.map { String(format: "%-10.3f", $0) }.joined(separator: " "))
             }
+        }
+    }
+
+    /// `--method regmean`: each model's Gram sketches from its own samples, then RegMean over the
+    /// base (embeddings, norms and lm_head: the mean of the task vectors).
+    func runRegMean(_ outURL: URL) throws {
+        let baseCheckpoint = try Checkpoint.open(URL(fileURLWithPath: base!))
+        let config = try baseCheckpoint.modelConfig()
+        let tokenizer = try Tokenizer(directory: URL(fileURLWithPath: base!))
+        let files = samples!.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        var checkpoints: [Checkpoint] = []
+        var inputs: [RegMeanMerge.Input] = []
+        for (path, file) in zip(modelPaths, files) {
+            let checkpoint = try Checkpoint.open(URL(fileURLWithPath: path))
+            let model = try LlamaModel(config: config, weights: checkpoint.weights, origin: path)
+            let texts = try SamplesFile.load(URL(fileURLWithPath: file)).prefix(statsSamples).map { tokenizer.encode($0.text) }
+            let statistics = try ActivationStatistics.collect(model, batch: texts, rank: rank)
+            checkpoints.append(checkpoint)
+            inputs.append(RegMeanMerge.Input(name: URL(fileURLWithPath: path).lastPathComponent, weights: checkpoint.weights, statistics: statistics))
+        }
+        let share = 1 / Double(inputs.count)
+        let fallback = try MergedCheckpoint(MergeConfiguration(
+            method: GeneralizedTaskArithmetic.taskArithmetic, base: MergeModel(name: "base", source: baseCheckpoint.weights),
+            models: inputs.map { MergeModel(name: $0.name, source: $0.weights, parameters: ["weight": .scalar(share)]) },
+            parameters: ["lambda": .scalar(1)], outputDType: dtype))
+        let merged = try RegMeanMerge(anchor: baseCheckpoint.weights, inputs: inputs, fallback: fallback,
+                                      options: RegMeanMerge.Options(alpha: alpha, ridge: ridge), outputDType: dtype)
+        try withExtendedLifetime(checkpoints) {
+            try CheckpointWriter(dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize),
+                                 metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": "regmean"])
+                .write(merged, configJSON: baseCheckpoint.configJSON, sidecars: baseCheckpoint.sidecarFiles, to: outURL)
+        }
+        let statisticsBytes = inputs.reduce(0) { $0 + $1.statistics.byteCount }
+        if json {
+            printJSON(.object([("output", .string(outURL.path)), ("method", .string("regmean")), ("models", .int(inputs.count)),
+                               ("statistics_bytes", .int(statisticsBytes))]))
+        } else {
+            print("merged \(inputs.count) model(s) with regmean into \(outURL.path) (statistics \(statisticsBytes / 1024) KiB)")
         }
     }
 
