@@ -6,7 +6,7 @@ DEB_PACKAGES := liblmdb-dev libzstd-dev libsqlite3-dev libopenblas-dev pkg-confi
 SWIFT ?= swift
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: all deps build release test stress demo bench bench-cl check-writer fixtures clean
+.PHONY: all deps build release test stress demo bench bench-cl bench-scale check-writer fixtures clean
 
 all: build
 
@@ -46,6 +46,11 @@ demo: release
 # The continual-learning benchmark on SmolLM2 (about an hour on 2 cores; PHASE=experts etc. for one part).
 bench-cl: release
 	@bash bench/cl/run.sh "$$($(SWIFT) build -c release --show-bin-path)"
+
+# The registry on a 7B-class (12.1 GB) checkpoint against cp / zstd / sha256sum of the same file;
+# needs ~45 GB of free disk (it says so first) and bench-cl's SmolLM2 tokenizer; about 30-40 minutes.
+bench-scale: release
+	@bash bench/scale/run.sh "$$($(SWIFT) build -c release --show-bin-path)"
 
 # Benchmarks write their figures into BENCHMARKS.md and bench/results/.
 bench: release

@@ -109,24 +109,30 @@ class Bench:
             print(f"  expert {t}: own task {res['experts'][t][t]['accuracy']:.3f}", flush=True)
         self.save("cl-bounds.json", res)
 
+    # (label, method, options): the label names the run in results and reports.
     METHODS = [
-        ("recall", {}),
-        ("linear", {}),
-        ("task_arithmetic", {"lambda": "0.5"}),
-        ("ties", {"density": "0.5", "lambda": "1.0"}),
-        ("dare_ties", {"density": "0.5", "lambda": "1.0", "seed": "0"}),
+        ("recall", "recall", {}),
+        ("regmean", "regmean", {}),
+        ("recall+regmean", "recall", {"fusion": "regmean"}),
+        ("linear", "linear", {}),
+        ("task_arithmetic", "task_arithmetic", {"lambda": "0.5"}),
+        ("ties", "ties", {"density": "0.5", "lambda": "1.0"}),
+        ("dare_ties", "dare_ties", {"density": "0.5", "lambda": "1.0", "seed": "0"}),
     ]
 
     def experts(self):
-        # Runs of other methods from an earlier --methods invocation are kept (replaced by method).
-        path = os.path.join(self.a.results, "cl-experts.json")
+        # Runs of other methods from an earlier --methods invocation are kept (replaced by label).
+        split = self.a.split
+        name = "cl-experts.json" if split == "eval" else f"cl-experts-{split}.json"
+        path = os.path.join(self.a.results, name)
         runs = json.load(open(path)) if self.a.methods and os.path.exists(path) else []
-        for method, options in self.METHODS:
-            if self.a.methods and method not in self.a.methods.split(","):
+        for label, method, options in self.METHODS:
+            if self.a.methods and label not in self.a.methods.split(","):
                 continue
-            run = self.run_registry(f"experts-{method}", method, options, "eval")
+            run = self.run_registry(f"experts-{label}-{split}", method, options, split)
+            run["method"] = label
             # Per-item results of the final model, for paired bootstrap intervals.
-            final = os.path.join(self.a.work, "final", method)
+            final = os.path.join(self.a.work, "final", f"{label}-{split}")
             shutil.rmtree(final, ignore_errors=True)
             home, sock = run["home"], run["socket"]
             sh([self.ctl, "daemon", "start", "--home", home, "--socket", sock])
@@ -134,11 +140,11 @@ class Bench:
                 sh([self.ctl, "export", "head", final, "--socket", sock])
             finally:
                 self.stop(home)
-            run["final_items"] = self.accuracy(final, self.tasks, "eval")
-            runs = [r for r in runs if r["method"] != method] + [run]
-            order = [m for m, _ in self.METHODS]
+            run["final_items"] = self.accuracy(final, self.tasks, split)
+            runs = [r for r in runs if r["method"] != label] + [run]
+            order = [m for m, _, _ in self.METHODS]
             runs.sort(key=lambda r: order.index(r["method"]) if r["method"] in order else len(order))
-            self.save("cl-experts.json", runs)
+            self.save(name, runs)
 
     def sweep(self):
         """RECALL's open choices on the dev split, on the final merge of all five experts.
@@ -211,23 +217,44 @@ class Bench:
             self.save("cl-sweep.json", {"registry_run": {k: base_run[k] for k in ("matrix", "register_seconds")},
                                         "rows": rows})
 
+    def regmean_sweep(self):
+        """RegMean's open choices on the dev split: one-shot merges of the five experts (each model's
+        statistics from its own task's samples), one change from the defaults per row."""
+        experts = [self.expert_dir(t) for t in self.tasks]
+        samples = [self.task_file(t, "samples.jsonl") for t in self.tasks]
+        rows = []
+        for label, flags in [("default", []), ("rank=8", ["--rank", "8"]), ("rank=64", ["--rank", "64"]),
+                             ("ridge=1e-4", ["--ridge", "1e-4"]), ("ridge=1e-2", ["--ridge", "1e-2"]),
+                             ("alpha=1 (plain Gram)", ["--alpha", "1"]), ("alpha=0.5", ["--alpha", "0.5"]),
+                             ("16 samples per task", ["--stats-samples", "16"])]:
+            out = os.path.join(self.a.work, "regmean-sweep", label.replace(" ", "_"))
+            shutil.rmtree(out, ignore_errors=True)
+            t0 = time.time()
+            summary = json.loads(sh([self.ctl, "merge", "--method", "regmean", "--base", self.a.base, "--models", ",".join(experts),
+                                     "--samples", ",".join(samples), "--out", out, "--json"] + flags))
+            seconds = time.time() - t0
+            acc = self.accuracy(out, self.tasks, "dev")
+            rows.append({"config": label, "flags": flags, "seconds": seconds, "statistics_bytes": summary["statistics_bytes"], "accuracy": acc})
+            print(f"  regmean sweep {label}: mean {sum(r['accuracy'] for r in acc.values()) / len(acc):.3f} ({seconds:.0f} s)", flush=True)
+            shutil.rmtree(out, ignore_errors=True)
+            self.save("cl-regmean-sweep.json", {"rows": rows})
+
     def sequential(self):
-        """Fine-tune each task's LoRA from the exported head and register it (scenario sequential)."""
+        """Fine-tune each task's LoRA from the exported head and register the adapter (scenario
+        sequential): the registry applies it to the head it was trained from."""
         py = os.path.join(REPO, "tools", ".venv", "bin", "python")
         def model(task, i, sock):
             head = os.path.join(self.a.work, "seq", f"head-{i}")
             shutil.rmtree(head, ignore_errors=True)
             sh([self.ctl, "export", "head", head, "--socket", sock])
-            adapter = os.path.join(self.a.work, "seq", f"adapter-{task}")
+            adapter = os.path.join(self.a.work, "seq", f"adapter-{self.a.seq_method}-{task}")
             shutil.rmtree(adapter, ignore_errors=True)
             sh([py, os.path.join(HERE, "train_lora.py"), "--task", task, "--base", head, "--out", adapter, "--seed", "0"])
-            # The adapter was trained on the head, so it is applied to the head before registering.
-            full = os.path.join(self.a.work, "seq", f"model-{task}")
-            shutil.rmtree(full, ignore_errors=True)
-            sh([self.ctl, "apply-lora", head, adapter, full])
-            return full
-        run = self.run_registry("sequential-recall", "recall", {}, "eval", scenario="sequential", models=model)
-        self.save("cl-sequential-recall.json", run)
+            return adapter
+        label, method, options = next(m for m in self.METHODS if m[0] == self.a.seq_method)
+        run = self.run_registry(f"sequential-{label}", method, options, "eval", scenario="sequential", models=model)
+        run["method"] = label
+        self.save("cl-sequential-recall.json" if label == "recall" else f"cl-sequential-{label}.json", run)
 
     def save(self, name, obj):
         with open(os.path.join(self.a.results, name), "w") as f:
@@ -242,13 +269,16 @@ def main():
     p.add_argument("--adapters", default=os.path.join(REPO, "examples", "adapters"))
     p.add_argument("--work", default=os.path.join(REPO, "bench", ".cache", "cl"))
     p.add_argument("--results", default=os.path.join(REPO, "bench", "results"))
-    p.add_argument("--phase", default="all", choices=["all", "bounds", "experts", "sweep", "sequential"])
+    p.add_argument("--phase", default="all", choices=["all", "bounds", "experts", "sweep", "regmean_sweep", "sequential"])
     p.add_argument("--methods", default="", help="comma list to restrict the experts phase")
     p.add_argument("--items", type=int, default=0, help="use only the first N eval/dev items per task (0 = all)")
+    p.add_argument("--seq-method", default="recall", help="sequential phase: the method label (see METHODS)")
+    p.add_argument("--split", default="eval", choices=["eval", "dev"],
+                   help="experts phase: the split evaluated (dev to choose defaults, eval to report)")
     p.add_argument("--only", default="", help="sweep: run only these rows (labels separated by ';'), keeping the others")
     a = p.parse_args()
     b = Bench(a)
-    for phase in (["bounds", "experts", "sweep", "sequential"] if a.phase == "all" else [a.phase]):
+    for phase in (["bounds", "experts", "sweep", "regmean_sweep", "sequential"] if a.phase == "all" else [a.phase]):
         print(f"== {phase}", flush=True)
         getattr(b, phase)()
 

@@ -67,22 +67,12 @@ public struct GramSketch: Equatable, Sendable {
         let k = min(rank, n, d)
         var factor = [Float](repeating: 0, count: d * k)
         if k > 0 {
+            var xd = [Double](repeating: 0, count: n * d)
+            for r in 0..<n { for j in 0..<d { xd[r * d + j] = Double(x[r * ld + j]) } }
             if n <= d {
-                // K = X Xᵀ (n x n); its top eigenvectors U_k give L = Xᵀ U_k.
-                var xd = [Double](repeating: 0, count: n * d)
-                for r in 0..<n { for j in 0..<d { xd[r * d + j] = Double(x[r * ld + j]) } }
-                var kmat = [Double](repeating: 0, count: n * n)
-                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(d), 1, xd, Int32(d), 0, &kmat, Int32(n))
-                let (_, vectors) = try topEigenpairs(&kmat, n: n, count: k)
-                // L[j][c] = sum_r X[r][j] U[r][c]; vectors are column-major n x k.
-                var l = [Double](repeating: 0, count: d * k)
-                cblas_dgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(d), Int32(k), Int32(n), 1, xd, Int32(d),
-                            vectors, Int32(n), 0, &l, Int32(k))
-                for i in 0..<(d * k) { factor[i] = Float(l[i]) }
+                factor = try topFactor(rows: xd, count: n, dim: d, rank: k)
             } else {
                 var g = [Double](repeating: 0, count: d * d)
-                var xd = [Double](repeating: 0, count: n * d)
-                for r in 0..<n { for j in 0..<d { xd[r * d + j] = Double(x[r * ld + j]) } }
                 cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(n), 1, xd, Int32(d), 0, &g, Int32(d))
                 let (values, vectors) = try topEigenpairs(&g, n: d, count: k)
                 for j in 0..<d { for c in 0..<k { factor[j * k + c] = Float(vectors[c * d + j] * max(values[c], 0).squareRoot()) } }
@@ -103,7 +93,8 @@ public struct GramSketch: Equatable, Sendable {
         let w = weights ?? [Double](repeating: 1, count: sketches.count)
         var diag = [Double](repeating: 0, count: d)
         let m = sketches.reduce(0) { $0 + $1.rank }
-        var stacked = [Double](repeating: 0, count: d * max(m, 1))
+        // Row c of `stacked` is the c-th column of [√w_i L_i] (m x d), so the sum is stackedᵀ stacked.
+        var stacked = [Double](repeating: 0, count: max(m, 1) * d)
         var col = 0
         for (s, wi) in zip(sketches, w) {
             let sw = wi.squareRoot()
@@ -112,24 +103,28 @@ public struct GramSketch: Equatable, Sendable {
                 for c in 0..<s.rank {
                     let v = Double(s.factor[j * s.rank + c])
                     diag[j] += wi * v * v
-                    stacked[j * m + col + c] = sw * v
+                    stacked[(col + c) * d + j] = sw * v
                 }
             }
             col += s.rank
         }
         let k = min(rank, m)
-        var factor = [Float](repeating: 0, count: d * k)
-        if k > 0 {
-            var c = [Double](repeating: 0, count: m * m)
-            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(m), Int32(d), 1, stacked, Int32(m), 0, &c, Int32(m))
-            let (_, vectors) = try topEigenpairs(&c, n: m, count: k)
-            var l = [Double](repeating: 0, count: d * k)
-            // L' = stacked V_k (d x k); vectors column-major m x k.
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(d), Int32(k), Int32(m), 1, stacked, Int32(m),
-                        vectors, Int32(m), 0, &l, Int32(k))
-            for i in 0..<(d * k) { factor[i] = Float(l[i]) }
-        }
+        let factor = k > 0 ? try topFactor(rows: stacked, count: m, dim: d, rank: k) : []
         return finish(dim: d, rank: k, factor: factor, diagonal: diag, rows: sketches.reduce(0) { $0 + $1.rows })
+    }
+
+    /// For `a` (`count x dim` row-major, its rows the vectors whose outer products sum to
+    /// `G = aᵀ a`): the rank-k factor of G's top eigenpairs, `L = aᵀ V_k` (d x k), from the
+    /// eigenvectors V of the small `a aᵀ` (count x count).
+    static func topFactor(rows a: [Double], count m: Int, dim d: Int, rank k: Int) throws -> [Float] {
+        var small = [Double](repeating: 0, count: m * m)
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(m), Int32(d), 1, a, Int32(d), 0, &small, Int32(m))
+        let (_, vectors) = try topEigenpairs(&small, n: m, count: k)
+        // L[j][c] = Σ_r a[r][j] V[r][c]; vectors are column-major m x k.
+        var l = [Double](repeating: 0, count: d * k)
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(d), Int32(k), Int32(m), 1, a, Int32(d),
+                    vectors, Int32(m), 0, &l, Int32(k))
+        return l.map(Float.init)
     }
 
     private static func finish(dim d: Int, rank k: Int, factor: [Float], diagonal: [Double], rows: Int) -> GramSketch {
