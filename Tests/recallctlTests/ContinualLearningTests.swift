@@ -63,6 +63,48 @@ final class ContinualLearningTests: XCTestCase {
         XCTAssertEqual(rows[2]["accuracy"]?.objectValue?.map(\.0).sorted(), ["colour", "count"])
         let table = try daemon.ok(["history", "--eval"]).stdout
         XCTAssertTrue(table.contains("colour") && table.contains("MEAN"), table)
+        try checkReport(daemon, matrix: matrix)
+    }
+
+    /// `recallctl report`: one self-contained page whose numbers are the API's.
+    func checkReport(_ daemon: DaemonHarness, matrix: JSONValue) throws {
+        let dir = try makeTemp(self)
+        let page = dir.appendingPathComponent("report.html"), svgs = dir.appendingPathComponent("svg")
+        try daemon.ok(["report", "head", "--out", page.path, "--svg", svgs.path])
+        let html = try String(contentsOf: page, encoding: .utf8)
+        XCTAssertFalse(html.contains("<script") || html.contains("src=") || html.contains("href=\"http"), "self-contained: no script, no external asset")
+        func values(_ chart: String) -> [(row: String, column: String, value: Double)] {
+            guard let start = html.range(of: "id=\"\(chart)\"") else { return [] }
+            let svg = html[start.lowerBound...].prefix { _ in true }
+            let end = svg.range(of: "</svg>")!.lowerBound
+            let regex = try! NSRegularExpression(pattern: #"data-row="([^"]*)" data-column="([^"]*)" data-value="([^"]*)""#)
+            let text = String(svg[..<end])
+            return regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).map { m in
+                (String(text[Range(m.range(at: 1), in: text)!]), String(text[Range(m.range(at: 2), in: text)!]), Double(text[Range(m.range(at: 3), in: text)!])!)
+            }
+        }
+        let head = try daemon.json(["show", "head"])
+        let layers = head["layer_weights"]?.arrayValue ?? []
+        let inputs = (head["inputs"]?.arrayValue ?? []).filter { $0["role"]?.stringValue != "base" }
+        let cells = values("layer-weights")
+        XCTAssertEqual(cells.count, layers.count * inputs.count, "one cell per (layer, input model)")
+        for (l, row) in layers.enumerated() {
+            for (i, input) in inputs.enumerated() {
+                let want = try XCTUnwrap(row["weights"]?[String(input["model_id"]?.intValue ?? 0)]?.doubleValue)
+                XCTAssertEqual(cells[l * inputs.count + i].value, want, accuracy: 5e-4)
+            }
+        }
+        let accuracy = values("accuracy-matrix")
+        let rows = matrix["versions"]?.arrayValue ?? []
+        XCTAssertEqual(accuracy.count, rows.reduce(0) { $0 + ($1["accuracy"]?.objectValue?.count ?? 0) })
+        for cell in accuracy {
+            let version = rows.first { "v\($0["version"]?.intValue ?? 0)" == cell.row }
+            XCTAssertEqual(cell.value, try XCTUnwrap(version?["accuracy"]?[cell.column]?.doubleValue), accuracy: 5e-4, "\(cell)")
+        }
+        XCTAssertEqual(html.components(separatedBy: "class=\"node\"").count - 1, 4, "a lineage node per version")
+        XCTAssertTrue(html.contains("data-version=\"4\" data-head=\"true\""))
+        let files = try FileManager.default.contentsOfDirectory(atPath: svgs.path).sorted()
+        XCTAssertEqual(files, ["accuracy-matrix.svg", "accuracy-mean.svg", "layer-weights.svg", "lineage.svg", "similarity.svg"])
     }
 
     func testGateKeepsHeadWhenAWatchedTaskRegresses() throws {
