@@ -28,18 +28,26 @@ struct RequestLogMiddleware: RouterMiddleware {
 }
 
 /// On TCP every request needs `Authorization: Bearer <token>`, compared in constant time so the
-/// answer's timing does not leak how much of a guess was right.
+/// answer's timing does not leak how much of a guess was right, or (web pages) the session
+/// cookie `/login?token=...` set. A browser without either gets the login page and nothing else.
 struct BearerTokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let token: [UInt8]
+    var sessions: UISessions? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let header = request.headers[.authorization] ?? ""
         let prefix = "Bearer "
-        guard header.hasPrefix(prefix), Self.constantTimeEqual(Array(header.dropFirst(prefix.count).utf8), token) else {
-            return API.error("missing or wrong bearer token; pass the daemon's token (recallctl --token-file FILE)", status: .unauthorized)
+        if header.hasPrefix(prefix), Self.constantTimeEqual(Array(header.dropFirst(prefix.count).utf8), token) {
+            return try await next(request, context)
         }
-        return try await next(request, context)
+        let path = request.uri.path
+        let page = path == "/" || path == "/ui" || path.hasPrefix("/ui/")
+        if let sessions {
+            if path == "/login" || (page && sessions.csrf(for: request) != nil) { return try await next(request, context) }
+            if page { return UIRoutes.html(UIPages.loginPage(failed: false), status: .unauthorized) }
+        }
+        return API.error("missing or wrong bearer token; pass the daemon's token (recallctl --token-file FILE)", status: .unauthorized)
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

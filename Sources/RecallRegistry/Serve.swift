@@ -98,6 +98,12 @@ struct Serve: AsyncParsableCommand {
         let unixRouter = Router(context: BasicRequestContext.self)
         unixRouter.add(middleware: RequestLogMiddleware(metrics: metrics))
         routes.add(to: unixRouter)
+        var token = ""
+        if let tokenFile, let raw = FileManager.default.contents(atPath: tokenFile) {
+            token = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let sessions = UISessions(token: listen == nil ? "" : token)
+        UIRoutes(registry: registry, sessions: sessions).add(to: unixRouter)
         // Created 0600 from the start: umask applies to bind().
         let oldMask = umask(0o177)
         var unixApp = Application(router: unixRouter, configuration: .init(address: .unixDomainSocket(path: socketPath)),
@@ -115,12 +121,16 @@ struct Serve: AsyncParsableCommand {
             guard parts.count == 2, let port = Int(parts[1]) else { throw RecallErrorMessage("--listen '\(listen)' must be HOST:PORT, e.g. 127.0.0.1:7391") }
             let tcpRouter = Router(context: BasicRequestContext.self)
             tcpRouter.add(middleware: RequestLogMiddleware(metrics: metrics))
-            tcpRouter.add(middleware: BearerTokenMiddleware(token: Array(token.utf8)))
+            tcpRouter.add(middleware: BearerTokenMiddleware(token: Array(token.utf8), sessions: sessions))
             var tcpRoutes = routes
             tcpRoutes.remote = true
             tcpRoutes.add(to: tcpRouter)
+            UIRoutes(registry: registry, sessions: sessions, remote: true).add(to: tcpRouter)
             let tcpApp = Application(router: tcpRouter, configuration: .init(address: .hostname(String(parts[0]), port: port)),
-                                     onServerRunning: { _ in logger.notice("also serving TCP on \(listen) (bearer token required)") },
+                                     onServerRunning: { _ in
+                                         logger.notice("also serving TCP on \(listen) (bearer token required)")
+                                         logger.notice("web pages: http://\(listen)/login?token=<the token in \(tokenFile)>")
+                                     },
                                      logger: logger)
             unixApp.addServices(tcpApp)
         }

@@ -9,6 +9,11 @@ public struct RegistryReport {
     public let history: JSONValue
     public let version: JSONValue
     public let evaluations: JSONValue
+    /// Served by the daemon: lineage nodes link to `/ui/versions/N`, and `navigation` and
+    /// `actions` (HTML) are placed above and below the content. Empty for the offline file.
+    public var linked = false
+    public var navigation = ""
+    public var actions = ""
 
     public init(history: JSONValue, version: JSONValue, evaluations: JSONValue) {
         self.history = history
@@ -40,7 +45,8 @@ public struct RegistryReport {
             if v["head"]?.boolValue == true { detail += ", head" }
             if let reason = v["gate_reason"]?.stringValue { detail += ", gated: \(reason)" }
             return SVGCharts.LineageNode(version: n, parent: v["parent"]?.intValue, label: task, detail: detail,
-                                         head: v["head"]?.boolValue == true, gated: v["gated"]?.boolValue == true)
+                                         head: v["head"]?.boolValue == true, gated: v["gated"]?.boolValue == true,
+                                         link: linked ? "/ui/versions/\(n)" : nil)
         }
         return SVGCharts.lineage(nodes, title: "Lineage up to version \(number)", id: "lineage")
     }
@@ -77,7 +83,7 @@ public struct RegistryReport {
     var tasks: [String] { (evaluations["tasks"]?.arrayValue ?? []).compactMap(\.stringValue) }
     var evaluated: [JSONValue] { (evaluations["versions"]?.arrayValue ?? []).filter { ($0["version"]?.intValue ?? 0) <= number } }
 
-    var accuracyMatrix: String? {
+    public var accuracyMatrix: String? {
         guard !tasks.isEmpty, !evaluated.isEmpty else { return nil }
         return SVGCharts.heatmap(title: "Accuracy by version and task (\(evaluations["metric"]?.stringValue ?? "accuracy"))",
                                  rows: evaluated.map { "v\($0["version"]?.intValue ?? 0)" }, columns: tasks,
@@ -85,7 +91,7 @@ public struct RegistryReport {
                                  scale: 0...1, id: "accuracy-matrix")
     }
 
-    var accuracyCurve: String? {
+    public var accuracyCurve: String? {
         guard !tasks.isEmpty, evaluated.count >= 2 else { return nil }
         let means: [Double?] = evaluated.map { v in
             let values = tasks.compactMap { v["accuracy"]?[$0]?.doubleValue }
@@ -96,7 +102,7 @@ public struct RegistryReport {
                                scale: 0...1, id: "accuracy-mean")
     }
 
-    static let style = """
+    public static let style = """
     :root { color-scheme: light dark; --fg: #1b1f24; --bg: #ffffff; --muted: #57606a; --rule: #d0d7de; }
     @media (prefers-color-scheme: dark) { :root { --fg: #e6edf3; --bg: #0d1117; --muted: #9198a1; --rule: #30363d; } }
     body { font: 14px/1.45 system-ui, sans-serif; color: var(--fg); background: var(--bg); margin: 2rem auto; max-width: 70rem; padding: 0 1rem; }
@@ -111,10 +117,11 @@ public struct RegistryReport {
         let e = SVGCharts.escape
         let task = version["task"]?.stringValue ?? "base"
         var h = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
-        h += "<title>Version \(number) (\(e(task))) - RecallRegistry report</title><style>\(Self.style)</style></head><body><main>"
+        h += "<title>Version \(number) (\(e(task))) - RecallRegistry report</title><style>\(Self.style)</style></head><body>\(navigation)<main>"
         h += "<h1>Version \(number): \(e(task))</h1><p class=\"muted\">\(e(version["message"]?.stringValue ?? "")) · method \(e(version["method"]?.stringValue ?? "")) · "
         h += "\(e(version["created_at"]?.stringValue ?? ""))\(version["head"]?.boolValue == true ? " · head" : "")</p>"
         if version["gated"]?.boolValue == true { h += "<p><strong>Gated:</strong> \(e(version["gate_reason"]?.stringValue ?? ""))</p>" }
+        h += actions
         h += "<section aria-labelledby=\"h-lineage\"><h2 id=\"h-lineage\">Lineage</h2>\(lineage)</section>"
         h += "<section aria-labelledby=\"h-inputs\"><h2 id=\"h-inputs\">Inputs</h2><table><thead><tr><th scope=\"col\">model</th><th scope=\"col\">role</th><th scope=\"col\">task</th><th scope=\"col\">content hash</th></tr></thead><tbody>"
         for i in version["inputs"]?.arrayValue ?? [] {

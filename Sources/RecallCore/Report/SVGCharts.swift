@@ -39,8 +39,11 @@ public enum SVGCharts {
     /// `values[row][column]` as coloured cells (nil: empty). `scale` maps a value to [0, 1].
     public static func heatmap(title: String, rows: [String], columns: [String], values: [[Double?]],
                                scale: ClosedRange<Double>, id: String) -> String {
-        let cell = 22, left = 60, top = 60
-        let width = left + cell * max(columns.count, 1) + 10, height = top + cell * max(rows.count, 1) + 10
+        // Room for the rotated column names and the row names (about 6 px a character at 10 px).
+        let cell = 22
+        let top = 20 + Int(Double(min(columns.map(\.count).max() ?? 0, 40)) * 4.5)
+        let left = 12 + 6 * min(rows.map(\.count).max() ?? 0, 30)
+        let width = left + cell * max(columns.count, 1) + top, height = top + cell * max(rows.count, 1) + 10
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"\(escape(id))\" class=\"heatmap\" role=\"img\" aria-label=\"\(escape(title))\" "
             + "width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\"><title>\(escape(title))</title>"
         for (c, name) in columns.enumerated() {

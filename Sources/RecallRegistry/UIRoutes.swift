@@ -1,0 +1,159 @@
+import Foundation
+import Hummingbird
+import RecallCore
+
+/// The registry's web pages, next to the API: lineage (`/ui`), a version (`/ui/versions/{ref}`,
+/// with rollback and tag), the accuracy matrix (`/ui/matrix`), jobs with live progress
+/// (`/ui/jobs`, server-sent events) and the store (`/ui/store`). Server-rendered HTML with inline
+/// SVG (RecallCore/Report), every asset in the binary, a few lines of script only for the live
+/// jobs table. Not part of the JSON API (docs/openapi.yaml).
+///
+/// On TCP a browser logs in once with `/login?token=...` (the daemon's token, as Jupyter does):
+/// that sets an HttpOnly, SameSite=Strict session cookie; every form carries the session's CSRF
+/// token and a POST without it is refused.
+struct UIRoutes {
+    let registry: Registry
+    let sessions: UISessions
+    /// Served on TCP (sessions and CSRF apply); on the Unix socket the daemon-wide token is used.
+    var remote = false
+
+    func add(to router: Router<BasicRequestContext>) {
+        let registry = self.registry, sessions = self.sessions, remote = self.remote
+        @Sendable func page(_ body: @escaping @Sendable (Request) throws -> String) -> @Sendable (Request, BasicRequestContext) async -> Response {
+            { request, _ in
+                do {
+                    let html = try await API.blocking { try body(request) }
+                    return Self.html(html)
+                } catch {
+                    return Self.html(UIPages.errorPage(error), status: .badRequest)
+                }
+            }
+        }
+        router.get("/") { _, _ in Response(status: .seeOther, headers: [.location: "/ui"]) }
+        router.get("/ui", use: page { _ in try UIPages(registry: registry).lineage() })
+        router.get("/ui/matrix", use: page { _ in try UIPages(registry: registry).matrix() })
+        router.get("/ui/store", use: page { _ in try UIPages(registry: registry).storePage() })
+        router.get("/ui/jobs", use: page { _ in try UIPages(registry: registry).jobs() })
+        router.get("/ui/versions/:ref") { request, context in
+            let ref = context.parameters.get("ref") ?? "head"
+            let csrf = remote ? sessions.csrf(for: request) ?? "" : sessions.localCSRF
+            return await page { _ in try UIPages(registry: registry).version(ref, csrf: csrf) }(request, context)
+        }
+        router.post("/ui/versions/:ref/:action") { request, context in
+            do {
+                let form = try await Self.form(request)
+                let expected = remote ? sessions.csrf(for: request) : sessions.localCSRF
+                guard let expected, let sent = form["csrf"], BearerTokenMiddleware.constantTimeEqual(Array(sent.utf8), Array(expected.utf8)) else {
+                    return Self.html(UIPages.errorPage(RecallError(.invalidArgument, "the form's CSRF token is missing or wrong; reload the page and try again")), status: .forbidden)
+                }
+                let ref = context.parameters.get("ref") ?? "", action = context.parameters.get("action") ?? ""
+                let number = try await API.blocking { () -> Int in
+                    let n = try registry.store.provenance.resolve(ref)
+                    switch action {
+                    case "rollback": try registry.store.provenance.rollback(to: n)
+                    case "tag":
+                        guard let name = form["name"], !name.isEmpty else { throw RecallError(.invalidArgument, "a tag needs a name") }
+                        try registry.store.provenance.tag(name, version: n)
+                    default: throw RecallError(.invalidArgument, "no action \(action); use rollback or tag")
+                    }
+                    return n
+                }
+                return Response(status: .seeOther, headers: [.location: "/ui/versions/\(number)"])
+            } catch {
+                return Self.html(UIPages.errorPage(error), status: .badRequest)
+            }
+        }
+        router.get("/ui/jobs/events") { _, _ in
+            // One `jobs` event whenever a job changes (state, phase, progress); ends after 10 minutes.
+            let body = ResponseBody { writer in
+                var last = ""
+                let deadline = Date().addingTimeInterval(600)
+                while Date() < deadline {
+                    let json = try await API.blocking { JSONValue.array(try registry.store.provenance.jobs().prefix(50).map { registry.jobJSON($0) }).serialized() }
+                    if json != last {
+                        try await writer.write(ByteBuffer(string: "event: jobs\ndata: \(json)\n\n"))
+                        last = json
+                    }
+                    try await Task.sleep(nanoseconds: 500_000_000)
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
+        }
+        if remote {
+            router.get("/login") { request, _ in
+                guard let token = request.uri.queryParameters.get("token"), sessions.checkToken(token) else {
+                    return Self.html(UIPages.loginPage(failed: request.uri.queryParameters.get("token") != nil), status: .unauthorized)
+                }
+                let session = sessions.open()
+                return Response(status: .seeOther, headers: [
+                    .location: "/ui",
+                    .setCookie: "\(UISessions.cookie)=\(session); Path=/; Max-Age=43200; HttpOnly; SameSite=Strict",
+                ])
+            }
+        }
+    }
+
+    static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                                           .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"],
+                 body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// An `application/x-www-form-urlencoded` body (at most 64 KiB).
+    static func form(_ request: Request) async throws -> [String: String] {
+        var data = Data()
+        for try await buffer in request.body {
+            data.append(contentsOf: buffer.readableBytesView)
+            if data.count > 65536 { throw RecallError(.invalidArgument, "form body over 64 KiB") }
+        }
+        var out: [String: String] = [:]
+        for pair in String(decoding: data, as: UTF8.self).split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            if kv.count == 2 { out[kv[0]] = kv[1] }
+        }
+        return out
+    }
+}
+
+/// Browser sessions of the TCP listener: session id -> CSRF token, both random 128-bit hex.
+final class UISessions: @unchecked Sendable {
+    static let cookie = "recall_session"
+    private let lock = NSLock()
+    private var sessions: [String: String] = [:]
+    private let token: [UInt8]
+    /// The CSRF token of pages served on the Unix socket (same user; no browser reaches it directly).
+    let localCSRF = UISessions.random()
+
+    init(token: String) { self.token = Array(token.utf8) }
+
+    static func random() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in String(format: "%08x", UInt32.random(in: .min ... .max, using: &g)) }.joined()
+    }
+
+    func checkToken(_ candidate: String) -> Bool { !token.isEmpty && BearerTokenMiddleware.constantTimeEqual(Array(candidate.utf8), token) }
+
+    func open() -> String {
+        let id = Self.random()
+        lock.lock(); sessions[id] = Self.random(); lock.unlock()
+        return id
+    }
+
+    func session(of request: Request) -> String? {
+        for header in request.headers[values: .cookie] {
+            for part in header.split(separator: ";") {
+                let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                if kv.count == 2, kv[0] == Self.cookie { return String(kv[1]) }
+            }
+        }
+        return nil
+    }
+
+    /// The CSRF token of the request's session, if it has a live one.
+    func csrf(for request: Request) -> String? {
+        guard let id = session(of: request) else { return nil }
+        lock.lock(); defer { lock.unlock() }
+        return sessions[id]
+    }
+}

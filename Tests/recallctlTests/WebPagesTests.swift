@@ -1,0 +1,96 @@
+import Foundation
+import RecallCore
+import XCTest
+
+/// The daemon's web pages on TCP, through a real daemon: nothing but the login page without the
+/// token, a session cookie from `/login?token=...`, pages whose numbers are the API's, and a
+/// rollback from the page that needs the form's CSRF token.
+final class WebPagesTests: XCTestCase {
+    struct HTTPResponse {
+        var status: Int
+        var headers: [String: String]
+        var body: String
+    }
+
+    /// One request on a fresh connection, read to the end (`Connection: close`).
+    func http(_ port: Int, _ method: String, _ path: String, cookie: String? = nil, form: String? = nil) throws -> HTTPResponse {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw RecallError(.io, "connect failed") }
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        if let cookie { request += "Cookie: recall_session=\(cookie)\r\n" }
+        if let form { request += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)" } else { request += "\r\n" }
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            data += buffer[0..<n]
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        let head = parts[0].components(separatedBy: "\r\n")
+        var headers: [String: String] = [:]
+        for line in head.dropFirst() {
+            if let colon = line.firstIndex(of: ":") { headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
+        }
+        return HTTPResponse(status: Int(head[0].split(separator: " ")[1]) ?? 0, headers: headers, body: parts.dropFirst().joined(separator: "\r\n\r\n"))
+    }
+
+    func testPagesBehindTheLoginShowTheAPIsNumbersAndRollBackWithCSRF() throws {
+        let root = CLI.fixtures.appendingPathComponent("cl-tiny")
+        let dir = try makeTemp(self)
+        let token = "page-token-0123456789abcdef"
+        let tokenFile = dir.appendingPathComponent("token")
+        try Data((token + "\n").utf8).write(to: tokenFile)
+        let port = 20000 + Int((getpid() + 4099) % 20000)
+        let daemon = try DaemonHarness(self, arguments: ["--listen", "127.0.0.1:\(port)", "--token-file", tokenFile.path])
+        try daemon.start()
+        try daemon.ok(["init", root.appendingPathComponent("base").path, "--method", "recall", "--opt", "clusters=4"])
+        for t in ["colour", "count"] {
+            try daemon.ok(["register", root.appendingPathComponent("expert-\(t)").path, "--task", t,
+                           "--samples", root.appendingPathComponent("tasks/\(t)/samples.jsonl").path,
+                           "--eval", root.appendingPathComponent("tasks/\(t)/eval.jsonl").path])
+        }
+        // No token: the login page and nothing of the registry.
+        for path in ["/", "/ui", "/ui/versions/3", "/ui/jobs/events"] {
+            let r = try http(port, "GET", path)
+            XCTAssertEqual(r.status, 401, path)
+            XCTAssertFalse(r.body.contains("colour"), "\(path) leaks registry data: \(r.body.prefix(300))")
+        }
+        XCTAssertEqual(try http(port, "GET", "/login?token=wrong-token-000000000").status, 401)
+        let login = try http(port, "GET", "/login?token=\(token)")
+        XCTAssertEqual(login.status, 303)
+        let cookie = try XCTUnwrap(login.headers["set-cookie"])
+        XCTAssertTrue(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), cookie)
+        let session = try XCTUnwrap(cookie.split(separator: ";").first?.split(separator: "=").last.map(String.init))
+
+        for path in ["/ui", "/ui/matrix", "/ui/jobs", "/ui/store"] {
+            let r = try http(port, "GET", path, cookie: session)
+            XCTAssertEqual(r.status, 200, path)
+            XCTAssertTrue(r.body.hasPrefix("<!DOCTYPE html>"), path)
+            XCTAssertFalse(r.body.contains("src=\"http") || r.body.contains("href=\"http"), "\(path): no external asset")
+        }
+        let page = try http(port, "GET", "/ui/versions/3", cookie: session)
+        XCTAssertEqual(page.status, 200)
+        let show = try daemon.json(["show", "3"])
+        let layers = show["layer_weights"]?.arrayValue?.count ?? 0
+        XCTAssertEqual(page.body.components(separatedBy: "class=\"cell\" data-row=\"layer ").count - 1, layers * 2, "one heatmap cell per (layer, input model)")
+        let accuracy = try XCTUnwrap(try daemon.json(["history", "--eval"])["versions"]?.arrayValue?.last?["accuracy"]?["count"]?.doubleValue)
+        XCTAssertTrue(page.body.contains(String(format: "%.1f%%", accuracy * 100)), "the page shows the API's accuracy")
+
+        // Rollback from the page: refused without the form's CSRF token, done with it.
+        XCTAssertEqual(try http(port, "POST", "/ui/versions/2/rollback", cookie: session, form: "csrf=forged").status, 403)
+        XCTAssertEqual(try daemon.json(["status"])["head"]?.intValue, 3)
+        let csrf = try XCTUnwrap(page.body.components(separatedBy: "name=\"csrf\" value=\"").dropFirst().first?.prefix { $0 != "\"" })
+        let done = try http(port, "POST", "/ui/versions/2/rollback", cookie: session, form: "csrf=\(csrf)")
+        XCTAssertEqual(done.status, 303, done.body)
+        XCTAssertEqual(try daemon.json(["status"])["head"]?.intValue, 2, "head moved, as the API reports")
+    }
+}
