@@ -87,7 +87,9 @@ enum Uploads {
     /// The client's file name reduced to letters, digits, `.`, `_` and `-`, never starting with a dot.
     static func safeName(_ name: String) -> String {
         let kept = String(name.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0) ? Character($0) : "_" })
-        let trimmed = String(kept.drop { $0 == "." }).prefix(100)
+        var collapsed = String(kept.drop { $0 == "." })
+        while collapsed.contains("..") { collapsed = collapsed.replacingOccurrences(of: "..", with: ".") }
+        let trimmed = collapsed.prefix(100)
         return trimmed.isEmpty ? "model" : String(trimmed)
     }
 

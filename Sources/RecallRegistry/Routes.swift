@@ -45,7 +45,7 @@ struct Routes {
     }
 
     func add(to router: Router<BasicRequestContext>) {
-        let registry = self.registry, limits = self.limits, metrics = self.metrics
+        let registry = self.registry, limits = self.limits, metrics = self.metrics, remote = self.remote
         let uploadsInFlight = self.uploadsInFlight
 
         router.get("/v1/health") { _, _ in
@@ -150,7 +150,7 @@ struct Routes {
                 }
                 let submitted = register
                 let job = try await API.blocking { try registry.submitRegister(submitted) }
-                return API.json(registry.jobJSON(job), status: .accepted)
+                return API.json(registry.jobJSON(job, hidingPaths: remote), status: .accepted)
             }
         }
         router.get("/v1/versions") { _, _ in
@@ -223,26 +223,26 @@ struct Routes {
         }
         router.get("/v1/jobs") { _, _ in
             await handle {
-                API.json(.array(try await API.blocking { try registry.store.provenance.jobs().map { registry.jobJSON($0) } }))
+                API.json(.array(try await API.blocking { try registry.store.provenance.jobs().map { registry.jobJSON($0, hidingPaths: remote) } }))
             }
         }
         router.get("/v1/jobs/:id") { _, context in
             await handle {
                 let id = try Self.jobID(context)
-                return API.json(try await API.blocking { try Self.job(registry, id) })
+                return API.json(try await API.blocking { try Self.job(registry, id, hidingPaths: remote) })
             }
         }
         router.get("/v1/jobs/:id/watch") { _, context in
             await handle {
                 let id = try Self.jobID(context)
-                _ = try await API.blocking { try Self.job(registry, id) }
+                _ = try await API.blocking { try Self.job(registry, id, hidingPaths: remote) }
                 // NDJSON: one line per change of phase or progress, the last one when the job is over.
                 let body = ResponseBody { writer in
                     var last = ""
                     while true {
                         let job = try await API.blocking { try registry.store.provenance.job(id) }
                         guard let job else { break }
-                        let line = registry.jobJSON(job).serialized()
+                        let line = registry.jobJSON(job, hidingPaths: remote).serialized()
                         let key = "\(job.state)|\(job.phase ?? "")|\(job.progress)"
                         if key != last {
                             try await writer.write(ByteBuffer(string: line + "\n"))
@@ -295,9 +295,9 @@ struct Routes {
         return id
     }
 
-    static func job(_ registry: Registry, _ id: Int) throws -> JSONValue {
+    static func job(_ registry: Registry, _ id: Int, hidingPaths: Bool) throws -> JSONValue {
         guard let job = try registry.store.provenance.job(id) else { throw APIError(.notFound, "no job \(id); see `recallctl jobs`") }
-        return registry.jobJSON(job)
+        return registry.jobJSON(job, hidingPaths: hidingPaths)
     }
 
     /// A stored version's file: `model.safetensors` is written from the store into a temporary

@@ -69,7 +69,7 @@ struct UIRoutes {
                 var last = ""
                 let deadline = Date().addingTimeInterval(600)
                 while Date() < deadline {
-                    let json = try await API.blocking { JSONValue.array(try registry.store.provenance.jobs().prefix(50).map { registry.jobJSON($0) }).serialized() }
+                    let json = try await API.blocking { JSONValue.array(try registry.store.provenance.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }).serialized() }
                     if json != last {
                         try await writer.write(ByteBuffer(string: "event: jobs\ndata: \(json)\n\n"))
                         last = json
@@ -120,7 +120,10 @@ struct UIRoutes {
 final class UISessions: @unchecked Sendable {
     static let cookie = "recall_session"
     private let lock = NSLock()
-    private var sessions: [String: String] = [:]
+    /// id -> (CSRF token, expiry); at most `limit` live sessions (the oldest go first).
+    private var sessions: [String: (csrf: String, expires: Date)] = [:]
+    static let lifetime: TimeInterval = 43200
+    static let limit = 1000
     private let token: [UInt8]
     /// The CSRF token of pages served on the Unix socket (same user; no browser reaches it directly).
     let localCSRF = UISessions.random()
@@ -136,7 +139,13 @@ final class UISessions: @unchecked Sendable {
 
     func open() -> String {
         let id = Self.random()
-        lock.lock(); sessions[id] = Self.random(); lock.unlock()
+        lock.lock(); defer { lock.unlock() }
+        let now = Date()
+        sessions = sessions.filter { $0.value.expires > now }
+        while sessions.count >= Self.limit, let oldest = sessions.min(by: { $0.value.expires < $1.value.expires })?.key {
+            sessions[oldest] = nil
+        }
+        sessions[id] = (Self.random(), now.addingTimeInterval(Self.lifetime))
         return id
     }
 
@@ -154,6 +163,7 @@ final class UISessions: @unchecked Sendable {
     func csrf(for request: Request) -> String? {
         guard let id = session(of: request) else { return nil }
         lock.lock(); defer { lock.unlock() }
-        return sessions[id]
+        guard let s = sessions[id], s.expires > Date() else { return nil }
+        return s.csrf
     }
 }

@@ -163,7 +163,7 @@ final class ContinualLearningTests: XCTestCase {
             }
             if scenario == "sequential" {
                 let (_, headModel) = try store.checkpoint(version: "head")
-                XCTAssertNotNil(try store.blobs.statistics(model: headModel.hash, recipe: StatisticsRecipe().key, layers: 4), "the head keeps its running sum")
+                XCTAssertNotNil(try store.blobs.statistics(model: headModel.hash, recipe: StatisticsRecipe().runningSumKey, layers: 4), "the head keeps its running sum")
             }
         }
     }

@@ -222,11 +222,15 @@ class Bench:
         statistics from its own task's samples), one change from the defaults per row."""
         experts = [self.expert_dir(t) for t in self.tasks]
         samples = [self.task_file(t, "samples.jsonl") for t in self.tasks]
-        rows = []
+        path = os.path.join(self.a.results, "cl-regmean-sweep.json")
+        # Rows already measured are kept (a sweep cut short resumes where it stopped).
+        rows = json.load(open(path))["rows"] if os.path.exists(path) else []
         for label, flags in [("default", []), ("rank=8", ["--rank", "8"]), ("rank=64", ["--rank", "64"]),
                              ("ridge=1e-4", ["--ridge", "1e-4"]), ("ridge=1e-2", ["--ridge", "1e-2"]),
                              ("alpha=1 (plain Gram)", ["--alpha", "1"]), ("alpha=0.5", ["--alpha", "0.5"]),
                              ("16 samples per task", ["--stats-samples", "16"])]:
+            if any(r["config"] == label for r in rows):
+                continue
             out = os.path.join(self.a.work, "regmean-sweep", label.replace(" ", "_"))
             shutil.rmtree(out, ignore_errors=True)
             t0 = time.time()

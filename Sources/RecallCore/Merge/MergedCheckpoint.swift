@@ -93,15 +93,17 @@ public final class MergedCheckpoint: TensorSource, StoredTensorReuse, @unchecked
     }
 
     /// A tensor every input holds with the same bytes merges to those bytes: for a base-using
-    /// method every task vector is zero; a normalised linear merge or SLERP of equal tensors is
-    /// that tensor. When all inputs are stored that is known from the manifests alone, without
-    /// reading or merging anything.
+    /// method every task vector is zero (and a zero update keeps the base's bits). A normalised
+    /// linear merge or SLERP of equal tensors is that tensor only up to an F32 ulp, which
+    /// rounding back to BF16/F16 removes, so those two reuse 16-bit tensors only. When all inputs
+    /// are stored, that is known from the manifests alone, without reading or merging anything.
     public func storedTensor(named name: String, in store: BlobStore) -> StoredTensor? {
         let method = configuration.method
-        let preserves = method.needsBase || method.name == "slerp"
+        let averaging = method.name == "slerp"
             || (method.name == "linear" && (configuration.parameters["normalize"]?.value(for: name, t: 0) ?? 1) != 0)
-        guard preserves, let first = (configuration.base ?? configuration.models.first)?.source as? StoredTensorReuse,
+        guard method.needsBase || averaging, let first = (configuration.base ?? configuration.models.first)?.source as? StoredTensorReuse,
               let entry = first.storedTensor(named: name, in: store),
+              method.needsBase || [.bf16, .f16].contains(entry.info.dtype) || !entry.info.dtype.isComputeFloat || entry.info.elementCount == 0,
               configuration.outputDType == nil || configuration.outputDType == entry.info.dtype || !entry.info.dtype.isComputeFloat
         else { return nil }
         for m in configuration.models {

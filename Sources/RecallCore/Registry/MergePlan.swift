@@ -158,4 +158,6 @@ public struct StatisticsRecipe: Equatable, Sendable {
     public var samples = 64
     public init() {}
     public var key: String { "gram-v1-rank\(rank)-samples\(samples)" }
+    /// The key of a merged model's running sum `S_t` (sequential scenario).
+    public var runningSumKey: String { "sum-" + key }
 }

@@ -105,6 +105,12 @@ struct RegisterPipeline {
     mutating func storeTaskModel() throws -> Stored {
         try report("store", 0)
         if let id = state.first(where: { $0.0 == "task_model_id" })?.1.intValue, let m = try provenance.model(id: id) {
+            // Killed between the version's commit and the job's finish: the version exists, so the
+            // resumed job reports it instead of merging the task a second time.
+            if let committed = try provenance.versionMerging(modelID: m.id) {
+                return .existing(.object([("existing", .bool(true)), ("model_id", .int(m.id)), ("version", .int(committed)),
+                                          ("message", .string("version \(committed) was committed before the restart"))]))
+            }
             return .stored(m)
         }
         let resolved = URL(fileURLWithPath: job.payload["resolved"]?.stringValue ?? request.model)
@@ -157,8 +163,13 @@ struct RegisterPipeline {
     func activationStatistics(_ inputs: [Input]) throws -> [ActivationStatistics]? {
         guard let recipe = plan.statistics else { return nil }
         try report("statistics", 0)
+        let samplesHash = ContentHash.sha256Hex(Data(request.samples.utf8))
         let statistics = try inputs.map { input in
-            if let cached = try store.blobs.statistics(model: input.model.contentHash, recipe: recipe.key, layers: config.numHiddenLayers) {
+            // A head's Gram is the running sum kept at its merge; a task model's, its own samples'
+            // (recomputed for the new model when it comes with other samples than last time).
+            let key = input.role == "head" ? recipe.runningSumKey : recipe.key
+            let sameSamples = input.role != "new" ? true : try store.blobs.statisticsSamples(model: input.model.contentHash, recipe: key) == samplesHash
+            if sameSamples, let cached = try store.blobs.statistics(model: input.model.contentHash, recipe: key, layers: config.numHiddenLayers) {
                 return cached
             }
             guard input.role == "new" else {
@@ -168,7 +179,7 @@ struct RegisterPipeline {
             let tokenizer = try Tokenizer(directory: filesDir)
             let model = try LlamaModel(config: config, weights: input.weights, origin: input.model.name)
             let collected = try ActivationStatistics.collect(model, batch: samples.map { tokenizer.encode($0.text) }, rank: recipe.rank)
-            try store.blobs.store(model: input.model.contentHash, recipe: recipe.key, collected)
+            try store.blobs.store(model: input.model.contentHash, recipe: recipe.key, collected, samples: samplesHash)
             return collected
         }
         try report("statistics", 1)
@@ -179,8 +190,8 @@ struct RegisterPipeline {
     /// next register (the running-sum update equals a one-shot RegMean over every task).
     func keepRunningSum(_ statistics: [ActivationStatistics]?, of merged: ModelRecord) throws {
         guard let recipe = plan.statistics, let statistics, settings.scenario == .sequential,
-              try store.blobs.statistics(model: merged.contentHash, recipe: recipe.key, layers: config.numHiddenLayers) == nil else { return }
-        try store.blobs.store(model: merged.contentHash, recipe: recipe.key, try ActivationStatistics.sum(statistics, rank: recipe.rank))
+              try store.blobs.statistics(model: merged.contentHash, recipe: recipe.runningSumKey, layers: config.numHiddenLayers) == nil else { return }
+        try store.blobs.store(model: merged.contentHash, recipe: recipe.runningSumKey, try ActivationStatistics.sum(statistics, rank: recipe.rank), samples: "")
     }
 
     // MARK: fuse

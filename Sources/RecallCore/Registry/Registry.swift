@@ -140,6 +140,11 @@ public final class Registry: @unchecked Sendable {
     func trainedFromVersion(_ request: RegisterRequest, settings: RegistrySettings) throws -> Int {
         if let ref = request.trainedFrom {
             if ref == "base" { return 1 }
+            guard settings.scenario == .sequential else {
+                // Its task vector against the base would carry that version's whole merge, counting
+                // every other expert twice.
+                throw RecallError(.invalidArgument, "--trained-from \(ref): in the experts scenario every task model is fine-tuned from the base; fine-tune from the base, or use a registry with --scenario sequential")
+            }
             do { return try provenance.resolve(ref) } catch let e as RecallError {
                 throw RecallError(e.kind, "--trained-from \(ref): \(e.message)")
             }

@@ -80,8 +80,19 @@ extension Registry {
     }
 
     /// A job with its ETA (seconds, from the time it has run and the fraction done).
-    public func jobJSON(_ job: JobRecord) -> JSONValue {
+    /// A job as the API shows it; `hidingPaths` (TCP clients) names the model by its file name
+    /// only, and error messages keep no path of the daemon's machine.
+    public func jobJSON(_ job: JobRecord, hidingPaths: Bool = false) -> JSONValue {
         var members = job.json.objectValue ?? []
+        if hidingPaths {
+            members = members.map { key, value in
+                switch key {
+                case "model": return (key, value.stringValue.map { .string(URL(fileURLWithPath: $0).lastPathComponent) } ?? value)
+                case "error": return (key, value.stringValue.map { .string($0.replacingOccurrences(of: store.home.path, with: "$RECALL_HOME")) } ?? value)
+                default: return (key, value)
+                }
+            }
+        }
         var eta: JSONValue = .null
         if let r = runningJob, r.id == job.id, job.progress > 0.02 {
             let elapsed = Date().timeIntervalSince(r.started)

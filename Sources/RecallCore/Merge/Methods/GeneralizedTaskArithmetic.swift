@@ -113,7 +113,9 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
                 var mixed = out[k]
                 if normalize { mixed /= divisor[k] == 0 ? 1 : divisor[k] }
                 if lambda != 1 { mixed *= lambda }
-                out[k] = base[k] + mixed
+                // A zero update keeps the base's bits (base + 0 would turn -0.0 into +0.0), so an
+                // unchanged tensor merges to exactly its stored bytes (StoredTensorReuse relies on it).
+                out[k] = mixed == 0 ? base[k] : base[k] + mixed
             }
         } else {
             out.update(repeating: 0)
@@ -123,7 +125,9 @@ public struct GeneralizedTaskArithmetic: MergeMethod {
                 var mixed = out[k]
                 if normalize { mixed /= divisor }
                 if lambda != 1 { mixed *= lambda }
-                out[k] = base[k] + mixed
+                // A zero update keeps the base's bits (base + 0 would turn -0.0 into +0.0), so an
+                // unchanged tensor merges to exactly its stored bytes (StoredTensorReuse relies on it).
+                out[k] = mixed == 0 ? base[k] : base[k] + mixed
             }
         }
     }

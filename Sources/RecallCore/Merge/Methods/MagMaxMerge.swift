@@ -25,7 +25,7 @@ public struct MagMaxMerge: MergeMethod {
                 let d = input.values[k] - b
                 if abs(d) > abs(best) { best = d }
             }
-            out[k] = b + lambda * best
+            out[k] = best == 0 ? b : b + lambda * best  // zero update: the base's own bits (-0.0 stays)
         }
     }
 }

@@ -79,5 +79,5 @@ public struct ActivationStatistics: Equatable, Sendable {
 /// database), keyed by the model's content hash and the recipe (rank and sample choice).
 public protocol StatisticsCache {
     func statistics(model: String, recipe: String, layers: Int) throws -> ActivationStatistics?
-    func store(model: String, recipe: String, _ statistics: ActivationStatistics) throws
+    func store(model: String, recipe: String, _ statistics: ActivationStatistics, samples: String) throws
 }

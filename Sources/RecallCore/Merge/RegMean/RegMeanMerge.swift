@@ -60,6 +60,9 @@ public final class RegMeanMerge: TensorSource, StoredTensorReuse, @unchecked Sen
         if let layerWeights, !layerWeights.allSatisfy({ $0.count == inputs.count }) {
             throw RecallError(.invalidArgument, "RegMean layer weights need one entry per model")
         }
+        if let layerWeights, layerWeights.contains(where: { $0.contains { !($0 >= 0) } }) {
+            throw RecallError(.invalidArgument, "RegMean layer weights must be non-negative (they scale Gram matrices)")
+        }
         self.anchor = anchor
         self.inputs = inputs
         self.layerWeights = layerWeights
@@ -171,51 +174,42 @@ public struct RegMeanSolve: Sendable {
         }
         guard any else { return nil }
 
-        // Y = M D⁻¹ (in place).
-        let inverse = diag.map { Float(1 / $0) }
-        for r in 0..<out { for j in 0..<d { mmat[r * d + j] *= inverse[j] } }
-        guard m > 0 else { return mmat }
+        // From here in double: with an (almost) exact sketch D is little more than the ridge, and
+        // Y − T Vᵀ cancels by a factor up to (ε + λ)/ε, which float32 would not survive.
+        // Y = M D⁻¹.
+        var y = [Double](repeating: 0, count: out * d)
+        for r in 0..<out { for j in 0..<d { y[r * d + j] = Double(mmat[r * d + j]) / diag[j] } }
+        mmat = []
+        guard m > 0 else { return y.map(Float.init) }
 
         // U = [√(α w_i) L_i] and V = D⁻¹ U (d x m).
-        var u = [Float](repeating: 0, count: d * m), v = [Float](repeating: 0, count: d * m)
+        var u = [Double](repeating: 0, count: d * m), v = [Double](repeating: 0, count: d * m)
         var col = 0
         for (s, w) in zip(sketches, weights) {
-            let scale = Float((alpha * max(w, 0)).squareRoot())
+            let scale = (alpha * w).squareRoot()
             for j in 0..<d {
                 for c in 0..<s.rank {
-                    let value = scale * s.factor[j * s.rank + c]
+                    let value = scale * Double(s.factor[j * s.rank + c])
                     u[j * m + col + c] = value
-                    v[j * m + col + c] = value * inverse[j]
+                    v[j * m + col + c] = value / diag[j]
                 }
             }
             col += s.rank
         }
-        // C = I + Uᵀ D⁻¹ U (m x m, double, Cholesky).
+        // C = I + Uᵀ D⁻¹ U (m x m, Cholesky).
         var c = [Double](repeating: 0, count: m * m)
-        for j in 0..<d {
-            let invj = 1 / diag[j]
-            for a in 0..<m {
-                let ua = Double(u[j * m + a]) * invj
-                if ua == 0 { continue }
-                for b in a..<m { c[a * m + b] += ua * Double(u[j * m + b]) }
-            }
-        }
-        for a in 0..<m {
-            c[a * m + a] += 1
-            for b in 0..<a { c[a * m + b] = c[b * m + a] }
-        }
-        // Z = Y U (out x m), then T = Z C⁻¹ (C symmetric: solve C Tᵀ = Zᵀ).
-        var z = [Float](repeating: 0, count: out * m)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(out), Int32(m), Int32(d), 1, mmat, Int32(d), u, Int32(m), 0, &z, Int32(m))
-        var t = z.map(Double.init)
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(m), Int32(d), 1, u, Int32(m), v, Int32(m), 0, &c, Int32(m))
+        for a in 0..<m { c[a * m + a] += 1 }
+        // Z = Y U (out x m), then T = Z C⁻¹ (C symmetric: solve C Tᵀ = Zᵀ, Zᵀ column-major is Z row-major).
+        var t = [Double](repeating: 0, count: out * m)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(out), Int32(m), Int32(d), 1, y, Int32(d), u, Int32(m), 0, &t, Int32(m))
         var n = Int32(m), nrhs = Int32(out), lda = Int32(m), ldb = Int32(m), info: Int32 = 0
         dpotrf_("L", &n, &c, &lda, &info)
         guard info == 0 else { throw RecallError(.invalidArgument, "RegMean: the Gram system is not positive definite (info \(info)); raise the ridge") }
         dpotrs_("L", &n, &nrhs, c, &lda, &t, &ldb, &info)
         guard info == 0 else { throw RecallError(.invalidArgument, "RegMean: the Gram solve failed (info \(info))") }
-        let tf = t.map(Float.init)
         // Δ = Y − T Vᵀ.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(out), Int32(d), Int32(m), -1, tf, Int32(m), v, Int32(m), 1, &mmat, Int32(d))
-        return mmat
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(out), Int32(d), Int32(m), -1, t, Int32(m), v, Int32(m), 1, &y, Int32(d))
+        return y.map(Float.init)
     }
 }

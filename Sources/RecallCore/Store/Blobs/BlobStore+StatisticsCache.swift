@@ -23,10 +23,21 @@ extension BlobStore: StatisticsCache {
         }
     }
 
-    public func store(model: String, recipe: String, _ statistics: ActivationStatistics) throws {
+    /// Stores the statistics and the SHA-256 of the samples they were taken on (one transaction).
+    public func store(model: String, recipe: String, _ statistics: ActivationStatistics, samples: String = "") throws {
         try env.write { txn in
             for l in 0..<statistics.layerCount {
                 try txn.put("grams", Self.statisticsKey(model: model, recipe: recipe, layer: l), statistics.serialized(layer: l))
+            }
+            try txn.put("grams", Array("\(model)/\(recipe)/samples".utf8), Array(samples.utf8))
+        }
+    }
+
+    /// The samples hash stored with a model's statistics, if any.
+    public func statisticsSamples(model: String, recipe: String) throws -> String? {
+        try env.read { txn in
+            try txn.withValue("grams", Array("\(model)/\(recipe)/samples".utf8)) { value in
+                value.map { String(decoding: $0, as: UTF8.self) }
             }
         }
     }
