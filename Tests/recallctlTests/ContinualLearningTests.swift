@@ -148,6 +148,13 @@ final class ContinualLearningTests: XCTestCase {
             }
             let head = try daemon.json(["show", "head"])
             XCTAssertEqual(head["details"]?["statistics"]?.stringValue, StatisticsRecipe().key, head.serialized())
+            if scenario == "experts" {
+                // A model fine-tuned from a merged version would count every other expert twice.
+                let refused = try daemon.ctl(["register", Self.root.appendingPathComponent("expert-colour").path, "--task", "again",
+                                              "--samples", samples("colour").path, "--trained-from", "2"])
+                XCTAssertEqual(refused.status, 1)
+                XCTAssertTrue(refused.stderr.contains("experts scenario"), refused.stderr)
+            }
             XCTAssertEqual(try daemon.ctl(["verify"]).status, 0)
             XCTAssertEqual(daemon.stop(), 0)
 
