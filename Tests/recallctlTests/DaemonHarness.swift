@@ -113,3 +113,15 @@ struct TinyModels {
         return url
     }
 }
+
+/// A TCP connection to 127.0.0.1:`port` (the caller closes it).
+func loopbackConnection(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard rc == 0 else { close(fd); throw RecallError(.io, "connect to 127.0.0.1:\(port) failed") }
+    return fd
+}

@@ -173,14 +173,8 @@ final class DaemonRobustnessTests: XCTestCase {
     }
 
     func rawHTTP(port: Int, _ request: String) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try loopbackConnection(port: port)
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw RecallError(.io, "connect failed") }
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
         var out = [UInt8](repeating: 0, count: 4096)
         let n = recv(fd, &out, out.count, 0)
