@@ -28,9 +28,7 @@ struct Report: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let outURL = URL(fileURLWithPath: out)
-            if FileManager.default.fileExists(atPath: outURL.path), !force {
-                throw RecallError(.invalidArgument, "\(out): exists; pass --force to overwrite it")
-            }
+            try refuseToClobber(outURL, force: force)
             let client = try daemon.client()
             let report = RegistryReport(history: try client.call("GET", "/v1/versions"),
                                         version: try client.call("GET", "/v1/versions/\(pathSegment(version))"),
