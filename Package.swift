@@ -2,11 +2,15 @@
 // RecallRegistry: a model registry daemon that merges task models into an evolving LLM with RECALL.
 import PackageDescription
 
+// -Ounchecked only where hot loops have already validated their inputs (forward pass, merge
+// kernels); the targets that parse what users upload or read from disk keep their checks.
+let uncheckedKernels: SwiftSetting = .unsafeFlags(["-Ounchecked"], .when(configuration: .release))
+
 let package = Package(
     name: "RecallRegistry",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "RecallCore", targets: ["RecallCore"]),
+        .library(name: "RecallService", targets: ["RecallService"]),
         .executable(name: "recall-registry", targets: ["RecallRegistry"]),
         .executable(name: "recallctl", targets: ["recallctl"]),
     ],
@@ -30,19 +34,45 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
 
+        // The layers, lowest first; a target imports only targets above it in this list.
+        // Tensors, dtypes and the checkpoint formats users hand us (safetensors, GGUF, PEFT, samples).
         .target(
-            name: "RecallCore",
-            dependencies: [
-                "CLMDB", "CZstd", "COpenBLAS", "CSQLite",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Yams", package: "Yams"),
-            ],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            name: "RecallTensor",
+            dependencies: ["COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The model: config, tokenizer, the Llama forward pass.
+        .target(
+            name: "RecallModel",
+            dependencies: ["RecallTensor", "COpenBLAS"],
+            swiftSettings: [uncheckedKernels]
+        ),
+        // Merge methods (RECALL, RegMean, task arithmetic family, SLERP, MagMax) and their plans.
+        .target(
+            name: "RecallMerge",
+            dependencies: ["RecallTensor", "RecallModel", "COpenBLAS", .product(name: "Yams", package: "Yams")],
+            swiftSettings: [uncheckedKernels]
+        ),
+        // Persistence: LMDB blobs and caches, SQLite provenance. The only target with SQL or LMDB calls.
+        .target(
+            name: "RecallStore",
+            dependencies: ["RecallTensor", "RecallMerge", "CLMDB", "CZstd", "CSQLite",
+                           .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The API's request and reply bodies and the error shape, shared by the daemon and recallctl.
+        .target(
+            name: "RecallAPI",
+            dependencies: ["RecallTensor"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The registry service: intake, jobs, the register pipeline, evaluation, reports.
+        .target(
+            name: "RecallService",
+            dependencies: ["RecallTensor", "RecallModel", "RecallMerge", "RecallStore", "RecallAPI"]
         ),
         .executableTarget(
             name: "RecallRegistry",
             dependencies: [
-                "RecallCore",
+                "RecallService", "RecallAPI", "RecallStore", "RecallMerge", "RecallModel", "RecallTensor",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -52,25 +82,32 @@ let package = Package(
         .executableTarget(
             name: "recallctl",
             dependencies: [
-                "RecallCore",
+                "RecallService", "RecallAPI", "RecallStore", "RecallMerge", "RecallModel", "RecallTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // In-process measurements for `make bench`; not shipped.
         .executableTarget(
             name: "RecallBench",
-            dependencies: ["RecallCore", "COpenBLAS"]
+            dependencies: ["RecallStore", "RecallMerge", "RecallModel", "RecallTensor", "COpenBLAS"]
         ),
         .testTarget(
             name: "RecallCoreTests",
             // RecallBench is the helper process the store crash tests kill.
-            dependencies: ["RecallCore", "RecallBench"],
+            dependencies: ["RecallService", "RecallStore", "RecallMerge", "RecallModel", "RecallTensor", "RecallBench"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "recallctlTests",
             // Yams reads docs/openapi.yaml for the API conformance test.
-            dependencies: ["RecallCore", "recallctl", .product(name: "Yams", package: "Yams")]
+            dependencies: ["RecallService", "RecallAPI", "RecallStore", "RecallMerge", "RecallModel", "RecallTensor", "recallctl", .product(name: "Yams", package: "Yams")]
+        ),
+        // The daemon's routers in process (HummingbirdTesting), over a real registry on a temp home.
+        .testTarget(
+            name: "RecallRegistryTests",
+            dependencies: ["RecallRegistry", "RecallService", "RecallAPI", "RecallStore", "RecallTensor",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
     ],
     swiftLanguageModes: [.v5]

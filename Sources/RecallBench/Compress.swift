@@ -1,5 +1,6 @@
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallStore
 
 /// Storage benchmark: every tensor of a checkpoint cut into the store's 4 MiB chunks and
 /// encoded three ways at the same zstd level, all in one run:

@@ -1,6 +1,7 @@
 import COpenBLAS
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallModel
 
 /// Forward-pass benchmark: all hidden states of `samples` x `tokens` seeded token ids on an HF
 /// model directory, best of `runs`; plus the plain sgemm peak of this machine measured in the

@@ -1,5 +1,7 @@
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallMerge
+import RecallStore
 
 /// Storage growth of a registry: a base, then 5 task models that each change the q/v projections
 /// of every layer by a seeded rank-8 update (what a LoRA fine-tune does), each followed by a merged

@@ -1,5 +1,6 @@
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallStore
 
 /// An in-memory checkpoint for the stress loop.
 final class StressSource: TensorSource, @unchecked Sendable {

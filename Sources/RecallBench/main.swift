@@ -12,7 +12,7 @@
 //
 // Each prints one JSON object so the shell script can tabulate it.
 import Foundation
-import RecallCore
+import RecallTensor
 
 func now() -> Double {
     var ts = timespec()

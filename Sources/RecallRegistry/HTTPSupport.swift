@@ -1,8 +1,11 @@
 import Foundation
 import Hummingbird
-import RecallCore
+import RecallTensor
+import RecallModel
+import RecallAPI
 
-/// JSON in and out, errors as `{"error": "..."}` with a status that says whose fault it is.
+/// JSON in and out, errors as `ErrorBody` (`{"error": ..., "hint": ...}`) with a status that says
+/// whose fault it is.
 enum API {
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         var buffer = ByteBuffer(string: value.serialized())
@@ -10,20 +13,21 @@ enum API {
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
     }
 
-    static func error(_ message: String, status: HTTPResponse.Status) -> Response {
-        json(.object([("error", .string(message))]), status: status)
+    static func error(_ message: String, status: HTTPResponse.Status, hint: String? = nil) -> Response {
+        json(ErrorBody(error: message, hint: hint).json, status: status)
     }
 
     /// Maps a failure to a response: the user's input -> 4xx, our side -> 500.
     static func error(_ error: Error) -> Response {
         if let e = error as? APIError {
-            var response = self.error(e.message, status: e.status)
+            var response = self.error(e.message, status: e.status, hint: e.hint)
             if let seconds = e.retryAfter { response.headers[.retryAfter] = String(seconds) }
             return response
         }
         if let e = error as? RecallError {
             switch e.kind {
             case .notFound: return self.error(e.message, status: .notFound)
+            case .conflict: return self.error(e.message, status: .conflict)
             case .io: return self.error(e.message, status: .internalServerError)
             case .invalidArgument, .invalidFile, .mismatch, .unsupported: return self.error(e.message, status: .badRequest)
             }
@@ -62,10 +66,13 @@ struct APIError: Error {
     let message: String
     /// Seconds for a `Retry-After` header (429 answers).
     let retryAfter: Int?
-    init(_ status: HTTPResponse.Status, _ message: String, retryAfter: Int? = nil) {
+    /// What to do next, when the message alone does not say.
+    let hint: String?
+    init(_ status: HTTPResponse.Status, _ message: String, retryAfter: Int? = nil, hint: String? = nil) {
         self.status = status
         self.message = message
         self.retryAfter = retryAfter
+        self.hint = hint ?? retryAfter.map { "retry in \($0) s" }
     }
 }
 
@@ -108,18 +115,5 @@ enum Uploads {
             throw APIError(.badRequest, "upload '\(id)' is not a regular file")
         }
         return url
-    }
-}
-
-extension JSONValue {
-    func string(_ key: String) throws -> String? {
-        guard let v = self[key], !v.isNull else { return nil }
-        guard let s = v.stringValue else { throw APIError(.badRequest, "field \"\(key)\" must be a string") }
-        return s
-    }
-
-    func requiredString(_ key: String) throws -> String {
-        guard let s = try string(key) else { throw APIError(.badRequest, "field \"\(key)\" is missing") }
-        return s
     }
 }

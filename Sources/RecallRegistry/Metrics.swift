@@ -1,5 +1,5 @@
 import Foundation
-import RecallCore
+import RecallService
 
 /// Prometheus text exposition (format 0.0.4) of the registry: jobs, their durations, requests,
 /// bytes stored and the deduplication ratio. Gauges are read from the store at scrape time.

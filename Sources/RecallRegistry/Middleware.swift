@@ -2,7 +2,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import RecallCore
 
 /// Logs every request with its id, status and duration, and counts it for /metrics.
 struct RequestLogMiddleware: RouterMiddleware {
@@ -47,7 +46,8 @@ struct BearerTokenMiddleware: RouterMiddleware {
             if path == "/login" || (page && sessions.csrf(for: request) != nil) { return try await next(request, context) }
             if page { return UIRoutes.html(UIPages.loginPage(failed: false), status: .unauthorized) }
         }
-        return API.error("missing or wrong bearer token; pass the daemon's token (recallctl --token-file FILE)", status: .unauthorized)
+        return API.error("missing or wrong bearer token", status: .unauthorized,
+                         hint: "pass the daemon's token: recallctl --token-file FILE, or Authorization: Bearer TOKEN")
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

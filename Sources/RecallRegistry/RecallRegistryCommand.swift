@@ -1,5 +1,5 @@
 import ArgumentParser
-import RecallCore
+import RecallTensor
 
 @main
 struct RecallRegistryCommand: AsyncParsableCommand {

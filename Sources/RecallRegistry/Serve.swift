@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
-import RecallCore
+import RecallTensor
+import RecallStore
+import RecallService
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -78,6 +80,18 @@ struct Serve: AsyncParsableCommand {
             ?? homeURL.appendingPathComponent("recall.sock").path
         guard socketPath.utf8.count < 108 else { throw RecallErrorMessage("\(socketPath): socket paths must be shorter than 108 bytes; pass a shorter --socket") }
 
+        var token = ""
+        var port = 0, host = ""
+        if let listen {
+            guard let tokenFile else { throw RecallErrorMessage("--listen needs --token-file: TCP clients must authenticate") }
+            guard let raw = FileManager.default.contents(atPath: tokenFile) else { throw RecallErrorMessage("\(tokenFile): cannot read the token file") }
+            token = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard token.count >= 16 else { throw RecallErrorMessage("\(tokenFile): the token must be at least 16 characters") }
+            let parts = listen.split(separator: ":")
+            guard parts.count == 2, let p = Int(parts[1]) else { throw RecallErrorMessage("--listen '\(listen)' must be HOST:PORT, e.g. 127.0.0.1:7391") }
+            (host, port) = (String(parts[0]), p)
+        }
+
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -90,20 +104,12 @@ struct Serve: AsyncParsableCommand {
         let workerLogger = logger
         registry.log = { workerLogger.info("\($0)") }
         try registry.startWorker()
-        let metrics = Metrics()
-        let routes = Routes(registry: registry, limits: limits, metrics: metrics)
+        let daemon = DaemonConfiguration(registry: registry, limits: limits, metrics: Metrics(),
+                                         sessions: UISessions(token: token), token: token)
 
         // The lock is ours, so a socket file left here is stale (a killed daemon).
         unlink(socketPath)
-        let unixRouter = Router(context: BasicRequestContext.self)
-        unixRouter.add(middleware: RequestLogMiddleware(metrics: metrics))
-        routes.add(to: unixRouter)
-        var token = ""
-        if let tokenFile, let raw = FileManager.default.contents(atPath: tokenFile) {
-            token = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        let sessions = UISessions(token: listen == nil ? "" : token)
-        UIRoutes(registry: registry, sessions: sessions).add(to: unixRouter)
+        let unixRouter = buildRouter(daemon, transport: .unixSocket)
         // Created 0600 from the start: umask applies to bind().
         let oldMask = umask(0o177)
         var unixApp = Application(router: unixRouter, configuration: .init(address: .unixDomainSocket(path: socketPath)),
@@ -113,23 +119,11 @@ struct Serve: AsyncParsableCommand {
                                   }, logger: logger)
 
         if let listen {
-            guard let tokenFile else { throw RecallErrorMessage("--listen needs --token-file: TCP clients must authenticate") }
-            guard let raw = FileManager.default.contents(atPath: tokenFile) else { throw RecallErrorMessage("\(tokenFile): cannot read the token file") }
-            let token = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard token.count >= 16 else { throw RecallErrorMessage("\(tokenFile): the token must be at least 16 characters") }
-            let parts = listen.split(separator: ":")
-            guard parts.count == 2, let port = Int(parts[1]) else { throw RecallErrorMessage("--listen '\(listen)' must be HOST:PORT, e.g. 127.0.0.1:7391") }
-            let tcpRouter = Router(context: BasicRequestContext.self)
-            tcpRouter.add(middleware: RequestLogMiddleware(metrics: metrics))
-            tcpRouter.add(middleware: BearerTokenMiddleware(token: Array(token.utf8), sessions: sessions))
-            var tcpRoutes = routes
-            tcpRoutes.remote = true
-            tcpRoutes.add(to: tcpRouter)
-            UIRoutes(registry: registry, sessions: sessions, remote: true).add(to: tcpRouter)
-            let tcpApp = Application(router: tcpRouter, configuration: .init(address: .hostname(String(parts[0]), port: port)),
+            let tcpRouter = buildRouter(daemon, transport: .tcp)
+            let tcpApp = Application(router: tcpRouter, configuration: .init(address: .hostname(host, port: port)),
                                      onServerRunning: { _ in
                                          logger.notice("also serving TCP on \(listen) (bearer token required)")
-                                         logger.notice("web pages: http://\(listen)/login?token=<the token in \(tokenFile)>")
+                                         logger.notice("web pages: http://\(listen)/login?token=<the token in \(tokenFile ?? "")>")
                                      },
                                      logger: logger)
             unixApp.addServices(tcpApp)

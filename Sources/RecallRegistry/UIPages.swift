@@ -1,5 +1,6 @@
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallService
 
 /// The HTML of each web page, from the same JSON the API answers (so the numbers shown are the
 /// API's). Layout and charts come from RecallCore/Report.

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
-import RecallCore
+import RecallTensor
+import RecallService
 
 /// The registry's web pages, next to the API: lineage (`/ui`), a version (`/ui/versions/{ref}`,
 /// with rollback and tag), the accuracy matrix (`/ui/matrix`), jobs with live progress

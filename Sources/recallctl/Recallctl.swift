@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
 
 @main
 struct Recallctl: ParsableCommand {

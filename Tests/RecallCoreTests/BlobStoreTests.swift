@@ -1,5 +1,7 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
+@testable import RecallMerge
+@testable import RecallStore
 
 /// The LMDB blob store, used for real (no mock): round trips, deduplication, verify, gc, growth.
 final class BlobStoreTests: XCTestCase {

@@ -1,5 +1,5 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
 
 final class FloatConversionTests: XCTestCase {
     /// Every BF16 bit pattern survives BF16 -> F32 -> BF16; NaNs stay NaNs of the same sign.

@@ -1,5 +1,5 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
 
 /// Builds GGUF bytes by hand, for files the `gguf` package would refuse to write.
 struct GGUFBuilder {

@@ -1,5 +1,6 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
+@testable import RecallModel
 
 /// GGUF -> HF directory, checked against transformers' own GGUF loader (Fixtures/gguf/tiny-llama*,
 /// written by tools/gen_gguf_fixtures.py) and against hand-built files for the error cases.

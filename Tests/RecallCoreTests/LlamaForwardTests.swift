@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
+@testable import RecallModel
 
 /// The Llama-family forward pass against transformers (tools/gen_llama_fixtures.py).
 ///

@@ -1,5 +1,5 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
 
 /// Adapters that cannot be applied each get their own one-line error naming the file, module or
 /// tensor, and what is wrong.

@@ -1,5 +1,6 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
+@testable import RecallMerge
 
 /// Hand-computable cases for the baseline methods and the parameter machinery.
 final class MergeMethodTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
+@testable import RecallMerge
 
 /// Our baseline merges against mergekit's own output on the same inputs
 /// (tools/gen_merge_fixtures.py; cases.json is the single description both sides use).

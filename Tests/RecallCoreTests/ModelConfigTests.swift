@@ -1,5 +1,6 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
+@testable import RecallModel
 
 /// config.json files written by transformers' own config classes (and hand-written legacy
 /// spellings of the same settings), decoded and compared with what transformers reports.

@@ -1,5 +1,5 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
 
 /// The bit-pattern NaN/Inf scan used by model intake and the merge engine, for every float
 /// dtype, with the bad value inside a SIMD block, in the scalar tail, or absent.

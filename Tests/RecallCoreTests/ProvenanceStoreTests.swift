@@ -1,5 +1,6 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
+@testable import RecallStore
 
 final class ProvenanceStoreTests: XCTestCase {
     var dir: URL!

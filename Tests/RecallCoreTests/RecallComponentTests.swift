@@ -1,5 +1,6 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
+@testable import RecallMerge
 
 /// Hand-computable checks of RECALL's parts: clustering, similarity, weighting, fusion.
 /// An in-memory model of F32 vectors named by tensor.

@@ -1,6 +1,7 @@
 import Foundation
-@testable import RecallCore
 import XCTest
+@testable import RecallModel
+@testable import RecallMerge
 
 /// RegMean's solve against the dense closed form computed by numpy (Fixtures/regmean, made by
 /// tools/gen_regmean_fixture.py), and the Gram sketch's algebra.

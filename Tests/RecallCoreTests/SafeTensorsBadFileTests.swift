@@ -1,5 +1,5 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
 
 /// Every malformed file gets its own one-line error naming the file and the problem, never a crash.
 final class SafeTensorsBadFileTests: XCTestCase {

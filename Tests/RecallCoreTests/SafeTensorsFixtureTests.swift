@@ -1,5 +1,5 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
 
 /// Files written by the Python `safetensors` library and `transformers` (tools/gen_safetensors_fixtures.py),
 /// read back by us and compared value by value.

@@ -1,5 +1,5 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
 
 final class SafeTensorsWriterTests: XCTestCase {
     var dir: URL!

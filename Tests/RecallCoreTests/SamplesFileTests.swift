@@ -1,5 +1,5 @@
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
 
 final class SamplesFileTests: XCTestCase {
     func write(_ text: String) throws -> URL {

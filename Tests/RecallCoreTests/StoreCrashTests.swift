@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import RecallCore
+@testable import RecallStore
 
 /// Kills a real store-writing process (RecallBench store-stress) with SIGKILL at seeded random
 /// moments, reopens the store, and checks that every acknowledged version is intact.

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import RecallCore
+@testable import RecallTensor
 
 /// Locates committed fixtures next to the test sources (the test target excludes them from resources).
 enum Fixtures {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import RecallCore
+@testable import RecallModel
 
 /// Oracle: HF `tokenizers` (see Fixtures/tokenizers/README.md). Every corpus item must match exactly.
 final class TokenizerTests: XCTestCase {

@@ -1,6 +1,8 @@
 import Foundation
-import RecallCore
 import XCTest
+@testable import RecallTensor
+@testable import RecallMerge
+@testable import RecallStore
 
 /// The registry's promise on the tiny trained fixture (Fixtures/cl-tiny, made by
 /// tools/gen_cl_fixture.py with transformers as the oracle): three task experts registered one

@@ -1,6 +1,6 @@
 import Foundation
-import RecallCore
 import XCTest
+@testable import RecallTensor
 
 /// Every bad input against the real daemon: a one-line error naming the problem, a non-zero
 /// exit, and the store exactly as it was (same versions, models, chunks, jobs).

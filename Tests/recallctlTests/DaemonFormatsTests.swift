@@ -1,6 +1,6 @@
 import Foundation
-import RecallCore
 import XCTest
+@testable import RecallTensor
 
 /// What register accepts (GGUF, PEFT adapters, HF directories, uploads), the two scenarios,
 /// --parent, metrics and `recallctl daemon start|stop`.

@@ -1,6 +1,6 @@
 import Foundation
-import RecallCore
 import XCTest
+@testable import RecallTensor
 
 /// A real `recall-registry serve` on a temporary home and socket, for integration tests.
 /// Stopped (SIGTERM, then SIGKILL) and its home removed at teardown.

@@ -1,6 +1,7 @@
 import Foundation
-import RecallCore
 import XCTest
+@testable import RecallTensor
+@testable import RecallStore
 
 /// The product end to end: the real daemon on a temporary home and socket, driven by recallctl.
 final class DaemonIntegrationTests: XCTestCase {

@@ -1,6 +1,6 @@
 import Foundation
-import RecallCore
 import XCTest
+import RecallTensor
 
 /// Idempotency, concurrency, crashes, limits and authentication against the real daemon.
 final class DaemonRobustnessTests: XCTestCase {

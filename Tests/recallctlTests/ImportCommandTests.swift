@@ -1,6 +1,6 @@
 import Foundation
-import RecallCore
 import XCTest
+@testable import RecallTensor
 
 /// `recallctl import` and `apply-lora` end to end on the committed fixtures.
 final class ImportCommandTests: XCTestCase {

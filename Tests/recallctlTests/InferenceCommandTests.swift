@@ -1,6 +1,7 @@
 import Foundation
-import RecallCore
 import XCTest
+@testable import RecallTensor
+@testable import RecallModel
 
 /// The inference commands end to end: a tiny transformers-made model (Fixtures/llama) with a
 /// byte-level tokenizer of exactly its 256-token vocabulary, written here.

@@ -1,6 +1,6 @@
 import Foundation
-import RecallCore
 import XCTest
+@testable import RecallTensor
 
 final class InspectConvertCommandTests: XCTestCase {
     let tiny = CLI.fixtures.appendingPathComponent("hf-tiny-llama")

@@ -1,6 +1,6 @@
 import Foundation
-import RecallCore
 import XCTest
+@testable import RecallTensor
 
 final class MergeCommandTests: XCTestCase {
     let models = CLI.fixtures.appendingPathComponent("merge/models")

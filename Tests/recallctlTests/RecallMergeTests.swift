@@ -1,6 +1,8 @@
 import Foundation
-import RecallCore
 import XCTest
+@testable import RecallTensor
+@testable import RecallModel
+@testable import RecallMerge
 
 /// An HF directory: the llama3-bf16 fixture with a byte-level tokenizer, optionally with every
 /// float tensor moved by a seeded random task vector (written as F32).

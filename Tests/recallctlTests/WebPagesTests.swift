@@ -1,5 +1,4 @@
 import Foundation
-import RecallCore
 import XCTest
 
 /// The daemon's web pages on TCP, through a real daemon: nothing but the login page without the

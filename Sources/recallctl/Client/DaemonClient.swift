@@ -1,5 +1,6 @@
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallAPI
 
 /// A small blocking HTTP/1.1 client for the daemon's API over its Unix socket or over TCP with a
 /// bearer token. One request per connection (`Connection: close`); bodies with Content-Length
@@ -16,9 +17,9 @@ struct DaemonClient {
         let status: Int
         let body: Data
         var json: JSONValue? { try? JSONValue.parse(body, rejectDuplicateKeys: false) }
-        /// The daemon's `{"error": ...}` message, or the raw body.
+        /// The daemon's error and hint (`ErrorBody`), or the raw body.
         var errorMessage: String {
-            json?["error"]?.stringValue ?? "daemon answered \(status): \(String(decoding: body.prefix(300), as: UTF8.self))"
+            json.flatMap(ErrorBody.init(json:))?.line ?? "daemon answered \(status): \(String(decoding: body.prefix(300), as: UTF8.self))"
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallStore
 
 /// How a command finds the daemon: --url (TCP, with --token-file), else --socket, else
 /// $RECALL_SOCKET, else $RECALL_HOME/recall.sock (default ~/.recall/recall.sock).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallService
 
 struct Accuracy: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
 
 /// Runs a command body, turning our failures into one line on stderr and exit code 1.
 /// Usage problems stay `ValidationError`s (exit 2), which ArgumentParser reports itself.

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(

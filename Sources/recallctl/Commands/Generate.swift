@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import RecallCore
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Greedy generation of a few tokens (a smoke check).")

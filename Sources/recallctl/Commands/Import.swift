@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallModel
 
 extension GGUFTokenizerBuilder.Compatibility: ExpressibleByArgument {}
 

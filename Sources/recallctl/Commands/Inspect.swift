@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallModel
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(

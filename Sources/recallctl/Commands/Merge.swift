@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallModel
+import RecallMerge
 
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(

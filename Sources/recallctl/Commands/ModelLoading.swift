@@ -1,5 +1,6 @@
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallModel
 
 /// A model directory opened for inference: weights, architecture and tokenizer.
 struct LoadedModel {

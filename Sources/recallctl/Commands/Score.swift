@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import RecallCore
 
 struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Log-probability of each answer choice after a prompt.")

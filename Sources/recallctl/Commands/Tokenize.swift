@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallModel
 
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Tokenize text with a model directory's tokenizer.json.")

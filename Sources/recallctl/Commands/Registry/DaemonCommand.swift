@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallStore
+import RecallService
 
 struct DaemonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

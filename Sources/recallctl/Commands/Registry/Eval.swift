@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import RecallCore
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import RecallCore
 
 struct GC: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gc", abstract: "Remove stored chunks no version or model references (safe while registers run).")

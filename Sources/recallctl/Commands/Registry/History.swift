@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import RecallCore
 
 struct History: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List every version: parent, task, method, time; * marks head.")

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallMerge
+import RecallStore
+import RecallAPI
 
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,7 +25,7 @@ struct InitCommand: ParsableCommand {
     var base: String
 
     @Option(help: "Merge method run on every register (default regmean: chosen on the continual-learning benchmark's dev split, docs/ARCHITECTURE.md).")
-    var method: String = "regmean"
+    var method: String = InitRequest.defaultMethod
 
     @Option(help: "experts: task models are fine-tuned from the base, merge them all; sequential: each is fine-tuned from the head, merge head + new.")
     var scenario: String = "experts"
@@ -50,12 +53,9 @@ struct InitCommand: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let opts = try RegistrySettings.parseOptions(options)
-            let body = JSONValue.object([
-                ("base", .string(URL(fileURLWithPath: base).standardizedFileURL.path)), ("method", .string(method)),
-                ("scenario", .string(scenario)), ("options", .object(opts.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
-                ("gate", gate.map { .number($0, integer: nil) } ?? .null), ("eval_metric", .string(evalMetric)),
-            ])
-            let result = try daemon.client().call("POST", "/v1/init", body)
+            let body = InitRequest(base: URL(fileURLWithPath: base).standardizedFileURL.path, method: method, scenario: scenario,
+                                   options: opts, gate: gate, evalMetric: evalMetric)
+            let result = try daemon.client().call("POST", "/v1/init", body.json)
             if daemon.json { printJSON(result) } else {
                 print("initialised: version 1 is \(URL(fileURLWithPath: base).lastPathComponent) (method \(method), scenario \(scenario))")
             }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import RecallCore
 
 struct Jobs: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List recent jobs (newest first), or follow one with --watch.")

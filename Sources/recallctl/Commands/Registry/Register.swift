@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
+import RecallAPI
+import RecallService
 
 struct Register: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -82,8 +84,8 @@ struct Register: ParsableCommand {
                     throw RecallError(.unsupported, "\(model): uploads take one file (safetensors or GGUF); register a directory by its path on the daemon's machine")
                 }
                 let r = try client.upload("/v1/uploads?name=\(pathSegment(modelURL.lastPathComponent))", file: modelURL)
-                guard r.status == 201, let id = r.json?["upload"]?.stringValue else { throw RecallError(.invalidArgument, r.errorMessage) }
-                uploadID = id
+                guard r.status == 201, let reply = try r.json.map(UploadReply.init(json:)) else { throw RecallError(.invalidArgument, r.errorMessage) }
+                uploadID = reply.upload
                 modelPath = ""
                 uploaded = true
             }

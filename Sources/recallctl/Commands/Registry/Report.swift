@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallService
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallAPI
 
 struct Rollback: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Move head to an earlier (or any) version; history keeps every version.")
@@ -12,7 +12,7 @@ struct Rollback: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let r = try daemon.client().call("POST", "/v1/rollback", .object([("version", .string(version))]))
+            let r = try daemon.client().call("POST", "/v1/rollback", RollbackRequest(version: version).json)
             if daemon.json { printJSON(r) } else { print("head is now version \(r["head"]?.intValue ?? 0)") }
         }
     }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import RecallCore
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the daemon's state: settings, head, jobs, store size.")

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallAPI
 
 struct Tag: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Name a version (re-tagging moves the name).")
@@ -15,7 +15,7 @@ struct Tag: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let r = try daemon.client().call("POST", "/v1/tags", .object([("name", .string(name)), ("version", .string(version))]))
+            let r = try daemon.client().call("POST", "/v1/tags", TagRequest(name: name, version: version).json)
             if daemon.json { printJSON(r) } else { print("\(name) -> version \(r["version"]?.intValue ?? 0)") }
         }
     }

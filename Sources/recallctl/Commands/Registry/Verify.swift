@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import RecallCore
+import RecallTensor
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check every stored chunk against its hash; exit 1 when anything is missing or corrupt.")

@@ -1,0 +1,164 @@
+import Foundation
+import RecallTensor
+
+/// The registry's merge method with its options checked once, at `init`: RECALL's options or a
+/// baseline method's parameters. Unknown keys and bad values are refused with the key named.
+public struct MergePlan {
+    public enum Kind {
+        case recall(RecallMerge.Options, probeNewOnly: Bool)
+        /// RegMean over activation statistics of each task's samples (no representations).
+        case regmean(RegMeanMerge.Options, dtype: DType?)
+        case baseline(MergeMethod, perModel: [String: ParameterSetting], global: [String: ParameterSetting], seed: UInt64, dtype: DType?)
+    }
+    public let method: String
+    public let kind: Kind
+    /// How activation statistics are taken, when the method uses them (`regmean`, `recall`
+    /// with `fusion=regmean`); nil otherwise.
+    public let statistics: StatisticsRecipe?
+
+    public static let recallKeys = ["clusters", "seed", "tau", "lambda", "score", "pooling", "sparsify", "dtype", "probe", "sigma", "kernel",
+                                    "fusion", "alpha", "ridge", "rank", "stats_samples"]
+    public static let regmeanKeys = ["alpha", "ridge", "rank", "stats_samples", "dtype"]
+
+    /// RegMean's options (`alpha`, `ridge`) and the statistics recipe (`rank`, `stats_samples`).
+    static func regmean(_ options: [String: String], bad: (String, String) -> RecallError) throws -> (RegMeanMerge.Options, StatisticsRecipe) {
+        var o = RegMeanMerge.Options(), recipe = StatisticsRecipe()
+        if let v = options["alpha"] { guard let a = Double(v), a >= 0, a <= 1 else { throw bad("alpha", "must be a number in [0, 1]") }; o.alpha = a }
+        if let v = options["ridge"] { guard let r = Double(v), r > 0, r.isFinite else { throw bad("ridge", "must be a positive number") }; o.ridge = r }
+        if let v = options["rank"] { guard let k = Int(v), k >= 0, k <= 4096 else { throw bad("rank", "must be an integer in 0...4096") }; recipe.rank = k }
+        if let v = options["stats_samples"] {
+            guard let n = Int(v), n >= 1 else { throw bad("stats_samples", "must be an integer >= 1") }
+            recipe.samples = n
+        }
+        return (o, recipe)
+    }
+
+    /// `cross` (median distance between models on the same sample), `within` (between samples
+    /// of one model) or a fixed positive number.
+    public static func sigma(_ text: String) -> LayerSimilarity.Sigma? {
+        switch text {
+        case "cross": return .crossModelMedian
+        case "within": return .withinModelMedian
+        default: return Double(text).flatMap { $0 > 0 ? .fixed($0) : nil }
+        }
+    }
+    public static let baselinePerModelKeys = ["weight", "density"]
+
+    public init(method: String, options: [String: String]) throws {
+        self.method = method
+        func bad(_ key: String, _ what: String) -> RecallError {
+            RecallError(.invalidArgument, "option \(key)=\(options[key] ?? ""): \(what)")
+        }
+        func dtype() throws -> DType? {
+            guard let d = options["dtype"] else { return nil }
+            guard let t = DType(userSpelling: d), t.isComputeFloat else { throw bad("dtype", "must be f32, f16 or bf16") }
+            return t
+        }
+        func seed() throws -> UInt64 {
+            guard let s = options["seed"] else { return 0 }
+            guard let v = UInt64(s) else { throw bad("seed", "must be a non-negative integer") }
+            return v
+        }
+        if method == "recall" {
+            for key in options.keys where !Self.recallKeys.contains(key) {
+                throw RecallError(.invalidArgument, "option '\(key)' is not a recall option; use \(Self.recallKeys.joined(separator: ", "))")
+            }
+            var o = RecallMerge.Options()
+            if let v = options["clusters"] { guard let k = Int(v), k >= 1 else { throw bad("clusters", "must be an integer >= 1") }; o.clusters = k }
+            o.seed = try seed()
+            if let v = options["tau"] { guard let t = Double(v), t > 0 else { throw bad("tau", "must be a positive number") }; o.temperature = t }
+            if let v = options["lambda"] {
+                if v == "auto" { o.lambda = .auto([1, 1.5, 2, 3]) } else {
+                    guard let l = Double(v), l > 0 else { throw bad("lambda", "must be a positive number or auto") }
+                    o.lambda = .fixed(l)
+                }
+            }
+            if let v = options["score"] {
+                guard let s = LayerWeighting.Score(rawValue: v) else { throw bad("score", "must be centrality, anchor-new or routing") }
+                o.score = s
+            }
+            if let v = options["pooling"] {
+                switch v {
+                case "exclude-first": o.pooling = .meanExcludingFirst
+                case "mean": o.pooling = .mean
+                case "exclude-outliers": o.pooling = .meanExcludingFirstAndOutliers(ratio: 10)
+                default: throw bad("pooling", "must be exclude-first, mean or exclude-outliers")
+                }
+            }
+            if let v = options["sparsify"] {
+                let parts = v.split(separator: ":")
+                guard parts.count == 2, parts[0] == "ties", let d = Double(parts[1]), d > 0, d <= 1 else {
+                    throw bad("sparsify", "must be ties:DENSITY with 0 < DENSITY <= 1")
+                }
+                o.sparsify = .ties(density: d)
+            }
+            if let v = options["sigma"] {
+                guard let sigma = Self.sigma(v) else { throw bad("sigma", "must be cross, within or a positive number") }
+                o.similarity.sigma = sigma
+            }
+            if let v = options["kernel"] {
+                guard let k = LayerSimilarity.Kernel(rawValue: v) else { throw bad("kernel", "must be rbf, linear-cka or rbf-cka") }
+                o.similarity.kernel = k
+            }
+            o.outputDType = try dtype()
+            let probe = options["probe"] ?? "all"
+            guard probe == "all" || probe == "new" else { throw bad("probe", "must be all (typical samples of every task) or new (the new task's only)") }
+            switch options["fusion"] ?? "task-vector" {
+            case "task-vector":
+                if let key = ["alpha", "ridge", "rank", "stats_samples"].first(where: { options[$0] != nil }) {
+                    throw bad(key, "applies to fusion=regmean only")
+                }
+                statistics = nil
+            case "regmean":
+                if o.sparsify != .none { throw bad("sparsify", "applies to fusion=task-vector only") }
+                let (r, recipe) = try Self.regmean(options, bad: bad)
+                o.regmean = r
+                statistics = recipe
+            default: throw bad("fusion", "must be task-vector or regmean")
+            }
+            kind = .recall(o, probeNewOnly: probe == "new")
+            return
+        }
+        if method == "regmean" {
+            for key in options.keys where !Self.regmeanKeys.contains(key) {
+                throw RecallError(.invalidArgument, "option '\(key)' is not a regmean option; use \(Self.regmeanKeys.joined(separator: ", "))")
+            }
+            let (r, recipe) = try Self.regmean(options, bad: bad)
+            statistics = recipe
+            kind = .regmean(r, dtype: try dtype())
+            return
+        }
+        statistics = nil
+        let m: MergeMethod
+        do { m = try MergeMethods.named(method) } catch {
+            throw RecallError(.invalidArgument, "method '\(method)' is not one of recall, regmean, \(MergeMethods.all.map(\.name).joined(separator: ", "))")
+        }
+        var perModel: [String: ParameterSetting] = [:], global: [String: ParameterSetting] = [:]
+        for (key, value) in options where key != "seed" && key != "dtype" {
+            let number: Double
+            switch value.lowercased() {
+            case "true": number = 1
+            case "false": number = 0
+            default:
+                guard let v = Double(value) else { throw bad(key, "must be a number or true/false") }
+                number = v
+            }
+            if Self.baselinePerModelKeys.contains(key) { perModel[key] = .scalar(number) } else { global[key] = .scalar(number) }
+        }
+        if perModel["weight"] == nil { perModel["weight"] = .scalar(1) }
+        kind = .baseline(m, perModel: perModel, global: global, seed: try seed(), dtype: try dtype())
+    }
+}
+
+/// Which samples feed a task's activation statistics and how small they are kept: the first
+/// `samples` lines of the task's samples file, through the task's own model, each module's
+/// Gram sketched at `rank` (see `GramSketch`). `key` names the cache entry, so statistics taken
+/// another way are never mixed up.
+public struct StatisticsRecipe: Equatable, Sendable {
+    public var rank = 24
+    public var samples = 64
+    public init() {}
+    public var key: String { "gram-v1-rank\(rank)-samples\(samples)" }
+    /// The key of a merged model's running sum `S_t` (sequential scenario).
+    public var runningSumKey: String { "sum-" + key }
+}

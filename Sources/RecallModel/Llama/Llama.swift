@@ -1,0 +1,506 @@
+import Foundation
+import RecallTensor
+
+// The Llama-family decoder (Llama, Mistral, SmolLM2, Qwen2) as transformers defines it:
+//
+//   h0 = embed_tokens[ids]
+//   for each layer:  h += o_proj(attn(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1)))   n1 = input_layernorm(h)
+//                    h += down_proj(silu(gate_proj(n2)) * up_proj(n2))                     n2 = post_attention_layernorm(h)
+//   out = norm(h);  logits = lm_head(out)
+//
+// Qwen2 differs only by q/k/v biases (ModelConfig.attentionBias); Llama's `attention_bias`
+// adds o_proj's too, `mlp_bias` the MLP's. Mistral/Qwen2 sliding windows narrow the mask.
+//
+// Execution: many samples are packed row after row into one `[tokens x hidden]` matrix (no
+// padding anywhere), so every projection is one large sgemm over all tokens; attention runs
+// per sample. Layers stream: a layer's weights are converted to F32 into one reused arena
+// just before it runs, so at most one layer is ever held in F32 (plus, once logits over many
+// rows are asked for, the output projection). Steps of a few rows (decoding) skip the copy
+// and multiply straight from the stored BF16/F16/F32 weights (`Projection.stored`).
+
+/// Scratch of one forward call, sized for the largest chunk.
+final class LlamaWorkspace {
+    let xn = FloatBuffer(), qkv = FloatBuffer(), attn = FloatBuffer(), gu = FloatBuffer(), act = FloatBuffer()
+    let scores = FloatBuffer()
+    /// Per worker: the gathered prefix + branch keys and values of one branch segment.
+    let kvGather = FloatBuffer()
+    let arena: WeightArena
+    private(set) var ropeCos: [Float] = []
+    private(set) var ropeSin: [Float] = []
+    private(set) var ropePositions = 0
+    /// Position of each row of the current chunk.
+    var positions: [Int32] = []
+    /// Sees the input of every linear module as it is computed (RegMean's statistics).
+    var capture: ActivationCapture?
+
+    init(model: LlamaModel) { arena = WeightArena(capacity: model.layerArenaFloats) }
+
+    func prepare(model m: LlamaModel, rows: Int, maxPosition: Int) {
+        let c = m.config
+        xn.reserve(rows * c.hiddenSize)
+        qkv.reserve(rows * m.qkvWidth)
+        attn.reserve(rows * c.numAttentionHeads * c.headDim)
+        gu.reserve(rows * 2 * c.intermediateSize)
+        act.reserve(rows * c.intermediateSize)
+        scores.reserve(Parallel.threadCount * CausalAttention.scratchCount(keys: maxPosition))
+        kvGather.reserve(Parallel.threadCount * 2 * c.numKeyValueHeads * c.headDim * maxPosition)
+        if maxPosition > ropePositions {
+            let n = max(maxPosition, 2 * ropePositions)
+            (ropeCos, ropeSin) = m.rope.table(positions: n)
+            ropePositions = n
+        }
+    }
+}
+
+/// Where a linear module's input is seen: q/k/v share the attention input, gate/up the MLP
+/// input; o_proj reads the attention output and down_proj the MLP hidden (SwiGLU) rows.
+public enum ActivationSite: Int, CaseIterable, Sendable {
+    case attentionInput, attentionOutput, mlpInput, mlpHidden
+
+    /// The HF projection names that read this input.
+    public var modules: [String] {
+        switch self {
+        case .attentionInput: return ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]
+        case .attentionOutput: return ["self_attn.o_proj"]
+        case .mlpInput: return ["mlp.gate_proj", "mlp.up_proj"]
+        case .mlpHidden: return ["mlp.down_proj"]
+        }
+    }
+
+    /// The site whose input `model.layers.N.<module>.weight` reads, with N; nil for other tensors.
+    public static func of(tensor name: String) -> (layer: Int, site: ActivationSite)? {
+        guard name.hasPrefix("model.layers."), name.hasSuffix(".weight") else { return nil }
+        let rest = name.dropFirst("model.layers.".count).dropLast(".weight".count)
+        guard let dot = rest.firstIndex(of: "."), let layer = Int(rest[..<dot]) else { return nil }
+        let module = String(rest[rest.index(after: dot)...])
+        guard let site = allCases.first(where: { $0.modules.contains(module) }) else { return nil }
+        return (layer, site)
+    }
+}
+
+/// `(layer, site, rows pointer, rows, width, leading dimension)`, called on the forward pass's
+/// thread for every packed chunk.
+package typealias ActivationCapture = (Int, ActivationSite, UnsafePointer<Float>, Int, Int, Int) -> Void
+
+// MARK: - Attention
+
+/// Self-attention: q/k/v projections (fused into one product), RoPE on q and k, grouped-query
+/// causal attention, o projection added to the residual stream.
+struct LlamaAttention {
+    let qProj, kProj, vProj, oProj: LinearWeights
+    let heads, kvHeads, headDim, hiddenSize: Int
+    let attention: CausalAttention
+
+    /// Weights for one step: `qkv` is `[(heads + 2 kvHeads)·headDim x hidden]`, q rows then k
+    /// then v (one product); biases in F32.
+    struct Loaded {
+        let qkv: Projection
+        let qkvBias: UnsafePointer<Float>?
+        let o: Projection
+        let oBias: UnsafePointer<Float>?
+    }
+
+    var qkvWidth: Int { (heads + 2 * kvHeads) * headDim }
+    var arenaFloats: [Int] {
+        [qkvWidth * hiddenSize, qProj.bias == nil ? 0 : qkvWidth, oProj.outDim * oProj.inDim, oProj.bias == nil ? 0 : hiddenSize]
+    }
+
+    /// `direct`: keep the stored matrices (few-row steps); else convert them into `arena`.
+    func materialize(into arena: WeightArena, direct: Bool) throws -> Loaded {
+        let parts = [qProj, kProj, vProj]
+        let qkv: Projection
+        if direct {
+            qkv = .stored(parts.map(\.weight))
+        } else {
+            let p = arena.take(qkvWidth * hiddenSize)
+            var offset = 0
+            for part in parts {
+                try part.weight.copyFloat32(into: UnsafeMutableBufferPointer(start: p + offset, count: part.weight.elementCount))
+                offset += part.weight.elementCount
+            }
+            qkv = .f32(p)
+        }
+        var qkvBias: UnsafeMutablePointer<Float>?
+        if qProj.bias != nil {
+            let b = arena.take(qkvWidth)
+            var off = 0
+            for part in parts {
+                try part.bias!.copyFloat32(into: UnsafeMutableBufferPointer(start: b + off, count: part.outDim))
+                off += part.outDim
+            }
+            qkvBias = b
+        }
+        let o: Projection = direct ? .stored([oProj.weight]) : .f32(try arenaCopy(oProj.weight, arena))
+        return Loaded(qkv: qkv, qkvBias: qkvBias, o: o, oBias: try oProj.bias.map { try arenaCopy($0, arena) })
+    }
+
+    /// `x += o_proj(attention(xn))` over `rows` packed rows.
+    /// Without a cache every segment starts at position 0; with one (a single segment) the new
+    /// rows continue at `cache.length` and their keys/values are appended to `cacheLayer`.
+    func callAsFunction(_ w: Loaded, normed xn: UnsafePointer<Float>, residual x: UnsafeMutablePointer<Float>,
+                        rows: Int, segments: [PackedSegment], ws: LlamaWorkspace, cache: KVCache?, layer: Int) {
+        let d = headDim
+        let width = qkvWidth
+        let qkv = ws.qkv.pointer
+        w.qkv.apply(xn, ldx: hiddenSize, rows: rows, inDim: hiddenSize, outDim: width, into: qkv, ldy: width)
+        if let b = w.qkvBias { Kernels.addBias(qkv, ldy: width, rows: rows, bias: b, n: width) }
+
+        // RoPE on the q and k heads (adjacent columns), each row at its own position.
+        MatmulProfile.phase("rope") {
+        ws.positions.withUnsafeBufferPointer { pos in
+            ws.ropeCos.withUnsafeBufferPointer { cos in
+                ws.ropeSin.withUnsafeBufferPointer { sin in
+                    RotaryEmbedding.apply(qkv, ld: width, rows: rows, column: 0, heads: heads + kvHeads, headDim: d,
+                                          positions: pos.baseAddress!, cos: cos.baseAddress!, sin: sin.baseAddress!)
+                }
+            }
+        }
+        }
+
+        let out = ws.attn.pointer
+        let ldo = heads * d
+        let kCol = heads * d, vCol = (heads + kvHeads) * d
+        MatmulProfile.phase("attention") {
+        if let cache {
+            precondition(segments.count == 1 && cache.length + rows <= cache.capacity)
+            let kvw = kvHeads * d
+            let kc = cache.keys[layer].pointer, vc = cache.values[layer].pointer
+            for r in 0..<rows {
+                (kc + (cache.length + r) * kvw).update(from: qkv + r * width + kCol, count: kvw)
+                (vc + (cache.length + r) * kvw).update(from: qkv + r * width + vCol, count: kvw)
+            }
+            attention.run(q: qkv, ldq: width, k: kc, ldk: kvw, v: vc, ldv: kvw,
+                          queries: rows, firstPosition: cache.length, out: out, ldo: ldo, scratch: ws.scores.pointer)
+        } else {
+            let scratchPer = CausalAttention.scratchCount(keys: segments.map(\.keys).max() ?? 0)
+            let kvw = kvHeads * d
+            let gatherPer = 2 * kvw * (segments.filter { $0.prefix != nil }.map(\.keys).max() ?? 0)
+            CausalAttention.forEachSegment(segments, headDim: d) { s, worker in
+                let base = qkv + s.row * width
+                guard let prefix = s.prefix else {
+                    attention.run(q: base, ldq: width, k: base + kCol, ldk: width, v: base + vCol, ldv: width,
+                                  queries: s.count, firstPosition: 0, out: out + s.row * ldo, ldo: ldo,
+                                  scratch: ws.scores.pointer + worker * scratchPer)
+                    return
+                }
+                // A branch: gather the prefix's keys/values and its own into one contiguous run
+                // (a few rows of kv width; far cheaper than recomputing the prefix per branch).
+                let keys = ws.kvGather.pointer + worker * gatherPer, values = keys + s.keys * kvw
+                for (i, row) in (Array(prefix.row..<(prefix.row + prefix.count)) + Array(s.row..<(s.row + s.count))).enumerated() {
+                    (keys + i * kvw).update(from: qkv + row * width + kCol, count: kvw)
+                    (values + i * kvw).update(from: qkv + row * width + vCol, count: kvw)
+                }
+                attention.run(q: base, ldq: width, k: keys, ldk: kvw, v: values, ldv: kvw,
+                              queries: s.count, firstPosition: prefix.count, out: out + s.row * ldo, ldo: ldo,
+                              scratch: ws.scores.pointer + worker * scratchPer)
+            }
+        }
+        }
+        ws.capture?(layer, .attentionOutput, out, rows, ldo, ldo)
+        w.o.apply(out, ldx: ldo, rows: rows, inDim: ldo, outDim: hiddenSize, into: x, ldy: hiddenSize, accumulate: true)
+        if let b = w.oBias { Kernels.addBias(x, ldy: hiddenSize, rows: rows, bias: b, n: hiddenSize) }
+    }
+}
+
+// MARK: - MLP
+
+/// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`, gate and up fused into one product.
+struct LlamaMLP {
+    let gateProj, upProj, downProj: LinearWeights
+
+    struct Loaded {
+        /// `[2·intermediate x hidden]`: gate rows then up rows (one product).
+        let gateUp: Projection
+        let gateUpBias: UnsafePointer<Float>?
+        let down: Projection
+        let downBias: UnsafePointer<Float>?
+    }
+
+    var hiddenSize: Int { gateProj.inDim }
+    var intermediateSize: Int { gateProj.outDim }
+    var arenaFloats: [Int] {
+        let f = intermediateSize, h = hiddenSize
+        return [2 * f * h, gateProj.bias == nil ? 0 : 2 * f, f * h, downProj.bias == nil ? 0 : h]
+    }
+
+    func materialize(into arena: WeightArena, direct: Bool) throws -> Loaded {
+        let f = intermediateSize, h = hiddenSize
+        let gateUp: Projection
+        if direct {
+            gateUp = .stored([gateProj.weight, upProj.weight])
+        } else {
+            let gu = arena.take(2 * f * h)
+            try gateProj.weight.copyFloat32(into: UnsafeMutableBufferPointer(start: gu, count: f * h))
+            try upProj.weight.copyFloat32(into: UnsafeMutableBufferPointer(start: gu + f * h, count: f * h))
+            gateUp = .f32(gu)
+        }
+        var guBias: UnsafeMutablePointer<Float>?
+        if let gb = gateProj.bias, let ub = upProj.bias {
+            let b = arena.take(2 * f)
+            try gb.copyFloat32(into: UnsafeMutableBufferPointer(start: b, count: f))
+            try ub.copyFloat32(into: UnsafeMutableBufferPointer(start: b + f, count: f))
+            guBias = b
+        }
+        let down: Projection = direct ? .stored([downProj.weight]) : .f32(try arenaCopy(downProj.weight, arena))
+        return Loaded(gateUp: gateUp, gateUpBias: guBias, down: down, downBias: try downProj.bias.map { try arenaCopy($0, arena) })
+    }
+
+    /// `x += mlp(xn)` over `rows` rows.
+    func callAsFunction(_ w: Loaded, normed xn: UnsafePointer<Float>, residual x: UnsafeMutablePointer<Float>,
+                        rows: Int, ws: LlamaWorkspace, layer: Int) {
+        let f = intermediateSize, h = hiddenSize
+        let gu = ws.gu.pointer, act = ws.act.pointer
+        w.gateUp.apply(xn, ldx: h, rows: rows, inDim: h, outDim: 2 * f, into: gu, ldy: 2 * f)
+        if let b = w.gateUpBias { Kernels.addBias(gu, ldy: 2 * f, rows: rows, bias: b, n: 2 * f) }
+        MatmulProfile.phase("swiglu") { Kernels.swiglu(gu, rows: rows, f: f, into: act) }
+        ws.capture?(layer, .mlpHidden, act, rows, f, f)
+        w.down.apply(act, ldx: f, rows: rows, inDim: f, outDim: h, into: x, ldy: h, accumulate: true)
+        if let b = w.downBias { Kernels.addBias(x, ldy: h, rows: rows, bias: b, n: h) }
+    }
+}
+
+// MARK: - Transformer block
+
+/// Pre-norm decoder layer: `h += attn(norm1(h)); h += mlp(norm2(h))`.
+struct LlamaTransformerBlock {
+    let inputLayerNorm: TensorView
+    let attention: LlamaAttention
+    let postAttentionLayerNorm: TensorView
+    let mlp: LlamaMLP
+    let rmsNormEps: Float
+
+    struct Loaded {
+        let inputNorm: UnsafePointer<Float>
+        let attention: LlamaAttention.Loaded
+        let postNorm: UnsafePointer<Float>
+        let mlp: LlamaMLP.Loaded
+    }
+
+    var arenaFloats: [Int] {
+        [inputLayerNorm.elementCount, postAttentionLayerNorm.elementCount] + attention.arenaFloats + mlp.arenaFloats
+    }
+
+    /// Converts this layer's weights to F32 in `arena` (reset first: one layer at a time).
+    /// With `direct` (steps of a few rows) the matrices stay as stored; only norms and biases
+    /// are converted.
+    func materialize(into arena: WeightArena, direct: Bool = false) throws -> Loaded {
+        arena.reset()
+        return Loaded(inputNorm: try arenaCopy(inputLayerNorm, arena),
+                   attention: try attention.materialize(into: arena, direct: direct),
+                   postNorm: try arenaCopy(postAttentionLayerNorm, arena),
+                   mlp: try mlp.materialize(into: arena, direct: direct))
+    }
+
+    /// Runs the layer in place on the residual rows `x` (`[rows x hidden]`).
+    func callAsFunction(_ w: Loaded, _ x: UnsafeMutablePointer<Float>, rows: Int, segments: [PackedSegment],
+                        ws: LlamaWorkspace, cache: KVCache?, layer: Int) {
+        let h = attention.hiddenSize
+        let xn = ws.xn.pointer
+        MatmulProfile.phase("norm") { Kernels.rmsNorm(x, ldx: h, rows: rows, dim: h, weight: w.inputNorm, eps: rmsNormEps, into: xn, ldo: h) }
+        ws.capture?(layer, .attentionInput, xn, rows, h, h)
+        attention(w.attention, normed: xn, residual: x, rows: rows, segments: segments, ws: ws, cache: cache, layer: layer)
+        MatmulProfile.phase("norm") { Kernels.rmsNorm(x, ldx: h, rows: rows, dim: h, weight: w.postNorm, eps: rmsNormEps, into: xn, ldo: h) }
+        ws.capture?(layer, .mlpInput, xn, rows, h, h)
+        mlp(w.mlp, normed: xn, residual: x, rows: rows, ws: ws, layer: layer)
+    }
+}
+
+// MARK: - Model
+
+/// A Llama-family causal language model over a checkpoint's memory-mapped weights.
+///
+/// Creating one reads only headers and checks every tensor (see `LlamaWeightNames`); weights
+/// are converted to F32 one layer at a time while a forward pass runs. The model is immutable
+/// apart from a lazily built F32 copy of the output projection (guarded by a lock), so calls
+/// from several threads are safe; each call allocates its own scratch.
+public final class LlamaModel: @unchecked Sendable {
+    public let config: ModelConfig
+    let weights: LlamaWeights
+    let rope: RotaryEmbedding
+    let finalNorm: [Float]
+    /// Sliding window of each layer (nil: full causal attention).
+    public let slidingWindows: [Int?]
+    private let lmHeadLock = NSLock()
+    private var lmHeadF32: FloatBuffer?
+
+    /// Opens the architecture of `checkpoint` (its config.json) over its weights.
+    public convenience init(checkpoint: Checkpoint) throws {
+        let config = try checkpoint.modelConfig()
+        try self.init(config: config, weights: checkpoint.weights, origin: checkpoint.url.path,
+                      slidingWindows: llamaSlidingWindows(config: config, json: checkpoint.configJSON))
+    }
+
+    /// A model over any tensor source, with an explicit config (nil windows: full attention).
+    public init(config: ModelConfig, weights source: TensorSource, origin: String = "checkpoint",
+                slidingWindows: [Int?]? = nil) throws {
+        self.config = config
+        let windows = slidingWindows ?? [Int?](repeating: nil, count: config.numHiddenLayers)
+        guard windows.count == config.numHiddenLayers else {
+            throw RecallError(.invalidArgument, "\(origin): \(windows.count) sliding windows for \(config.numHiddenLayers) layers")
+        }
+        if let bad = windows.first(where: { ($0 ?? 1) < 1 }) {
+            throw RecallError(.invalidFile, "\(origin): sliding_window \(bad!) must be a positive number of tokens")
+        }
+        guard config.headDim % 2 == 0 else {
+            throw RecallError(.unsupported, "\(origin): head_dim \(config.headDim) is odd; rotary embeddings need an even head_dim")
+        }
+        self.slidingWindows = windows
+        weights = try LlamaWeights(source: source, config: config, origin: origin, windows: windows)
+        rope = RotaryEmbedding(config: config)
+        finalNorm = try weights.norm.toFloat32()
+    }
+
+    var qkvWidth: Int { (config.numAttentionHeads + 2 * config.numKeyValueHeads) * config.headDim }
+    var layerArenaFloats: Int { weights.layers.map { WeightArena.plannedCapacity($0.arenaFloats) }.max() ?? 16 }
+
+    /// Floats of scratch per packed token (activations of one layer).
+    var floatsPerRow: Int {
+        let c = config
+        return c.hiddenSize + qkvWidth + c.numAttentionHeads * c.headDim + 3 * c.intermediateSize
+    }
+
+    /// Tokens per chunk: large enough for efficient sgemm, bounded to ~128 MB of scratch.
+    var maxChunkRows: Int { chunkRowsOverride ?? max(64, min(4096, (32 << 20) / floatsPerRow)) }
+    /// Tests set this to exercise chunking on tiny inputs.
+    var chunkRowsOverride: Int?
+
+    /// Output projection in F32 (`[vocab x hidden]`), converted once on first use.
+    func lmHead() throws -> UnsafePointer<Float> {
+        lmHeadLock.lock()
+        defer { lmHeadLock.unlock() }
+        if let b = lmHeadF32 { return UnsafePointer(b.pointer) }
+        let b = FloatBuffer(weights.lmHead.elementCount)
+        try weights.lmHead.copyFloat32(into: UnsafeMutableBufferPointer(start: b.pointer, count: weights.lmHead.elementCount))
+        lmHeadF32 = b
+        return UnsafePointer(b.pointer)
+    }
+
+    /// `rows` final-normed states (contiguous) times `lm_headᵀ` into `out` (`[rows x vocab]`):
+    /// straight from the stored weights for a few rows, else sgemm on the F32 copy.
+    func projectToVocabulary(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) throws {
+        let h = config.hiddenSize, vocab = config.vocabSize
+        if rows <= Projection.directRows {
+            Matmul.linearDirect(x, ldx: h, rows: rows, inDim: h, weights: [weights.lmHead], into: out, ldy: vocab)
+        } else {
+            Matmul.linear(x, ldx: h, rows: rows, inDim: h, weight: try lmHead(), outDim: vocab, into: out, ldy: vocab)
+        }
+    }
+
+    /// Writes the embedding rows of `tokens` into `x` (`[tokens x hidden]`).
+    func embed(_ tokens: some Collection<Int>, into x: UnsafeMutablePointer<Float>) {
+        let h = config.hiddenSize
+        let e = weights.embedTokens
+        let rowBytes = h * e.dtype.byteSize
+        for (r, t) in tokens.enumerated() {
+            FloatConversion.toFloat32(e.bytes.baseAddress! + t * rowBytes, dtype: e.dtype, into: x + r * h, count: h)
+        }
+    }
+
+    /// Checks token ids against the vocabulary; `what` names the input in the error.
+    package func validate(_ tokens: [Int], _ what: String) throws {
+        guard !tokens.isEmpty else { throw RecallError(.invalidArgument, "\(what) is empty; it needs at least one token") }
+        for (i, t) in tokens.enumerated() where t < 0 || t >= config.vocabSize {
+            throw RecallError(.invalidArgument, "\(what): token id \(t) at position \(i) is outside the vocabulary 0..<\(config.vocabSize)")
+        }
+    }
+
+    /// Runs every layer over the packed samples, calling `record(i, x)` with the `[tokens x
+    /// hidden]` residual stream after the embedding (`i = 0`) and after each layer `i`; the
+    /// last call (`i = L`) sees the stream with the final norm applied, as transformers'
+    /// `hidden_states[-1]`. Samples are processed in chunks of whole samples.
+    package func forward(_ batch: [[Int]], capture: ActivationCapture? = nil,
+                 record: (Int, UnsafeMutablePointer<Float>) throws -> Void) throws {
+        try forward(trees: batch.map { PrefixTree(prefix: $0, branches: []) }, capture: capture, record: record)
+    }
+
+    /// A prompt and continuations that each follow it (answer choices): packed as the prefix's
+    /// rows then each branch's rows, every branch attending to the prefix and to itself, at
+    /// positions `prefix.count...`. Equals running `prefix + branch` for each branch alone.
+    struct PrefixTree {
+        var prefix: [Int]
+        var branches: [[Int]]
+        var rows: Int { branches.reduce(prefix.count) { $0 + $1.count } }
+    }
+
+    /// `forward(_:record:)` over prefix trees: the rows of tree `t` are its prefix, then its
+    /// branches in order; `record` sees every tree's rows packed one after the other.
+    func forward(trees: [PrefixTree], capture: ActivationCapture? = nil,
+                 record: (Int, UnsafeMutablePointer<Float>) throws -> Void) throws {
+        let h = config.hiddenSize
+        let total = trees.reduce(0) { $0 + $1.rows }
+        let x = FloatBuffer(total * h)
+        var tokens: [Int] = []
+        tokens.reserveCapacity(total)
+        for t in trees { tokens += t.prefix; for b in t.branches { tokens += b } }
+        embed(tokens, into: x.pointer)
+        try record(0, x.pointer)
+        if total == 0 {
+            for l in weights.layers.indices { try record(l + 1, x.pointer) }
+            return
+        }
+
+        // Chunks of whole trees, each at most maxChunkRows rows unless one tree is longer.
+        var chunks: [(row: Int, segments: [PackedSegment], positions: [Int32])] = []
+        var row = 0
+        var current: [PackedSegment] = [], positions: [Int32] = []
+        var chunkStart = 0
+        for t in trees {
+            if !current.isEmpty && positions.count + t.rows > maxChunkRows {
+                chunks.append((chunkStart, current, positions))
+                current = []
+                positions = []
+                chunkStart = row
+            }
+            let prefix = (row: row - chunkStart, count: t.prefix.count)
+            if prefix.count > 0 { current.append(PackedSegment(row: prefix.row, count: prefix.count)) }
+            positions += (0..<t.prefix.count).map(Int32.init)
+            row += t.prefix.count
+            for b in t.branches where !b.isEmpty {
+                current.append(PackedSegment(row: row - chunkStart, count: b.count, prefix: prefix))
+                positions += (t.prefix.count..<(t.prefix.count + b.count)).map(Int32.init)
+                row += b.count
+            }
+        }
+        if !current.isEmpty { chunks.append((chunkStart, current, positions)) }
+
+        let ws = LlamaWorkspace(model: self)
+        ws.capture = capture
+        let maxRows = chunks.map(\.positions.count).max() ?? 0
+        let maxKeys = chunks.flatMap { $0.segments.map(\.keys) }.max() ?? 0
+        ws.prepare(model: self, rows: maxRows, maxPosition: maxKeys)
+
+        for (l, layer) in weights.layers.enumerated() {
+            let w = try MatmulProfile.phase("weights") {
+                try layer.materialize(into: ws.arena, direct: total <= Projection.directRows)
+            }
+            for c in chunks {
+                ws.positions = c.positions
+                layer(w, x.pointer + c.row * h, rows: c.positions.count, segments: c.segments, ws: ws, cache: nil, layer: l)
+            }
+            if l == weights.layers.count - 1 {
+                finalNormInPlace(x.pointer, rows: total)
+            }
+            try MatmulProfile.phase("record") { try record(l + 1, x.pointer) }
+        }
+    }
+
+    func finalNormInPlace(_ x: UnsafeMutablePointer<Float>, rows: Int) {
+        let h = config.hiddenSize
+        finalNorm.withUnsafeBufferPointer {
+            Kernels.rmsNorm(x, ldx: h, rows: rows, dim: h, weight: $0.baseAddress!, eps: Float(config.rmsNormEps), into: x, ldo: h)
+        }
+    }
+
+    /// Runs `rows` new tokens of one sequence through every layer with a KV cache; the rows of
+    /// `x` end holding the final-normed states. Positions continue at `cache.length`.
+    func forwardCached(_ x: UnsafeMutablePointer<Float>, rows: Int, cache: KVCache, ws: LlamaWorkspace) throws {
+        ws.prepare(model: self, rows: rows, maxPosition: cache.length + rows)
+        ws.positions = (0..<rows).map { Int32(cache.length + $0) }
+        for (l, layer) in weights.layers.enumerated() {
+            let w = try layer.materialize(into: ws.arena, direct: rows <= Projection.directRows)
+            layer(w, x, rows: rows, segments: [PackedSegment(row: 0, count: rows)], ws: ws, cache: cache, layer: l)
+        }
+        cache.length += rows
+        finalNormInPlace(x, rows: rows)
+    }
+}

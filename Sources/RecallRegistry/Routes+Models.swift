@@ -1,0 +1,71 @@
+import Foundation
+import Hummingbird
+import RecallAPI
+
+/// Uploads and registers: a model comes in as bytes (or, on the Unix socket, a path) and leaves as a queued job.
+extension Routes {
+    func addModelsRoutes(to router: Router<BasicRequestContext>) {
+        let registry = self.registry, limits = self.limits, remote = self.remote, uploadsInFlight = self.uploadsInFlight
+        router.post("/v1/uploads") { request, _ in
+            await handle {
+                let name = Uploads.safeName(request.uri.queryParameters.get("name") ?? "model.safetensors")
+                if let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxUploadBytes {
+                    throw APIError(.contentTooLarge, "upload of \(length) bytes is over the limit of \(limits.maxUploadBytes); raise --max-upload")
+                }
+                guard uploadsInFlight.acquire(limit: limits.maxConcurrentUploads) else {
+                    throw APIError(.tooManyRequests, "\(limits.maxConcurrentUploads) uploads are already being received; retry when one is done", retryAfter: 5)
+                }
+                defer { uploadsInFlight.release() }
+                let id = "upload-\(UUID().uuidString)-\(name)"
+                let url = registry.incoming.appendingPathComponent(id)
+                guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
+                    throw APIError(.internalServerError, "\(url.path): cannot create the upload file")
+                }
+                var written = 0
+                do {
+                    for try await buffer in request.body {
+                        written += buffer.readableBytes
+                        if written > limits.maxUploadBytes {
+                            throw APIError(.contentTooLarge, "upload is over the limit of \(limits.maxUploadBytes) bytes; raise --max-upload")
+                        }
+                        try handle.write(contentsOf: buffer.readableBytesView)
+                    }
+                    try handle.close()
+                } catch {
+                    try? handle.close()
+                    try? FileManager.default.removeItem(at: url)
+                    throw error
+                }
+                let reply = UploadReply(upload: id, bytes: written, path: remote ? nil : url.path)
+                return API.json(reply.json, status: .created)
+            }
+        }
+        router.post("/v1/register") { request, _ in
+            await handle {
+                let body = try await API.body(request, limit: limits.maxJSONBytes)
+                var register = try RegisterRequest(json: body)
+                if let upload = register.upload {
+                    register.model = try Uploads.resolve(upload, in: registry.incoming).path
+                    register.uploaded = true
+                } else if remote {
+                    try refusePath("a register names an upload: POST the model to /v1/uploads and send {\"upload\": id}")
+                }
+                if try await API.blocking({ try registry.store.provenance.jobs().filter { $0.state == .queued }.count }) >= limits.maxQueuedJobs {
+                    throw APIError(.tooManyRequests, "\(limits.maxQueuedJobs) register jobs are already queued; retry when some are done", retryAfter: 30)
+                }
+                if register.upload == nil, register.uploaded {
+                    // Only files the daemon itself received may be deleted after the job.
+                    let path = URL(fileURLWithPath: register.model).standardizedFileURL.path
+                    guard path.hasPrefix(registry.incoming.standardizedFileURL.path + "/") else {
+                        throw APIError(.badRequest, "field \"uploaded\" is only for paths returned by /v1/uploads")
+                    }
+                } else {
+                    register.model = URL(fileURLWithPath: register.model).standardizedFileURL.path
+                }
+                let submitted = register
+                let job = try await API.blocking { try registry.submitRegister(submitted) }
+                return API.json(registry.jobJSON(job, hidingPaths: remote), status: .accepted)
+            }
+        }
+    }
+}

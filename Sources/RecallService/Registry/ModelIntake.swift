@@ -1,0 +1,82 @@
+import Foundation
+import RecallTensor
+import RecallStore
+
+/// Turns whatever a user registers into full weights that fit the registry's base, or a one-line
+/// error naming the file and tensor: a safetensors file (any extension), a sharded index, an HF
+/// directory, a GGUF file (imported) or a PEFT LoRA adapter directory (applied to the model it
+/// was trained from).
+public struct ModelIntake {
+    /// A candidate ready to store: weights only. Its config and tokenizer are the base's (the
+    /// weights are checked to fit the base exactly), so the registry keeps no side files of its own.
+    public struct Candidate {
+        public let weights: TensorSource
+        public let format: String
+        /// Kept alive while `weights` is read (a checkpoint's mapped files).
+        let owner: AnyObject?
+    }
+
+    /// `trainedFrom` is the model a PEFT adapter is a delta on (the base, or the registry version
+    /// the adapter was fine-tuned from): the adapter is applied to it, as PEFT's
+    /// `merge_and_unload()` would. `workDirectory` receives a GGUF import; the caller removes it
+    /// when the job is done.
+    public static func open(_ url: URL, trainedFrom base: TensorSource, workDirectory: URL) throws -> Candidate {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: url.path, isDirectory: &isDir) else {
+            throw RecallError(.notFound, "\(url.path): no such file or directory")
+        }
+        if isDir.boolValue, fm.fileExists(atPath: url.appendingPathComponent("adapter_config.json").path),
+           !fm.fileExists(atPath: url.appendingPathComponent("config.json").path) {
+            let applier = try LoRAApplier(base: base, adapter: try LoRAAdapter(directory: url))
+            return Candidate(weights: applier, format: "peft-lora", owner: applier)
+        }
+        if !isDir.boolValue, try isGGUF(url) {
+            try? fm.removeItem(at: workDirectory)
+            try GGUFImporter.importModel(gguf: url, to: workDirectory, dtype: base.infos.first?.dtype.isComputeFloat == true ? base.infos.first!.dtype : .bf16)
+            let c = try Checkpoint.open(workDirectory)
+            return Candidate(weights: c.weights, format: "gguf", owner: c)
+        }
+        let c = try Checkpoint.open(url)
+        return Candidate(weights: c.weights, format: c.layout.rawValue, owner: c)
+    }
+
+    static func isGGUF(_ url: URL) throws -> Bool {
+        guard let h = FileHandle(forReadingAtPath: url.path) else {
+            throw RecallError(.io, "\(url.path): cannot open for reading; check its permissions")
+        }
+        defer { try? h.close() }
+        return h.readData(ofLength: 4) == Data("GGUF".utf8)
+    }
+
+    /// The candidate must have exactly the base's tensors with the base's shapes, all finite.
+    /// Tensors `candidate` passes through from a model already in `store` (an adapter's parent)
+    /// were checked when that model was stored and are not scanned again.
+    public static func check(_ candidate: TensorSource, against base: TensorSource, file: String, store: BlobStore? = nil) throws {
+        var baseShapes: [String: [Int]] = [:]
+        for info in base.infos { baseShapes[info.name] = info.shape }
+        var seen = Set<String>()
+        for info in candidate.infos {
+            guard let shape = baseShapes[info.name] else {
+                throw RecallError(.mismatch, "\(file): tensor \"\(info.name)\" is not in the base model; register a model fine-tuned from the registry's base")
+            }
+            guard shape == info.shape else {
+                throw RecallError(.mismatch, "\(file): tensor \"\(info.name)\" has shape \(info.shape) but the base has \(shape); register a model of the base's architecture")
+            }
+            guard info.dtype.isComputeFloat else {
+                throw RecallError(.unsupported, "\(file): tensor \"\(info.name)\" is \(info.dtype.rawValue); registered weights must be f32, f16 or bf16")
+            }
+            seen.insert(info.name)
+        }
+        if let missing = base.infos.first(where: { !seen.contains($0.name) }) {
+            throw RecallError(.mismatch, "\(file): tensor \"\(missing.name)\" of the base is missing; register a full model (or a PEFT adapter directory)")
+        }
+        let reuse = store.flatMap { s in (candidate as? StoredTensorReuse).map { ($0, s) } }
+        for info in candidate.infos where reuse.map({ $0.0.storedTensor(named: info.name, in: $0.1) == nil }) ?? true {
+            let view = try candidate.tensor(named: info.name)
+            if let bad = view.firstNonFinite {
+                throw RecallError(.invalidFile, "\(file): tensor \"\(info.name)\" holds a NaN or Inf at element \(bad); fix the training run or the export before registering")
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import RecallTensor
+import RecallStore
+
+/// The JSON the API returns for history, a version, status: built here, next to the store, so
+/// the daemon's routes stay thin and the shapes are tested once.
+extension Registry {
+    public func historyJSON() throws -> JSONValue {
+        let head = try provenance.head()
+        let tags = try provenance.tags()
+        return .array(try provenance.versions().map { v in
+            let task = v.task.map { JSONValue.string($0) } ?? .null
+            return .object([
+                ("version", .int(v.number)), ("parent", v.parentVersion.map { .int($0) } ?? .null), ("task", task),
+                ("method", .string(v.method)), ("created_at", .string(v.createdAt)), ("head", .bool(v.number == head)),
+                ("gated", .bool(v.gated)), ("gate_reason", v.gateReason.map { .string($0) } ?? .null),
+                ("tags", .array(tags.filter { $0.version == v.number }.map { .string($0.name) })),
+                ("model_id", .int(v.modelID)),
+            ])
+        })
+    }
+
+    public func versionJSON(_ ref: String) throws -> JSONValue {
+        let number = try provenance.resolve(ref)
+        guard let v = try provenance.version(number), let model = try provenance.model(id: v.modelID) else {
+            throw RecallError(.notFound, "no version \(ref); see `recallctl history`")
+        }
+        let detail = try provenance.detail(of: number)
+        var names: [Int: String] = [:]
+        var inputs: [JSONValue] = []
+        for i in detail.inputs {
+            let m = try provenance.model(id: i.modelID)
+            names[i.modelID] = m?.name ?? "model \(i.modelID)"
+            inputs.append(.object([("model_id", .int(i.modelID)), ("name", .string(m?.name ?? "")),
+                                   ("task", m?.task.map { .string($0) } ?? .null), ("role", .string(i.role)),
+                                   ("content_hash", .string(m?.contentHash ?? ""))]))
+        }
+        var layers: [Int: [(String, JSONValue)]] = [:]
+        for w in detail.layerWeights { layers[w.layer, default: []].append((String(w.modelID), .number(w.weight, integer: nil))) }
+        let weights: [JSONValue] = layers.keys.sorted().map { .object([("layer", .int($0)), ("weights", .object(layers[$0]!))]) }
+        var simByLayer: [Int: [(value: Double, sigma: Double?)]] = [:]
+        for s in detail.similarities { simByLayer[s.layer, default: []].append((s.value, s.sigma)) }
+        let similarities: [JSONValue] = simByLayer.keys.sorted().map { l in
+            let values = simByLayer[l]!.map(\.value)
+            return .object([("layer", .int(l)), ("mean", .number(values.reduce(0, +) / Double(values.count), integer: nil)),
+                            ("min", .number(values.min()!, integer: nil)), ("max", .number(values.max()!, integer: nil)),
+                            ("sigma", simByLayer[l]!.first?.sigma.map { .number($0, integer: nil) } ?? .null)])
+        }
+        let typical: [JSONValue] = try v.task.map { try provenance.typicalSampleRows(task: $0) }?.map {
+            .object([("text", .string($0.text)), ("cluster_size", .int($0.clusterSize))])
+        } ?? []
+        let options = (try? JSONValue.parse(Data(v.optionsJSON.utf8))) ?? .object([])
+        return .object([
+            ("version", .int(v.number)), ("parent", v.parentVersion.map { .int($0) } ?? .null),
+            ("task", v.task.map { .string($0) } ?? .null), ("method", .string(v.method)), ("message", .string(v.message)),
+            ("created_at", .string(v.createdAt)), ("head", .bool(try provenance.head() == v.number)),
+            ("gated", .bool(v.gated)), ("gate_reason", v.gateReason.map { .string($0) } ?? .null),
+            ("model", .object([("id", .int(model.id)), ("name", .string(model.name)), ("content_hash", .string(model.contentHash)),
+                               ("raw_bytes", .int(model.rawBytes)), ("stored_bytes", .int(model.storedBytes))])),
+            ("inputs", .array(inputs)), ("model_names", .object(names.keys.sorted().map { (String($0), .string(names[$0]!)) })),
+            ("layer_weights", .array(weights)), ("similarities", .array(similarities)),
+            ("typical_samples", .array(typical)), ("details", options),
+        ])
+    }
+
+    public func statusJSON() throws -> JSONValue {
+        let settings = try provenance.settings()
+        let counts = try provenance.jobCounts()
+        let chunks = try store.blobs.chunkStatistics()
+        let raw = try provenance.models().reduce(0) { $0 + $1.rawBytes }
+        let running = runningJob
+        return .object([
+            ("version", .string(RecallVersion.string)), ("home", .string(store.home.path)),
+            ("initialised", .bool(settings != nil)), ("settings", settings?.json ?? .null),
+            ("head", try provenance.head().map { .int($0) } ?? .null),
+            ("versions", .int(try provenance.versions().count)), ("models", .int(try provenance.models().count)),
+            ("jobs", .object(["queued", "running", "succeeded", "failed"].map { ($0, .int(counts[$0] ?? 0)) })),
+            ("running_job", running.map { .int($0.id) } ?? .null),
+            ("store", .object([("chunks", .int(chunks.count)), ("stored_bytes", .int(chunks.storedBytes)),
+                               ("logical_bytes", .int(raw))])),
+        ])
+    }
+
+    /// A job with its ETA (seconds, from the time it has run and the fraction done).
+    /// A job as the API shows it; `hidingPaths` (TCP clients) names the model by its file name
+    /// only, and error messages keep no path of the daemon's machine.
+    public func jobJSON(_ job: JobRecord, hidingPaths: Bool = false) -> JSONValue {
+        var members = job.json.objectValue ?? []
+        if hidingPaths {
+            members = members.map { key, value in
+                switch key {
+                case "model": return (key, value.stringValue.map { .string(URL(fileURLWithPath: $0).lastPathComponent) } ?? value)
+                case "error": return (key, value.stringValue.map { .string($0.replacingOccurrences(of: store.home.path, with: "$RECALL_HOME")) } ?? value)
+                default: return (key, value)
+                }
+            }
+        }
+        var eta: JSONValue = .null
+        if let r = runningJob, r.id == job.id, job.progress > 0.02 {
+            let elapsed = Date().timeIntervalSince(r.started)
+            eta = .number((elapsed / job.progress * (1 - job.progress) * 10).rounded() / 10, integer: nil)
+        }
+        members.append(("eta_seconds", eta))
+        return .object(members)
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import RecallTensor
+
+/// One self-contained HTML page about a version, rendered from the API's own JSON (so a remote
+/// client renders exactly what the daemon serves): the lineage up to that version, its inputs,
+/// the per-layer weight heatmap (layers x input models) and similarity curve, its typical
+/// samples, and the accuracy matrix (versions x tasks) with mean accuracy over versions.
+/// Inline CSS and SVG only: no script, no external asset, light and dark colour schemes.
+public struct RegistryReport {
+    public let history: JSONValue
+    public let version: JSONValue
+    public let evaluations: JSONValue
+    /// Served by the daemon: lineage nodes link to `/ui/versions/N`, and `navigation` and
+    /// `actions` (HTML) are placed above and below the content. Empty for the offline file.
+    public var linked = false
+    public var navigation = ""
+    public var actions = ""
+
+    public init(history: JSONValue, version: JSONValue, evaluations: JSONValue) {
+        self.history = history
+        self.version = version
+        self.evaluations = evaluations
+    }
+
+    var number: Int { version["version"]?.intValue ?? 0 }
+
+    /// The charts by file name (`--svg DIR` writes them alone).
+    public var charts: [(name: String, svg: String)] {
+        var out = [("lineage.svg", lineage)]
+        if let h = weightsHeatmap { out.append(("layer-weights.svg", h)) }
+        if let s = similarityCurve { out.append(("similarity.svg", s)) }
+        if let m = accuracyMatrix { out.append(("accuracy-matrix.svg", m)) }
+        if let c = accuracyCurve { out.append(("accuracy-mean.svg", c)) }
+        return out
+    }
+
+    /// Versions up to this one (its ancestors and everything numbered before it).
+    var lineage: String {
+        let rows = (history.arrayValue ?? []).filter { ($0["version"]?.intValue ?? 0) <= number }
+        let nodes = rows.map { v -> SVGCharts.LineageNode in
+            let n = v["version"]?.intValue ?? 0
+            let task = v["task"]?.stringValue ?? "base"
+            let tags = (v["tags"]?.arrayValue ?? []).compactMap(\.stringValue)
+            var detail = "version \(n): \(task), \(v["method"]?.stringValue ?? ""), \(v["created_at"]?.stringValue ?? "")"
+            if !tags.isEmpty { detail += ", tags \(tags.joined(separator: ", "))" }
+            if v["head"]?.boolValue == true { detail += ", head" }
+            if let reason = v["gate_reason"]?.stringValue { detail += ", gated: \(reason)" }
+            return SVGCharts.LineageNode(version: n, parent: v["parent"]?.intValue, label: task, detail: detail,
+                                         head: v["head"]?.boolValue == true, gated: v["gated"]?.boolValue == true,
+                                         link: linked ? "/ui/versions/\(n)" : nil)
+        }
+        return SVGCharts.lineage(nodes, title: "Lineage up to version \(number)", id: "lineage")
+    }
+
+    /// Input models of the version in the order of its inputs (the base has no weight row).
+    var weightedInputs: [(id: String, name: String)] {
+        let names = version["model_names"]
+        return (version["inputs"]?.arrayValue ?? []).compactMap { i in
+            guard i["role"]?.stringValue != "base", let id = i["model_id"]?.intValue else { return nil }
+            let task = i["task"]?.stringValue.map { " (\($0))" } ?? ""
+            return (String(id), (names?[String(id)]?.stringValue ?? "model \(id)") + task)
+        }
+    }
+
+    var weightsHeatmap: String? {
+        let layers = version["layer_weights"]?.arrayValue ?? []
+        let inputs = weightedInputs
+        guard !layers.isEmpty, !inputs.isEmpty else { return nil }
+        let values = layers.map { row in inputs.map { row["weights"]?[$0.id]?.doubleValue } }
+        return SVGCharts.heatmap(title: "Per-layer weight of each input model, version \(number)",
+                                 rows: layers.map { "layer \($0["layer"]?.intValue ?? 0)" }, columns: inputs.map(\.name),
+                                 values: values, scale: 0...1, id: "layer-weights")
+    }
+
+    var similarityCurve: String? {
+        let rows = version["similarities"]?.arrayValue ?? []
+        guard !rows.isEmpty else { return nil }
+        return SVGCharts.lines(title: "Similarity between input models per layer (mean, min, max), version \(number)",
+                               xLabels: rows.map { String($0["layer"]?.intValue ?? 0) },
+                               series: ["mean", "min", "max"].map { key in (key, rows.map { $0[key]?.doubleValue }) },
+                               scale: 0...1, id: "similarity")
+    }
+
+    var tasks: [String] { (evaluations["tasks"]?.arrayValue ?? []).compactMap(\.stringValue) }
+    var evaluated: [JSONValue] { (evaluations["versions"]?.arrayValue ?? []).filter { ($0["version"]?.intValue ?? 0) <= number } }
+
+    public var accuracyMatrix: String? {
+        guard !tasks.isEmpty, !evaluated.isEmpty else { return nil }
+        return SVGCharts.heatmap(title: "Accuracy by version and task (\(evaluations["metric"]?.stringValue ?? "accuracy"))",
+                                 rows: evaluated.map { "v\($0["version"]?.intValue ?? 0)" }, columns: tasks,
+                                 values: evaluated.map { v in tasks.map { v["accuracy"]?[$0]?.doubleValue } },
+                                 scale: 0...1, id: "accuracy-matrix")
+    }
+
+    public var accuracyCurve: String? {
+        guard !tasks.isEmpty, evaluated.count >= 2 else { return nil }
+        let means: [Double?] = evaluated.map { v in
+            let values = tasks.compactMap { v["accuracy"]?[$0]?.doubleValue }
+            return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+        }
+        return SVGCharts.lines(title: "Mean accuracy over the tasks each version was evaluated on",
+                               xLabels: evaluated.map { "v\($0["version"]?.intValue ?? 0)" }, series: [("mean accuracy", means)],
+                               scale: 0...1, id: "accuracy-mean")
+    }
+
+    public static let style = """
+    :root { color-scheme: light dark; --fg: #1b1f24; --bg: #ffffff; --muted: #57606a; --rule: #d0d7de; }
+    @media (prefers-color-scheme: dark) { :root { --fg: #e6edf3; --bg: #0d1117; --muted: #9198a1; --rule: #30363d; } }
+    body { font: 14px/1.45 system-ui, sans-serif; color: var(--fg); background: var(--bg); margin: 2rem auto; max-width: 70rem; padding: 0 1rem; }
+    h1, h2 { font-weight: 600; } h2 { border-bottom: 1px solid var(--rule); padding-bottom: .2rem; margin-top: 2rem; }
+    table { border-collapse: collapse; } td, th { border: 1px solid var(--rule); padding: .2rem .5rem; text-align: left; }
+    svg { color: var(--fg); max-width: 100%; height: auto; } svg .label { fill: var(--fg); }
+    svg .on-dark { fill: #ffffff; } svg .on-mid { fill: #0d1117; }
+    .muted { color: var(--muted); } code { font-size: 90%; }
+    """
+
+    public var html: String {
+        let e = SVGCharts.escape
+        let task = version["task"]?.stringValue ?? "base"
+        var h = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
+        h += "<title>Version \(number) (\(e(task))) - RecallRegistry report</title><style>\(Self.style)</style></head><body>\(navigation)<main>"
+        h += "<h1>Version \(number): \(e(task))</h1><p class=\"muted\">\(e(version["message"]?.stringValue ?? "")) · method \(e(version["method"]?.stringValue ?? "")) · "
+        h += "\(e(version["created_at"]?.stringValue ?? ""))\(version["head"]?.boolValue == true ? " · head" : "")</p>"
+        if version["gated"]?.boolValue == true { h += "<p><strong>Gated:</strong> \(e(version["gate_reason"]?.stringValue ?? ""))</p>" }
+        h += actions
+        h += "<section aria-labelledby=\"h-lineage\"><h2 id=\"h-lineage\">Lineage</h2>\(lineage)</section>"
+        h += "<section aria-labelledby=\"h-inputs\"><h2 id=\"h-inputs\">Inputs</h2><table><thead><tr><th scope=\"col\">model</th><th scope=\"col\">role</th><th scope=\"col\">task</th><th scope=\"col\">content hash</th></tr></thead><tbody>"
+        for i in version["inputs"]?.arrayValue ?? [] {
+            h += "<tr><td>\(e(i["name"]?.stringValue ?? ""))</td><td>\(e(i["role"]?.stringValue ?? ""))</td><td>\(e(i["task"]?.stringValue ?? "-"))</td>"
+            h += "<td><code>\(e(String((i["content_hash"]?.stringValue ?? "").prefix(12))))</code></td></tr>"
+        }
+        h += "</tbody></table></section>"
+        if let heat = weightsHeatmap {
+            h += "<section aria-labelledby=\"h-weights\"><h2 id=\"h-weights\">Per-layer weights</h2><p class=\"muted\">Darker is a larger weight; hover a cell for its value.</p>\(heat)</section>"
+        }
+        if let curve = similarityCurve {
+            h += "<section aria-labelledby=\"h-sim\"><h2 id=\"h-sim\">Layer similarity</h2>\(curve)</section>"
+        }
+        let typical = version["typical_samples"]?.arrayValue ?? []
+        if !typical.isEmpty {
+            h += "<section aria-labelledby=\"h-typical\"><h2 id=\"h-typical\">Typical samples of \(e(task))</h2><ol>"
+            for t in typical { h += "<li>\(e(t["text"]?.stringValue ?? "")) <span class=\"muted\">(cluster of \(t["cluster_size"]?.intValue ?? 0))</span></li>" }
+            h += "</ol></section>"
+        }
+        if let matrix = accuracyMatrix {
+            h += "<section aria-labelledby=\"h-acc\"><h2 id=\"h-acc\">Accuracy by version</h2>\(matrix)\(accuracyCurve ?? "")"
+            h += "<table><caption class=\"muted\">The same figures as a table</caption><thead><tr><th scope=\"col\">version</th>"
+            h += tasks.map { "<th scope=\"col\">\(e($0))</th>" }.joined() + "</tr></thead><tbody>"
+            for v in evaluated {
+                h += "<tr><th scope=\"row\">\(v["version"]?.intValue ?? 0)\(v["gated"]?.boolValue == true ? " (gated)" : "")</th>"
+                h += tasks.map { t in "<td>\(v["accuracy"]?[t]?.doubleValue.map { String(format: "%.1f%%", $0 * 100) } ?? "-")</td>" }.joined() + "</tr>"
+            }
+            h += "</tbody></table></section>"
+        }
+        h += "<section aria-labelledby=\"h-repro\"><h2 id=\"h-repro\">Get this version</h2><pre><code>recallctl export \(number) OUT_DIR\nrecallctl rollback \(number)</code></pre></section>"
+        return h + "</main></body></html>\n"
+    }
+}

@@ -1,0 +1,418 @@
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import RecallTensor
+
+/// Statistics of one `put`.
+public struct PutStats: Equatable, Sendable {
+    public var rawBytes = 0
+    /// Compressed bytes of the chunks this put added (0 when everything was already stored).
+    public var storedBytes = 0
+    public var newChunks = 0
+    public var deduplicatedChunks = 0
+    /// Tensors taken over from a stored manifest without reading or hashing them.
+    public var reusedTensors = 0
+}
+
+/// What `verify` found.
+public struct VerifyReport: Equatable, Sendable {
+    public var manifests = 0
+    public var chunksChecked = 0
+    /// "model/tensor: chunk <hash>" for each referenced chunk that is absent.
+    public var missing: [String] = []
+    /// The same for chunks whose bytes no longer match their hash or do not decode.
+    public var corrupt: [String] = []
+    /// Chunks no manifest references (left by an interrupted put; `gc` removes them).
+    public var unreferencedChunks = 0
+    public var isClean: Bool { missing.isEmpty && corrupt.isEmpty }
+}
+
+public struct GCReport: Equatable, Sendable {
+    public var removedManifests = 0
+    public var removedChunks = 0
+    public var removedBytes = 0
+    public var keptChunks = 0
+    /// Cached representations and activation statistics of models no manifest holds any more.
+    public var removedCacheEntries = 0
+}
+
+/// Content-addressed tensor storage in LMDB.
+///
+/// Tensors are cut into chunks of at most `chunkBytes` (whole elements), each stored once under
+/// the SHA-256 of its raw bytes, encoded by `ChunkCodec`. A checkpoint's `Manifest` lists its
+/// chunks and is stored under the checkpoint's content hash.
+///
+/// Crash safety: a put commits chunks first and the manifest last, so a crash leaves at most
+/// unreferenced chunks (reported by `verify`, removed by `gc`), never a manifest with holes.
+/// `gc` and `put` exclude each other through an advisory lock file (`put` shared, `gc`
+/// exclusive), which also holds across processes sharing the store.
+public final class BlobStore: ChunkStore, @unchecked Sendable {
+    public let env: LMDBEnvironment
+    public let codec: ChunkCodec
+    public let chunkBytes: Int
+    let lockPath: String
+
+    public init(directory: URL, level: Int32 = 1, chunkBytes: Int = 4 << 20, initialMapSize: Int = 1 << 30) throws {
+        env = try LMDBEnvironment(path: directory, initialMapSize: initialMapSize)
+        codec = ChunkCodec(level: level)
+        self.chunkBytes = chunkBytes
+        lockPath = directory.appendingPathComponent("gc.lock").path
+    }
+
+    // MARK: Locking
+
+    func withLock<T>(_ mode: Int32, _ body: () throws -> T) throws -> T {
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw RecallError(.io, "\(lockPath): cannot open lock file (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        while flock(fd, mode) != 0 {
+            if errno != EINTR { throw RecallError(.io, "\(lockPath): cannot lock (\(String(cString: strerror(errno))))") }
+        }
+        return try body()
+    }
+
+    /// Holds the shared side of the gc lock around `body`: a gc cannot sweep while it runs.
+    /// Callers that record a put elsewhere (SQLite) wrap put + record in this, so gc never
+    /// sees a manifest whose record is still on its way.
+    public func withSharedLock<T>(_ body: () throws -> T) throws -> T { try withLock(LOCK_SH, body) }
+
+    static func key(_ hex: String) -> [UInt8] { Hex.decode(hex) }
+
+    // MARK: Put
+
+    /// Stores every tensor of `source` and its manifest; returns the content hash and what it cost.
+    /// Storing a checkpoint that is already there adds nothing and returns the same hash.
+    public func put(_ source: TensorSource, files: [URL] = [], metadata: [(String, String)] = []) throws -> (hash: String, stats: PutStats) {
+        try withLock(LOCK_SH) {
+            var stats = PutStats()
+            var stored: [StoredTensor] = []
+            var pending: [(key: [UInt8], info: TensorInfo, bytes: UnsafeRawBufferPointer, keepAlive: TensorView)] = []
+            var pendingBytes = 0
+            var pendingKeys = Set<[UInt8]>()
+
+            func flush() throws {
+                guard !pending.isEmpty else { return }
+                // Compress outside the write transaction, over all cores.
+                var encoded = [[UInt8]](repeating: [], count: pending.count)
+                encoded.withUnsafeMutableBufferPointer { out in
+                    let base = out.baseAddress!
+                    DispatchQueue.concurrentPerform(iterations: pending.count) { i in
+                        (base + i).pointee = codec.encode(pending[i].bytes, dtype: pending[i].info.dtype)
+                    }
+                }
+                try env.write { txn in
+                    for (i, p) in pending.enumerated() { try txn.put("chunks", p.key, encoded[i]) }
+                }
+                stats.storedBytes += encoded.reduce(0) { $0 + $1.count }
+                pending.removeAll(keepingCapacity: true)
+                pendingBytes = 0
+            }
+
+            func storeTensor(_ view: TensorView) throws -> StoredTensor {
+                let info = view.info
+                var tensorHash = SHA256()
+                var chunkHashes: [String] = []
+                let step = max(info.dtype.byteSize, chunkBytes / info.dtype.byteSize * info.dtype.byteSize)
+                var offset = 0
+                repeat {
+                    let end = min(view.bytes.count, offset + step)
+                    let piece = UnsafeRawBufferPointer(rebasing: view.bytes[offset..<end])
+                    tensorHash.update(bufferPointer: piece)
+                    let digest = Array(SHA256.hash(data: piece))
+                    chunkHashes.append(Hex.encode(digest))
+                    stats.rawBytes += piece.count
+                    let exists = try pendingKeys.contains(digest) || env.read { try $0.contains("chunks", digest) }
+                    if exists {
+                        stats.deduplicatedChunks += 1
+                    } else {
+                        stats.newChunks += 1
+                        pending.append((digest, info, piece, view))
+                        pendingKeys.insert(digest)
+                        pendingBytes += piece.count
+                        if pendingBytes >= 64 << 20 { try flush(); pendingKeys.removeAll() }
+                    }
+                    offset = end
+                } while offset < view.bytes.count
+                return StoredTensor(info: info, chunks: chunkHashes, sha256: Hex.encode(Array(tensorHash.finalize())))
+            }
+            let reuse = source as? StoredTensorReuse
+            for info in source.infos {
+                if let entry = reuse?.storedTensor(named: info.name, in: self), entry.info == info {
+                    // Its chunks are live (a recorded model's) and the shared lock keeps gc out.
+                    stored.append(entry)
+                    stats.rawBytes += info.byteCount
+                    stats.deduplicatedChunks += entry.chunks.count
+                    stats.reusedTensors += 1
+                    continue
+                }
+                stored.append(try storeTensor(try source.tensor(named: info.name)))
+            }
+            var storedFiles: [StoredTensor] = []
+            for url in files {
+                let data: [UInt8]
+                do { data = [UInt8](try Data(contentsOf: url)) } catch {
+                    throw RecallError(.notFound, "\(url.path): cannot read (\(error.localizedDescription))")
+                }
+                storedFiles.append(try storeTensor(TensorView(name: url.lastPathComponent, dtype: .u8, shape: [data.count], copying: data)))
+            }
+            try flush()
+            let manifest = Manifest(tensors: stored, files: storedFiles, metadata: metadata)
+            let hash = manifest.contentHash
+            let json = Array(manifest.json.serialized().utf8)
+            try env.write { txn in
+                if try !txn.contains("manifests", Self.key(hash)) { try txn.put("manifests", Self.key(hash), json) }
+            }
+            return (hash, stats)
+        }
+    }
+
+    // MARK: Get
+
+    public func manifest(_ hash: String) throws -> Manifest? {
+        guard hash.count == 64, hash.allSatisfy(\.isHexDigit) else { return nil }
+        let raw: [UInt8]? = try env.read { try $0.get("manifests", Self.key(hash)) }
+        guard let raw else { return nil }
+        return try Manifest(json: JSONValue.parse(Data(raw)))
+    }
+
+    public func contains(_ hash: String) throws -> Bool { try manifest(hash) != nil }
+
+    /// Content hashes of every stored checkpoint.
+    public func manifestHashes() throws -> [String] {
+        try env.read { txn in
+            var out: [String] = []
+            try txn.forEach("manifests") { k, _ in out.append(Hex.encode(k)); return true }
+            return out
+        }
+    }
+
+    /// A stored checkpoint as a `TensorSource`; tensors are rebuilt (and verified) on demand.
+    public func checkpoint(_ hash: String) throws -> StoredCheckpoint {
+        guard let m = try manifest(hash) else {
+            throw RecallError(.notFound, "store has no checkpoint \(hash.prefix(12)); see `recallctl history`")
+        }
+        return StoredCheckpoint(store: self, hash: hash, manifest: m)
+    }
+
+    /// Rebuilds one tensor, checking every chunk's hash and the whole tensor's hash.
+    func rebuild(_ t: StoredTensor, in model: String) throws -> TensorView {
+        let storage = TensorStorage(byteCount: t.info.byteCount)
+        var offset = 0
+        var whole = SHA256()
+        try env.read { txn in
+            for c in t.chunks {
+                try txn.withValue("chunks", Self.key(c)) { value in
+                    guard let value else {
+                        throw RecallError(.notFound, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" (model \(model.prefix(12))) is missing; run `recallctl verify`")
+                    }
+                    let dst = UnsafeMutableRawBufferPointer(rebasing: storage.mutableBytes[offset...])
+                    let n: Int
+                    do { n = try ChunkCodec.decode(value, into: dst) } catch {
+                        throw RecallError(.invalidFile, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" is corrupt; run `recallctl verify`")
+                    }
+                    let piece = UnsafeRawBufferPointer(rebasing: storage.bytes[offset..<(offset + n)])
+                    guard Hex.encode(Array(SHA256.hash(data: piece))) == c else {
+                        throw RecallError(.invalidFile, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" does not match its hash; run `recallctl verify`")
+                    }
+                    whole.update(bufferPointer: piece)
+                    offset += n
+                }
+            }
+        }
+        guard offset == t.info.byteCount, Hex.encode(Array(whole.finalize())) == t.sha256 else {
+            throw RecallError(.invalidFile, "store: tensor \"\(t.info.name)\" of model \(model.prefix(12)) does not match its hash; run `recallctl verify`")
+        }
+        return TensorView(name: t.info.name, dtype: t.info.dtype, shape: t.info.shape, storage: storage)
+    }
+
+    // MARK: Verify and GC
+
+    /// Walks every manifest and chunk and reports what is missing or corrupt.
+    public func verify() throws -> VerifyReport {
+        try withLock(LOCK_SH) {
+            var report = VerifyReport()
+            var referenced = Set<String>()
+            for hash in try manifestHashes() {
+                guard let m = try manifest(hash) else { continue }
+                report.manifests += 1
+                for t in m.tensors + m.files {
+                    for c in t.chunks where referenced.insert(c).inserted {
+                        report.chunksChecked += 1
+                        let status: Int = try env.read { txn in
+                            try txn.withValue("chunks", Self.key(c)) { value in
+                                guard let value else { return 1 }
+                                guard let n = ChunkCodec.rawLength(of: value) else { return 2 }
+                                let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(n, 1), alignment: 64)
+                                defer { buf.deallocate() }
+                                guard let got = try? ChunkCodec.decode(value, into: buf), got == n else { return 2 }
+                                return Hex.encode(Array(SHA256.hash(data: UnsafeRawBufferPointer(rebasing: buf[0..<n])))) == c ? 0 : 2
+                            }
+                        }
+                        if status == 1 { report.missing.append("\(hash.prefix(12))/\(t.info.name): chunk \(c)") }
+                        if status == 2 { report.corrupt.append("\(hash.prefix(12))/\(t.info.name): chunk \(c)") }
+                    }
+                }
+            }
+            try env.read { txn in
+                try txn.forEach("chunks") { k, _ in
+                    if !referenced.contains(Hex.encode(k)) { report.unreferencedChunks += 1 }
+                    return true
+                }
+            }
+            return report
+        }
+    }
+
+    /// Mark and sweep under the exclusive lock. When `liveManifests` is given (the registry
+    /// passes the hashes its database knows), manifests outside that set are removed first;
+    /// they are left by a put whose record never committed. Then every chunk no remaining
+    /// manifest references is removed.
+    public func gc(liveManifests: (() throws -> Set<String>)? = nil) throws -> GCReport {
+        try withLock(LOCK_EX) {
+            var report = GCReport()
+            if let liveManifests {
+                let keep = try liveManifests()
+                let drop = try manifestHashes().filter { !keep.contains($0) }
+                try env.write { txn in for h in drop { try txn.delete("manifests", Self.key(h)) } }
+                report.removedManifests = drop.count
+            }
+            var live = Set<[UInt8]>()
+            for hash in try manifestHashes() {
+                guard let m = try manifest(hash) else { continue }
+                for t in m.tensors + m.files { for c in t.chunks { live.insert(Self.key(c)) } }
+            }
+            report.removedCacheEntries = try dropCachedData(keeping: Set(try manifestHashes()))
+            var dead: [([UInt8], Int)] = []
+            try env.read { txn in
+                try txn.forEach("chunks") { k, v in
+                    if live.contains(k) { report.keptChunks += 1 } else { dead.append((k, v.count)) }
+                    return true
+                }
+            }
+            try env.write { txn in for (k, _) in dead { try txn.delete("chunks", k) } }
+            report.removedChunks = dead.count
+            report.removedBytes = dead.reduce(0) { $0 + $1.1 }
+            return report
+        }
+    }
+
+    /// Removes a manifest (its chunks become garbage for the next `gc`).
+    public func removeManifest(_ hash: String) throws {
+        try withLock(LOCK_SH) { try env.write { txn in _ = try txn.delete("manifests", Self.key(hash)) } }
+    }
+
+    /// Number of chunks and their total stored size.
+    public func chunkStatistics() throws -> (count: Int, storedBytes: Int) {
+        try env.read { txn in
+            var n = 0, bytes = 0
+            try txn.forEach("chunks") { _, v in n += 1; bytes += v.count; return true }
+            return (n, bytes)
+        }
+    }
+
+    // MARK: Representation cache
+
+    static func representationKey(model: String, sample: String, layer: Int) -> [UInt8] {
+        Array("\(model)/\(sample)/\(layer)".utf8)
+    }
+
+    /// Caches a pooled representation (model content hash, sample hash, layer) -> vector.
+    public func putRepresentation(model: String, sample: String, layer: Int, _ vector: [Float]) throws {
+        try env.write { txn in
+            try vector.withUnsafeBytes { try txn.put("reps", Self.representationKey(model: model, sample: sample, layer: layer), $0) }
+        }
+    }
+
+    public func representation(model: String, sample: String, layer: Int) throws -> [Float]? {
+        try env.read { txn in
+            try txn.withValue("reps", Self.representationKey(model: model, sample: sample, layer: layer)) { value in
+                guard let value else { return nil }
+                return [Float](unsafeUninitializedCapacity: value.count / 4) { buf, n in
+                    UnsafeMutableRawBufferPointer(buf).copyMemory(from: UnsafeRawBufferPointer(rebasing: value[0..<(value.count / 4 * 4)]))
+                    n = value.count / 4
+                }
+            }
+        }
+    }
+}
+
+/// A checkpoint held in the store, read tensor by tensor.
+public final class StoredCheckpoint: TensorSource, StoredTensorReuse, @unchecked Sendable {
+    public let store: BlobStore
+    public let hash: String
+    public let manifest: Manifest
+    public var infos: [TensorInfo] { manifest.tensors.map(\.info) }
+    public var metadata: [(String, String)] { manifest.metadata }
+
+    init(store: BlobStore, hash: String, manifest: Manifest) {
+        self.store = store
+        self.hash = hash
+        self.manifest = manifest
+    }
+
+    public func storedTensor(named name: String, in store: any ChunkStore) -> StoredTensor? {
+        store === self.store ? manifest.tensors.first { $0.info.name == name } : nil
+    }
+
+    public func tensor(named name: String) throws -> TensorView {
+        guard let t = manifest.tensors.first(where: { $0.info.name == name }) else {
+            throw RecallError(.notFound, "stored model \(hash.prefix(12)) has no tensor \"\(name)\"")
+        }
+        return try store.rebuild(t, in: hash)
+    }
+
+    /// Names of the files stored with the weights.
+    public var fileNames: [String] { manifest.files.map(\.info.name) }
+
+    /// A stored side file's bytes (verified).
+    public func file(named name: String) throws -> Data {
+        guard let f = manifest.files.first(where: { $0.info.name == name }) else {
+            throw RecallError(.notFound, "stored model \(hash.prefix(12)) has no file \"\(name)\"")
+        }
+        let view = try store.rebuild(f, in: hash)
+        // Copy while the view (and so its storage) is certainly alive.
+        return withExtendedLifetime(view) { Data(view.bytes) }
+    }
+
+    /// Writes the stored side files into `directory` (config.json last-write-wins by caller).
+    public func writeFiles(to directory: URL) throws -> [URL] {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return try fileNames.map { name in
+            let url = directory.appendingPathComponent(name)
+            try AtomicFileWriter.write([UInt8](try file(named: name)), to: url)
+            return url
+        }
+    }
+}
+
+/// Lowercase hexadecimal spelling of digests.
+enum Hex {
+    static func encode(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8](repeating: 0, count: bytes.count * 2)
+        for (i, b) in bytes.enumerated() {
+            out[2 * i] = digits[Int(b >> 4)]
+            out[2 * i + 1] = digits[Int(b & 15)]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func decode(_ hex: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(hex.utf8.count / 2)
+        var high: UInt8? = nil
+        for c in hex.utf8 {
+            let v: UInt8
+            switch c {
+            case 48...57: v = c - 48
+            case 97...102: v = c - 87
+            case 65...70: v = c - 55
+            default: continue
+            }
+            if let h = high { out.append(h << 4 | v); high = nil } else { high = v }
+        }
+        return out
+    }
+}

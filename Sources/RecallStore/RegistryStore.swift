@@ -1,0 +1,90 @@
+import Foundation
+import RecallTensor
+
+/// The registry's memory: weights in the LMDB blob store, provenance in SQLite, under one home.
+///
+/// Layout of `$RECALL_HOME` (default `~/.recall`):
+/// ```
+/// store/            LMDB environment (chunks, manifests, representation cache) + gc.lock
+/// registry.sqlite   provenance (WAL)
+/// ```
+/// Order of a write: chunks and manifest commit in LMDB first, then one SQLite transaction makes
+/// the model/version visible. A crash in between leaves only unreferenced blobs for `gc`.
+public final class RegistryStore: @unchecked Sendable {
+    public let home: URL
+    public let blobs: BlobStore
+    public let provenance: ProvenanceStore
+
+    /// `RECALL_HOME`, else `~/.recall`.
+    public static var defaultHome: URL {
+        if let h = ProcessInfo.processInfo.environment["RECALL_HOME"], !h.isEmpty { return URL(fileURLWithPath: h) }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".recall")
+    }
+
+    public init(home: URL, compressionLevel: Int32 = 1, initialMapSize: Int = 1 << 30) throws {
+        self.home = home
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        blobs = try BlobStore(directory: home.appendingPathComponent("store"), level: compressionLevel, initialMapSize: initialMapSize)
+        provenance = try ProvenanceStore(path: home.appendingPathComponent("registry.sqlite"))
+    }
+
+    /// Stores a checkpoint's weights and side files and records the model (idempotent by content).
+    public func putModel(_ checkpoint: Checkpoint, kind: ModelRecord.Kind, name: String, task: String? = nil,
+                         format: String? = nil, parentID: Int? = nil) throws -> (model: ModelRecord, stats: PutStats, created: Bool) {
+        var files = checkpoint.sidecarFiles
+        if let c = checkpoint.configURL { files.insert(c, at: 0) }
+        return try putModel(checkpoint.weights, files: files, kind: kind, name: name, task: task,
+                            sourcePath: checkpoint.url.path, format: format ?? checkpoint.layout.rawValue,
+                            architecture: (try? checkpoint.modelConfig().summary) ?? "", parentID: parentID)
+    }
+
+    /// Stores any tensor source (a merge result, an import) and records it.
+    public func putModel(_ source: TensorSource, files: [URL] = [], kind: ModelRecord.Kind, name: String, task: String?,
+                         sourcePath: String?, format: String, architecture: String,
+                         parentID: Int? = nil) throws -> (model: ModelRecord, stats: PutStats, created: Bool) {
+        try blobs.withSharedLock {
+            let (hash, stats) = try blobs.put(source, files: files)
+            let (record, created) = try provenance.insertModel(kind: kind, name: name, task: task, sourcePath: sourcePath,
+                                                               format: format, contentHash: hash, architecture: architecture,
+                                                               parentID: parentID, rawBytes: stats.rawBytes, storedBytes: stats.storedBytes)
+            return (record, stats, created)
+        }
+    }
+
+    /// Removes manifests no model record knows (left by an interrupted register) and every
+    /// chunk nothing references. Safe while registers run: puts hold the shared lock.
+    public func gc() throws -> GCReport {
+        try blobs.gc { try self.provenance.referencedModelHashes() }
+    }
+
+    /// The stored weights of a model.
+    public func checkpoint(of model: ModelRecord) throws -> StoredCheckpoint { try blobs.checkpoint(model.contentHash) }
+
+    /// The stored weights of a version (number, tag or `head`).
+    public func checkpoint(version ref: String) throws -> (version: VersionRecord, checkpoint: StoredCheckpoint) {
+        let n = try provenance.resolve(ref)
+        guard let v = try provenance.version(n), let m = try provenance.model(id: v.modelID) else {
+            throw RecallError(.notFound, "no version \(ref); see `recallctl history`")
+        }
+        return (v, try blobs.checkpoint(m.contentHash))
+    }
+
+    /// Exports a version as an HF directory (config and tokenizer files from the store).
+    /// Refuses a non-empty `directory` unless `force`; writes nothing when the version is unknown.
+    public func export(version ref: String, to directory: URL, dtype: DType? = nil, maxShardBytes: Int? = nil,
+                       force: Bool = false) throws {
+        let (_, ckpt) = try checkpoint(version: ref)
+        let fm = FileManager.default
+        if let contents = try? fm.contentsOfDirectory(atPath: directory.path), !contents.isEmpty, !force {
+            throw RecallError(.invalidArgument, "\(directory.path): is not empty; pass --force to overwrite or choose another directory")
+        }
+        let config = try ckpt.fileNames.contains("config.json")
+            ? JSONValue.parse(try ckpt.file(named: "config.json"), rejectDuplicateKeys: false) : nil
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        let staging = directory.appendingPathComponent(".recall-export-files")
+        let sidecars = try ckpt.writeFiles(to: staging).filter { $0.lastPathComponent != "config.json" }
+        defer { try? fm.removeItem(at: staging) }
+        try CheckpointWriter(dtype: dtype, maxShardBytes: maxShardBytes, metadata: ["recall.version": ref, "recall.model": ckpt.hash])
+            .write(ckpt, configJSON: config, sidecars: sidecars, to: directory)
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import XCTest
+@testable import RecallAPI
+@testable import RecallRegistry
+@testable import RecallService
+@testable import RecallStore
+@testable import RecallTensor
+
+/// The daemon's routers driven in process (HummingbirdTesting's router framework, no socket): the
+/// same `buildRouter` `recall-registry serve` runs, over a real registry (LMDB + SQLite) on a
+/// temporary home. The spawned-daemon tests in recallctlTests stay as the end-to-end checks.
+final class InProcessRouterTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("RecallCoreTests/Fixtures/cl-tiny")
+    static let token = "in-process-test-token-0123456789"
+
+    var home: URL!
+    var registry: Registry!
+
+    override func setUpWithError() throws {
+        home = FileManager.default.temporaryDirectory.appendingPathComponent("recall-inproc-\(UUID().uuidString)")
+        registry = try Registry(store: try RegistryStore(home: home))
+        try registry.startWorker()
+    }
+
+    override func tearDownWithError() throws {
+        _ = registry.stop(timeout: 30)
+        try? FileManager.default.removeItem(at: home)
+    }
+
+    func application(_ transport: Transport) -> some ApplicationProtocol {
+        let daemon = DaemonConfiguration(registry: registry, sessions: UISessions(token: Self.token), token: Self.token)
+        return Application(router: buildRouter(daemon, transport: transport))
+    }
+
+    func json(_ value: JSONValue) -> ByteBuffer { ByteBuffer(string: value.serialized()) }
+
+    func body(_ response: TestResponse) throws -> JSONValue { try JSONValue.parse(Data(String(buffer: response.body).utf8)) }
+
+    func error(_ response: TestResponse) throws -> ErrorBody {
+        try XCTUnwrap(ErrorBody(json: try body(response)), String(buffer: response.body))
+    }
+
+    /// Waits for the worker to finish job `id`; fails the test if it failed.
+    func waitForJob(_ id: Int) throws -> JobRecord {
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline {
+            let job = try XCTUnwrap(try registry.store.provenance.job(id))
+            if job.state == .succeeded { return job }
+            if job.state == .failed { XCTFail("job \(id) failed: \(job.error ?? "")"); return job }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTFail("job \(id) did not finish in 300 s")
+        return try XCTUnwrap(try registry.store.provenance.job(id))
+    }
+
+    /// Init, register, rollback, tag and a second init, each through the Unix-socket router: the
+    /// answers carry the API's types and the registry's state moves as they say.
+    func testInitRegisterRollbackAndTagThroughTheRouter() async throws {
+        let base = Self.fixtures.appendingPathComponent("base").path
+        let expert = Self.fixtures.appendingPathComponent("expert-colour").path
+        let samples = try String(contentsOf: Self.fixtures.appendingPathComponent("tasks/colour/samples.jsonl"), encoding: .utf8)
+        try await application(.unixSocket).test(.router) { client in
+            let initBody = InitRequest(base: base, method: "linear").json
+            try await client.execute(uri: "/v1/init", method: .post, body: json(initBody)) { response in
+                XCTAssertEqual(response.status, .created, String(buffer: response.body))
+                XCTAssertEqual(try self.body(response)["version"]?.intValue, 1)
+            }
+            // Initialising twice is a conflict, said once (by the registry) with its one status.
+            try await client.execute(uri: "/v1/init", method: .post, body: json(initBody)) { response in
+                XCTAssertEqual(response.status, .conflict)
+                XCTAssertTrue(try self.error(response).error.contains("already initialised"))
+            }
+            let register = RegisterRequest(model: expert, task: "colour", samples: samples).json
+            let jobID = try await client.execute(uri: "/v1/register", method: .post, body: json(register)) { response in
+                XCTAssertEqual(response.status, .accepted, String(buffer: response.body))
+                return try XCTUnwrap(try self.body(response)["id"]?.intValue)
+            }
+            _ = try self.waitForJob(jobID)
+            XCTAssertEqual(try self.registry.store.provenance.resolve("head"), 2)
+
+            try await client.execute(uri: "/v1/rollback", method: .post, body: json(RollbackRequest(version: "1").json)) { response in
+                XCTAssertEqual(response.status, .ok)
+                XCTAssertEqual(try self.body(response)["head"]?.intValue, 1)
+            }
+            XCTAssertEqual(try self.registry.store.provenance.resolve("head"), 1)
+            try await client.execute(uri: "/v1/tags", method: .post, body: json(TagRequest(name: "colour-only", version: "2").json)) { response in
+                XCTAssertEqual(response.status, .created)
+            }
+            XCTAssertEqual(try self.registry.store.provenance.resolve("colour-only"), 2)
+            try await client.execute(uri: "/v1/rollback", method: .post, body: json(RollbackRequest(version: "9").json)) { response in
+                XCTAssertEqual(response.status, .notFound)
+                XCTAssertEqual(try self.registry.store.provenance.resolve("head"), 1, "a refused rollback leaves head")
+            }
+        }
+    }
+
+    /// Over TCP: no token is a 401 whose hint says how to pass one; with the token, a request that
+    /// names a server path is a 403, and a mistyped field is a 400 naming the field.
+    func testTCPRouterChecksTokenRefusesPathsAndNamesBadFields() async throws {
+        try await application(.tcp).test(.router) { client in
+            try await client.execute(uri: "/v1/status", method: .get) { response in
+                XCTAssertEqual(response.status, .unauthorized)
+                let e = try self.error(response)
+                XCTAssertTrue(e.hint?.contains("--token-file") ?? false, e.line)
+            }
+            let auth: HTTPFields = [.authorization: "Bearer \(Self.token)"]
+            try await client.execute(uri: "/v1/init", method: .post, headers: auth,
+                                     body: json(InitRequest(base: "/etc").json)) { response in
+                XCTAssertEqual(response.status, .forbidden)
+                XCTAssertTrue(try self.error(response).error.contains("over TCP"))
+            }
+            try await client.execute(uri: "/v1/tags", method: .post, headers: auth,
+                                     body: json(.object([("name", .int(3)), ("version", .string("1"))]))) { response in
+                XCTAssertEqual(response.status, .badRequest)
+                XCTAssertEqual(try self.error(response).error, "field \"name\" must be a string")
+            }
+            try await client.execute(uri: "/v1/status", method: .get, headers: auth) { response in
+                XCTAssertEqual(response.status, .ok)
+            }
+        }
+        XCTAssertNil(try registry.store.provenance.settings(), "nothing was initialised over TCP")
+    }
+}
