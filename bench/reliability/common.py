@@ -135,7 +135,7 @@ class Daemon:
         cmd = [os.path.join(self.bin, "recall-registry"), "serve", "--home", self.home,
                "--listen", f"127.0.0.1:{self.port}", "--token-file", self.token_file, "--log-level", "warning"] + self.extra
         if self.user:
-            cmd = ["setpriv", f"--reuid={self.user}", f"--regid={self.user}", "--clear-groups", "--"] + cmd
+            cmd = ["setpriv", f"--reuid={self.user}", "--regid=65534" if self.user == "nobody" else f"--regid={self.user}", "--clear-groups", "--"] + cmd
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -168,14 +168,20 @@ class Daemon:
         return self.proc is not None and self.proc.poll() is None
 
     def rss_kib(self):
+        return self.memory().get("VmRSS")
+
+    def memory(self):
+        """VmRSS split into RssAnon (heap) and RssFile (mostly LMDB's mapped data.mdb pages), KiB."""
+        out = {}
         try:
             with open(f"/proc/{self.proc.pid}/status") as f:
                 for line in f:
-                    if line.startswith("VmRSS"):
-                        return int(line.split()[1])
+                    k = line.split(":")[0]
+                    if k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM"):
+                        out[k] = int(line.split()[1])
         except OSError:
-            return None
-        return None
+            pass
+        return out
 
     def stop(self, timeout=90):
         """SIGTERM, wait; returns the exit code (None if it had to be killed)."""

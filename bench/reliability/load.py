@@ -22,6 +22,11 @@ import requests
 import common as c
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 class Stats:
     def __init__(self):
         self.lock = threading.Lock()
@@ -106,7 +111,8 @@ def main():
         known_versions.extend(v["version"] for v in seeded)
         time.sleep(1)
         rss_start = d.rss_kib()
-        rss.append((0.0, rss_start))
+        mem_start = d.memory()
+        rss.append((0.0, rss_start, mem_start.get("RssAnon"), mem_start.get("RssFile"), loadavg()))
         t0 = time.time()
 
         def registrar(k):
@@ -206,19 +212,22 @@ def main():
             time.sleep(1)
             el = time.time() - t0
             if el - (rss[-1][0] if rss else 0) >= 10:
-                rss.append((round(el, 1), d.rss_kib()))
+                m = d.memory()
+                rss.append((round(el, 1), m.get("VmRSS"), m.get("RssAnon"), m.get("RssFile"), loadavg()))
             if el - last_print >= 60:
                 last_print = el
                 with stats.lock:
                     served = sum(len(v) for v in stats.lat.values())
                 print(f"  {el:5.0f} s: {served} requests ({served / el:.0f}/s), {len(acknowledged)} registers acknowledged, "
-                      f"{len(stats.errors)} errors, RSS {d.rss_kib() / 1024:.0f} MiB", flush=True)
+                      f"{len(stats.errors)} errors, RSS {d.rss_kib() / 1024:.0f} MiB (anon {d.memory().get('RssAnon', 0) / 1024:.0f}), "
+                      f"load average {loadavg()}", flush=True)
         stop.set()
         for t in threads:
             t.join(300)
         elapsed = time.time() - t0
         rss_end = d.rss_kib()
-        rss.append((round(elapsed, 1), rss_end))
+        mem_end = d.memory()
+        rss.append((round(elapsed, 1), rss_end, mem_end.get("RssAnon"), mem_end.get("RssFile"), loadavg()))
 
         # Acknowledged vs present.
         hist = d.get("/v1/versions").json()
@@ -262,7 +271,11 @@ def main():
                           "acknowledged_wrong_task": len(wrong_task),
                           "versions_not_acknowledged": unexplained},
             "rollbacks_acknowledged": rollbacks["acknowledged"],
-            "rss_kib": {"start": rss_start, "end": rss_end, "max": max(x[1] or 0 for x in rss), "samples": rss},
+            "rss_kib": {"start": rss_start, "end": rss_end, "max": max(x[1] or 0 for x in rss),
+                        "anon_start": mem_start.get("RssAnon"), "anon_end": mem_end.get("RssAnon"),
+                        "file_start": mem_start.get("RssFile"), "file_end": mem_end.get("RssFile"),
+                        "samples_columns": ["elapsed_s", "VmRSS", "RssAnon", "RssFile", "loadavg_1min"], "samples": rss},
+            "machine_loadavg_mean": round(sum(x[4] for x in rss) / len(rss), 2),
             "store": status.get("store"), "jobs": status.get("jobs"),
             "verify": ver, "verify_s": round(verify_s, 2), "daemon_exit_code": exit_code,
         }
@@ -276,7 +289,9 @@ def main():
         print(f"load: {total} requests in {elapsed:.0f} s ({total / elapsed:.0f}/s, reads {result['reads_per_s']}/s), "
               f"errors {result['errors']}, 429s {stats.throttled}, acknowledged {len(acknowledged)} vs present "
               f"{len(hist)} - {seeded_n} seeded (missing {len(missing)}, unexplained {unexplained}), "
-              f"RSS {rss_start / 1024:.0f} -> {rss_end / 1024:.0f} MiB, verify clean {ver.get('clean')}; {path}")
+              f"RSS {rss_start / 1024:.0f} -> {rss_end / 1024:.0f} MiB (anon {mem_start.get('RssAnon', 0) / 1024:.0f} -> "
+              f"{mem_end.get('RssAnon', 0) / 1024:.0f}, file {mem_start.get('RssFile', 0) / 1024:.0f} -> {mem_end.get('RssFile', 0) / 1024:.0f}), "
+              f"load average {result['machine_loadavg_mean']}, verify clean {ver.get('clean')}; {path}")
         for route, r in routes.items():
             print(f"  {route:34s} {r['requests']:8d}  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  {r['status']}")
         return 0 if all(result["goals"].values()) else 1
