@@ -129,7 +129,7 @@ def main():
                "-w", a.workers, "--request-timeout", "60", "--report", "json,ndjson", "--report-dir", report_dir,
                "--suppress-health-check", "all"]
         t = time.time()
-        st = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        st = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=root)
         result["schemathesis_s"] = round(time.time() - t, 1)
         log = os.path.join(root, "schemathesis.log")
         with open(log, "w") as f:
