@@ -132,8 +132,11 @@ def main():
         st = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=root)
         result["schemathesis_s"] = round(time.time() - t, 1)
         log = os.path.join(root, "schemathesis.log")
+        keep_dir = os.path.join(c.RESULTS, "tmp")  # git-ignored: the last full log, for the details of each failure
+        os.makedirs(keep_dir, exist_ok=True)
         with open(log, "w") as f:
             f.write(st.stdout + st.stderr)
+        shutil.copy(log, os.path.join(keep_dir, "schemathesis.log"))
         summary = st.stdout[st.stdout.rfind("=== SUMMARY"):] if "SUMMARY" in st.stdout else st.stdout[-3000:]
         print(summary)
         rep = json.load(open(glob.glob(os.path.join(report_dir, "json-*.json"))[0]))
@@ -142,7 +145,7 @@ def main():
                                   "command": " ".join(x if "Bearer" not in x else "Authorization: Bearer ***" for x in cmd[1:]),
                                   "operations": rep.get("operations"), "phases": rep.get("phases"),
                                   "test_cases": rep.get("test_cases"), "requests": nreq, "status_codes": statuses,
-                                  "failure_kinds": rep.get("failures"), "warnings": {k: v for k, v in (rep.get("warnings") or {}).items() if v}}
+                                  "failure_kinds": rep.get("failures"), "errors": rep.get("errors"), "warnings": {k: v for k, v in (rep.get("warnings") or {}).items() if v}}
         result["server_errors_5xx"] = sum(n for s, n in statuses.items() if s.startswith("5"))
         result["failures"] = failures
         result["daemon_alive_after"] = d.alive() and d.proc.pid == pid

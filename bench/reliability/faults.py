@@ -377,7 +377,11 @@ def kill_campaign(a):
                 problems.append({"round": rn, "what": "jobs still queued/running 180 s after restart"})
             # Check what this round touched.
             expected_heads = {head}
+            unacked_register = False
             for ev in worker.events:
+                if ev["op"] == "register" and "job" not in ev and ev.get("interrupted"):
+                    # Killed before the 202 arrived: the job may still have been queued, and run after the restart.
+                    unacked_register = True
                 if ev["op"] == "register" and "job" in ev:
                     counts["register_jobs_acknowledged"] += 1
                     r = d.get(f"/v1/jobs/{ev['job']}", timeout=30)
@@ -442,6 +446,9 @@ def kill_campaign(a):
                     # A version whose job was never acknowledged (register answered only after the kill).
                     acked[v] = (present[v]["task"], d.get(f"/v1/versions/{v}").json()["model"]["content_hash"])
                     known.append(v)
+                    counts["unacknowledged_registers_that_took_effect"] = counts.get("unacknowledged_registers_that_took_effect", 0) + 1
+                    if unacked_register and not present[v]["gated"]:
+                        expected_heads = {v}
             head = d.get("/v1/status").json()["head"]
             counts["head_checks"] += 1
             if head in expected_heads:
