@@ -6,7 +6,7 @@ DEB_PACKAGES := liblmdb-dev libzstd-dev libsqlite3-dev libopenblas-dev pkg-confi
 SWIFT ?= swift
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: all deps build release test stress demo bench bench-cl bench-scale check-writer fixtures clean
+.PHONY: all deps build release test stress demo bench bench-cl bench-scale check-writer fixtures reliability clean
 
 all: build
 
@@ -64,6 +64,18 @@ check-writer: release
 fixtures:
 	bash tools/setup-venv.sh
 	tools/.venv/bin/python tools/gen_safetensors_fixtures.py
+
+# Issue #20's reliability campaigns against the daemon binaries in RELIABILITY_BIN (default: this
+# tree's release build): Schemathesis on docs/openapi.yaml over TCP, 16 clients of load for
+# LOAD_SECONDS (600), disk full on a tmpfs, KILL_ROUNDS (200) SIGKILLs, on-disk corruption.
+# Needs root (tmpfs mount, the daemon run as nobody) and PyPI once (tools/.venv-rel); ~25 minutes.
+# Figures: bench/results/reliability-*.json; RELIABILITY.md says what they mean. Not part of make test.
+RELIABILITY_BIN ?=
+LOAD_SECONDS ?= 600
+KILL_ROUNDS ?= 200
+reliability: deps
+	@bin="$(RELIABILITY_BIN)"; if [ -z "$$bin" ]; then $(SWIFT) build -c release; bin="$$($(SWIFT) build -c release --show-bin-path)"; fi; \
+	bash bench/reliability/run.sh "$$bin" "$(LOAD_SECONDS)" "$(KILL_ROUNDS)"
 
 clean:
 	rm -rf .build .demo
