@@ -24,8 +24,26 @@ public final class RegistryStore: @unchecked Sendable {
     public init(home: URL, compressionLevel: Int32 = 1, initialMapSize: Int = 1 << 30) throws {
         self.home = home
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        let sqlite = home.appendingPathComponent("registry.sqlite")
+        let hadProvenance = FileManager.default.fileExists(atPath: sqlite.path)
         blobs = try BlobStore(directory: home.appendingPathComponent("store"), level: compressionLevel, initialMapSize: initialMapSize)
-        provenance = try ProvenanceStore(path: home.appendingPathComponent("registry.sqlite"))
+        // Stored weights without their provenance: a lost or moved registry.sqlite. Starting a new,
+        // empty registry here would let the next gc delete every model, so refuse instead.
+        if !hadProvenance, case let stored = try blobs.manifestHashes().count, stored > 0 {
+            throw RecallError(.notFound, "\(sqlite.path) is missing but \(home.appendingPathComponent("store").path) holds \(stored) stored model(s); restore registry.sqlite from a backup, or move store/ away to start a new registry")
+        }
+        provenance = try ProvenanceStore(path: sqlite)
+    }
+
+    /// `BlobStore.verify` (every manifest's chunks present and intact) plus the other direction:
+    /// every model the provenance records has its manifest. A store whose LMDB files were lost
+    /// is not clean just because it holds no manifests to check.
+    public func verify() throws -> VerifyReport {
+        var report = try blobs.verify()
+        for model in try provenance.models() where try !blobs.contains(model.contentHash) {
+            report.missing.append("model \(model.id) (\(model.name)): manifest \(model.contentHash.prefix(12)) is absent from the store")
+        }
+        return report
     }
 
     /// Stores a checkpoint's weights and side files and records the model (idempotent by content).

@@ -148,4 +148,36 @@ final class RegistryGCTests: XCTestCase {
         XCTAssertTrue(try store.blobs.contains(recorded.contentHash))
         XCTAssertTrue(try store.blobs.verify().isClean)
     }
+
+    /// A home whose registry.sqlite is gone but whose store holds models is refused, naming both:
+    /// a fresh empty registry there would let the next gc delete every model (RELIABILITY.md).
+    func testRefusesAStoreWhoseProvenanceIsMissing() throws {
+        let dir = try makeTempDirectory(self)
+        do {
+            let store = try RegistryStore(home: dir)
+            _ = try store.putModel(try Checkpoint.open(Fixtures.url("hf-tiny-llama")), kind: .base, name: "tiny")
+        }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: dir.appendingPathComponent("registry.sqlite" + suffix)) }
+        XCTAssertThrowsError(try RegistryStore(home: dir)) { error in
+            let message = (error as? RecallError)?.message ?? "\(error)"
+            XCTAssertTrue(message.contains("registry.sqlite is missing") && message.contains("1 stored model"), message)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("registry.sqlite").path), "nothing created")
+        // An empty home still starts a new registry.
+        XCTAssertNoThrow(try RegistryStore(home: try makeTempDirectory(self)))
+    }
+
+    /// verify checks both directions: a model the provenance records whose manifest is gone is
+    /// reported missing, not "clean, 0 manifests".
+    func testVerifyReportsRecordedModelsWithoutManifests() throws {
+        let dir = try makeTempDirectory(self)
+        let store = try RegistryStore(home: dir)
+        let model = try store.putModel(try Checkpoint.open(Fixtures.url("hf-tiny-llama")), kind: .base, name: "tiny").model
+        XCTAssertTrue(try store.verify().isClean)
+        _ = try store.blobs.gc { [] }  // drops every manifest, as a lost data.mdb would
+        let report = try store.verify()
+        XCTAssertFalse(report.isClean)
+        XCTAssertEqual(report.missing.count, 1, "\(report.missing)")
+        XCTAssertTrue(report.missing[0].contains("model \(model.id) (tiny)"), report.missing[0])
+    }
 }

@@ -196,10 +196,16 @@ final class DaemonRobustnessTests: XCTestCase {
         }
         let limitKB = (sizes.max() ?? 0) / 1024 + 8
         try daemon.start(prefix: ["ulimit -f \(limitKB);"])
-        let r = try daemon.ctl(["register", try models.expert("beta", seed: 2).path, "--task", "beta", "--samples", try models.samples("beta").path])
+        let beta = try models.expert("beta", seed: 2).path, betaSamples = try models.samples("beta").path
+        let r = try daemon.ctl(["register", beta, "--task", "beta", "--samples", betaSamples])
         XCTAssertEqual(r.status, 1, "the register fails: \(r.stdout)")
         XCTAssertTrue(r.stderr.contains("failed"), r.stderr)
         XCTAssertTrue(r.stderr.contains("free disk space"), r.stderr)
+        // A second write after a failed commit: LMDB freed the failed transaction itself, and
+        // aborting it again used to crash the daemon on this register.
+        let again = try daemon.ctl(["register", beta, "--task", "beta", "--samples", betaSamples])
+        XCTAssertEqual(again.status, 1, again.stdout)
+        XCTAssertEqual(try daemon.json(["status"])["head"]?.intValue, 2, "the daemon is still serving after two failed commits")
         daemon.stop()
         try daemon.start()
         XCTAssertEqual(try daemon.json(["history"]), before, "no half-made version")

@@ -202,19 +202,20 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
         var offset = 0
         var whole = SHA256()
         try env.read { txn in
+            // Damage found here is the store's, not the request's: `.io`, which the daemon answers 500.
             for c in t.chunks {
                 try txn.withValue("chunks", Self.key(c)) { value in
                     guard let value else {
-                        throw RecallError(.notFound, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" (model \(model.prefix(12))) is missing; run `recallctl verify`")
+                        throw RecallError(.io, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" (model \(model.prefix(12))) is missing; run `recallctl verify`")
                     }
                     let dst = UnsafeMutableRawBufferPointer(rebasing: storage.mutableBytes[offset...])
                     let n: Int
                     do { n = try ChunkCodec.decode(value, into: dst) } catch {
-                        throw RecallError(.invalidFile, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" is corrupt; run `recallctl verify`")
+                        throw RecallError(.io, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" is corrupt; run `recallctl verify`")
                     }
                     let piece = UnsafeRawBufferPointer(rebasing: storage.bytes[offset..<(offset + n)])
                     guard Hex.encode(Array(SHA256.hash(data: piece))) == c else {
-                        throw RecallError(.invalidFile, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" does not match its hash; run `recallctl verify`")
+                        throw RecallError(.io, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" does not match its hash; run `recallctl verify`")
                     }
                     whole.update(bufferPointer: piece)
                     offset += n
@@ -222,7 +223,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
             }
         }
         guard offset == t.info.byteCount, Hex.encode(Array(whole.finalize())) == t.sha256 else {
-            throw RecallError(.invalidFile, "store: tensor \"\(t.info.name)\" of model \(model.prefix(12)) does not match its hash; run `recallctl verify`")
+            throw RecallError(.io, "store: tensor \"\(t.info.name)\" of model \(model.prefix(12)) does not match its hash; run `recallctl verify`")
         }
         return TensorView(name: t.info.name, dtype: t.info.dtype, shape: t.info.shape, storage: storage)
     }

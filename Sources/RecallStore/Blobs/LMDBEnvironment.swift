@@ -58,7 +58,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
         guard rc != 0 else { return }
         let message = String(cString: mdb_strerror(rc))
         // Out of room: the transaction was aborted, so the store is as before; say what to do.
-        let advice = rc == ENOSPC || rc == EFBIG || rc == EDQUOT ? "; free disk space (or raise the file-size limit) and retry" : ""
+        // LMDB reports a short write (a full disk mid-flush) as EIO.
+        let advice = rc == ENOSPC || rc == EFBIG || rc == EDQUOT ? "; free disk space (or raise the file-size limit) and retry"
+            : rc == EIO ? "; the disk may be full or failing: check free space and retry" : ""
         throw RecallError(.io, "\(path.path): LMDB \(what) failed (\(message))\(advice)")
     }
 
@@ -79,19 +81,24 @@ public final class LMDBEnvironment: @unchecked Sendable {
         defer { resizeLock.unlock() }
         while true {
             let txn = try begin(flags: 0)
+            let result: T
             do {
-                let result = try body(LMDBTransaction(env: self, txn: txn))
-                let rc = mdb_txn_commit(txn)
-                if rc == MDB_MAP_FULL { try grow(); continue }
-                try Self.check(rc, "commit", path)
-                return result
+                result = try body(LMDBTransaction(env: self, txn: txn))
             } catch is LMDBMapFull {
                 mdb_txn_abort(txn)
                 try grow()
+                continue
             } catch {
                 mdb_txn_abort(txn)
                 throw error
             }
+            // mdb_txn_commit frees the transaction whether it succeeds or fails: aborting it after
+            // a failed commit frees LMDB's reused write transaction a second time, and the next
+            // write crashes (found by the disk-full campaign, RELIABILITY.md).
+            let rc = mdb_txn_commit(txn)
+            if rc == MDB_MAP_FULL { try grow(); continue }
+            try Self.check(rc, "commit", path)
+            return result
         }
     }
 
