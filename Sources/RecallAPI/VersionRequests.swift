@@ -41,10 +41,16 @@ public struct ExportRequest: Equatable, Sendable {
         self.dtype = dtype
     }
 
+    /// The dtype spellings an export accepts.
+    public static let dtypes = ["f32", "f16", "bf16", "float32", "float16", "bfloat16"]
+
     public init(json: JSONValue) throws {
         path = try json.requiredString("path")
         force = try json.bool("force") ?? false
         dtype = try json.string("dtype")
+        if let dtype, !Self.dtypes.contains(dtype) {
+            throw RecallError(.invalidArgument, "field \"dtype\": '\(dtype)' must be one of \(Self.dtypes.joined(separator: ", "))")
+        }
     }
 
     public var json: JSONValue {

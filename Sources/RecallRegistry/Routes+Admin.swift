@@ -37,7 +37,7 @@ extension Routes {
         }
         router.post("/v1/verify") { _, _ in
             await handle {
-                let report = try await API.blocking { try registry.store.blobs.verify() }
+                let report = try await API.blocking { try registry.store.verify() }
                 return API.json(.object([
                     ("clean", .bool(report.isClean)), ("manifests", .int(report.manifests)), ("chunks_checked", .int(report.chunksChecked)),
                     ("missing", .array(report.missing.map { .string($0) })), ("corrupt", .array(report.corrupt.map { .string($0) })),

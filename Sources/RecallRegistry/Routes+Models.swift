@@ -28,9 +28,12 @@ extension Routes {
                         if written > limits.maxUploadBytes {
                             throw APIError(.contentTooLarge, "upload is over the limit of \(limits.maxUploadBytes) bytes; raise --max-upload")
                         }
-                        try handle.write(contentsOf: buffer.readableBytesView)
+                        do { try handle.write(contentsOf: buffer.readableBytesView) } catch {
+                            throw APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "cannot write the upload after \(written) bytes (\(Self.reason(error))); free disk space on the daemon's machine and retry")
+                        }
                     }
                     try handle.close()
+                    guard written > 0 else { throw APIError(.badRequest, "the upload is empty; send the model file's bytes as the request body") }
                 } catch {
                     try? handle.close()
                     try? FileManager.default.removeItem(at: url)
@@ -50,7 +53,7 @@ extension Routes {
                 } else if remote {
                     try refusePath("a register names an upload: POST the model to /v1/uploads and send {\"upload\": id}")
                 }
-                if try await API.blocking({ try registry.store.provenance.jobs().filter { $0.state == .queued }.count }) >= limits.maxQueuedJobs {
+                if try await API.blocking({ try registry.store.provenance.jobCounts()["queued"] ?? 0 }) >= limits.maxQueuedJobs {
                     throw APIError(.tooManyRequests, "\(limits.maxQueuedJobs) register jobs are already queued; retry when some are done", retryAfter: 30)
                 }
                 if register.upload == nil, register.uploaded {
@@ -67,5 +70,14 @@ extension Routes {
                 return API.json(registry.jobJSON(job, hidingPaths: remote), status: .accepted)
             }
         }
+    }
+
+    /// The operating system's reason for a failed write, in a few words (not Foundation's dump).
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let posix = (ns.userInfo[NSUnderlyingErrorKey] as? NSError).map({ $0.code }) ?? (ns.domain == NSPOSIXErrorDomain ? ns.code : nil) {
+            return String(cString: strerror(Int32(posix)))
+        }
+        return ns.localizedDescription
     }
 }

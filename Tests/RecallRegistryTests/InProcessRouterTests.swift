@@ -123,4 +123,28 @@ final class InProcessRouterTests: XCTestCase {
         }
         XCTAssertNil(try registry.store.provenance.settings(), "nothing was initialised over TCP")
     }
+
+    /// An empty upload is refused with 400 and leaves nothing in incoming/.
+    func testEmptyUploadIsRefused() async throws {
+        try await application(.unixSocket).test(.router) { client in
+            try await client.execute(uri: "/v1/uploads?name=model.safetensors", method: .post) { response in
+                XCTAssertEqual(response.status, .badRequest)
+                XCTAssertTrue(try self.error(response).error.contains("upload is empty"))
+            }
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: registry.incoming.path), [])
+    }
+
+    /// Uploads no queued job names are removed when a worker starts; a queued job's upload stays.
+    func testOrphanUploadsAreRemovedAtStart() throws {
+        _ = registry.stop(timeout: 30)
+        let orphan = registry.incoming.appendingPathComponent("upload-\(UUID().uuidString)-model.safetensors")
+        let kept = registry.incoming.appendingPathComponent("upload-\(UUID().uuidString)-model.safetensors")
+        for url in [orphan, kept] { XCTAssertTrue(FileManager.default.createFile(atPath: url.path, contents: Data([1, 2, 3]))) }
+        _ = try registry.store.provenance.enqueueJob(kind: "register", payload: .object([("model", .string(kept.path))]))
+        let restarted = try Registry(store: registry.store)
+        restarted.removeOrphanUploads()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: orphan.path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: kept.path))
+    }
 }

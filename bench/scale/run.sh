@@ -14,6 +14,6 @@ if [ ! -f "$cache/smollm2-bf16/tokenizer.json" ]; then
   "$bin/recallctl" import "$gguf" "$cache/smollm2-bf16" --dtype bf16
 fi
 bash "$here/tools/setup-venv.sh" >/dev/null
-"$here/tools/.venv/bin/python" "$here/bench/scale/run_scale.py" --bin "$bin"
+"$here/tools/.venv/bin/python" "$here/bench/scale/run_scale.py" --bin "$bin" --only "${ONLY:-all}"
 "$here/tools/.venv/bin/python" "$here/bench/report.py" "$here/bench/results" "$here/BENCHMARKS.md"
 echo "figures written to BENCHMARKS.md"

@@ -96,6 +96,8 @@ def main():
     ap.add_argument("--samples", default=os.path.join(REPO, "examples", "tasks", "sentiment", "samples.jsonl"))
     ap.add_argument("--results", default=os.path.join(REPO, "bench", "results"))
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--only", choices=["all", "default"], default="all",
+                    help="default: only the default method's registry (with its own floors), kept next to the last full run's linear figures")
     a = ap.parse_args()
     ctl = os.path.join(a.bin, "recallctl")
     sh([sys.executable, os.path.join(REPO, "tools", "gen_scale_model.py"), a.work, "--tokenizer-from", a.tokenizer_from])
@@ -103,6 +105,10 @@ def main():
     model = os.path.join(base, "model.safetensors")
     size = os.path.getsize(model)
     out = {"model_bytes": size, "floors": {}, "linear": {}, "default": {}}
+    previous = os.path.join(a.results, "scale.json")
+    if a.only == "default" and os.path.exists(previous):
+        kept = json.load(open(previous))
+        out["linear"], out["linear_floors"] = kept.get("linear", {}), kept.get("linear_floors", kept["floors"])
     scratch = os.path.join(a.work, "scratch")
     shutil.rmtree(scratch, ignore_errors=True)
     os.makedirs(scratch)
@@ -145,9 +151,10 @@ def main():
             yield "export", ["export", "head", os.path.join(scratch, "export")], False
             yield "verify", ["verify"], False
             yield "gc", ["gc"], False
-        registry("linear", "linear", linear_steps)
-        shutil.rmtree(os.path.join(scratch, "export"), ignore_errors=True)
-        shutil.rmtree(os.path.join(scratch, "linear"), ignore_errors=True)
+        if a.only == "all":
+            registry("linear", "linear", linear_steps)
+            shutil.rmtree(os.path.join(scratch, "export"), ignore_errors=True)
+            shutil.rmtree(os.path.join(scratch, "linear"), ignore_errors=True)
 
         def default_steps(home, sock):
             yield "init", ["init", base], False

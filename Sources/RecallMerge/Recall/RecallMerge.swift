@@ -97,10 +97,11 @@ public struct RecallMerge {
 
     /// The same over any tensor sources (stored checkpoints in the daemon). `cache` keeps pooled
     /// representations per (model, sample, layer) so no model runs twice on a sample; `progress`
-    /// hears each phase with the fraction done within it.
+    /// hears each phase with the fraction done within it. Models too large to decode into memory
+    /// run from file-backed copies in `scratch` (`ForwardWeights`).
     public func merge(config: ModelConfig, base: TensorSource, experts: [Expert], newSamples: [Sample],
                       earlierProbes: [Sample] = [], tokenizer: Tokenizer, cache: RepresentationCache? = nil,
-                      statistics: [ActivationStatistics]? = nil,
+                      statistics: [ActivationStatistics]? = nil, scratch: URL = FileManager.default.temporaryDirectory,
                       progress: (Phase, Double) -> Void = { _, _ in }) throws -> (merged: TensorSource, report: Report) {
         guard let newest = experts.last else { throw RecallError(.invalidArgument, "RECALL needs at least one task model") }
         if options.regmean != nil, statistics?.count != experts.count {
@@ -118,7 +119,7 @@ public struct RecallMerge {
 
         // 1. Typical samples of the new task, embedded by the new model (last layer, pooled).
         progress(.select, 0)
-        let newModel = try LlamaModel(config: config, weights: newest.weights, origin: newest.name)
+        let newModel = try LlamaModel(config: config, mapping: newest.weights, scratch: scratch, origin: newest.name)
         let newIDs = newSamples.map { tokenizer.encode($0.text) }
         let embedded = try newModel.hiddenStates(newIDs, options: ForwardOptions(pooling: options.pooling))
         let last = embedded.layerCount - 1
@@ -146,7 +147,7 @@ public struct RecallMerge {
             let missing = rows.indices.filter { rows[$0] == nil }
             if !missing.isEmpty {
                 let model = e == experts.count - 1 ? newModel
-                    : try LlamaModel(config: config, weights: expert.weights, origin: expert.name)
+                    : try LlamaModel(config: config, mapping: expert.weights, scratch: scratch, origin: expert.name)
                 let states = try model.hiddenStates(missing.map { tokenizer.encode(probes[$0].text) },
                                                     options: ForwardOptions(pooling: options.pooling))
                 for (j, s) in missing.enumerated() {
@@ -209,7 +210,10 @@ public struct RecallMerge {
             var best: (lambda: Double, loss: Double, source: TensorSource)?
             for lambda in grid {
                 let merged = try fused(lambda)
-                let materialised = MaterialisedSource(try merged.infos.map { try merged.tensor(named: $0.name) })
+                // Computed once per lambda: in memory when small, else written to a file-backed copy.
+                let materialised = merged.totalBytes <= ForwardWeights.defaultBudget
+                    ? MaterialisedSource(try merged.infos.map { try merged.tensor(named: $0.name) })
+                    : try ForwardWeights.mapped(merged, scratch: scratch)
                 let model = try LlamaModel(config: config, weights: materialised, origin: "merge (lambda \(lambda))")
                 let loss = try languageModelLoss(model, typical, tokenizer: tokenizer)
                 report.lambdaLosses.append((lambda, loss))

@@ -20,7 +20,7 @@ extension Registry {
         let filesDir = try baseFiles(base)
         let config = try ModelConfig(json: try JSONValue.parse(try base.file(named: "config.json"), rejectDuplicateKeys: false),
                                      source: "config.json of the base")
-        let model = try LlamaModel(config: config, weights: try store.checkpoint(of: m), origin: "version \(number)")
+        let model = try LlamaModel(config: config, mapping: try store.checkpoint(of: m), scratch: cache, origin: "version \(number)")
         let tokenizer = try Tokenizer(directory: filesDir)
         var results: [(task: String, result: TaskEvaluator.Result)] = []
         for s in sets {

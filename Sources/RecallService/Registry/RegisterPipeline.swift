@@ -28,6 +28,8 @@ struct RegisterPipeline {
 
     var provenance: ProvenanceStore { registry.store.provenance }
     var store: RegistryStore { registry.store }
+    /// Where models too large to decode into memory get their file-backed copy for a forward pass.
+    var scratch: URL { registry.cache }
 
     init(registry: Registry, job: JobRecord) throws {
         self.registry = registry
@@ -182,7 +184,7 @@ struct RegisterPipeline {
             }
             let samples = try SamplesFile.parse(Data(request.samples.utf8), source: request.samplesName).prefix(recipe.samples)
             let tokenizer = try Tokenizer(directory: filesDir)
-            let model = try LlamaModel(config: config, weights: input.weights, origin: input.model.name)
+            let model = try LlamaModel(config: config, mapping: input.weights, scratch: scratch, origin: input.model.name)
             let collected = try ActivationStatistics.collect(model, batch: samples.map { tokenizer.encode($0.text) }, rank: recipe.rank)
             try store.blobs.store(model: input.model.contentHash, recipe: recipe.key, collected, samples: samplesHash)
             return collected
@@ -240,7 +242,7 @@ struct RegisterPipeline {
         let (source, report) = try RecallMerge(options: options).merge(
             config: config, base: anchor,
             experts: inputs.map { RecallMerge.Expert(name: $0.model.name, weights: $0.weights, contentHash: $0.model.contentHash, task: $0.model.task) },
-            newSamples: samples, earlierProbes: earlier, tokenizer: tokenizer, cache: store.blobs, statistics: statistics,
+            newSamples: samples, earlierProbes: earlier, tokenizer: tokenizer, cache: store.blobs, statistics: statistics, scratch: scratch,
             progress: { phase, fraction in try? self.report(phase.rawValue, fraction) })
         var fusion = Fusion(merged: source)
         for (l, row) in report.weights.enumerated() {
@@ -304,7 +306,7 @@ struct RegisterPipeline {
             watched.append(own)
         }
         guard !watched.isEmpty else { return [] }
-        let model = try LlamaModel(config: config, weights: try store.checkpoint(of: merged), origin: "merged model")
+        let model = try LlamaModel(config: config, mapping: try store.checkpoint(of: merged), scratch: scratch, origin: "merged model")
         let tokenizer = try Tokenizer(directory: filesDir)
         var scores: [(task: String, result: TaskEvaluator.Result)] = []
         for (i, w) in watched.enumerated() {

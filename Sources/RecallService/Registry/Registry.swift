@@ -210,6 +210,7 @@ public final class Registry: @unchecked Sendable {
     /// Requeues jobs a dead daemon left running, then runs queued jobs one at a time until `stop`.
     public func startWorker() throws {
         for id in try provenance.requeueInterruptedJobs() { log("job \(id) was interrupted by a restart; resuming it") }
+        removeOrphanUploads()
         let thread = Thread { [self] in
             while true {
                 condition.lock()
@@ -234,6 +235,44 @@ public final class Registry: @unchecked Sendable {
         thread.name = "recall-merge-worker"
         thread.stackSize = 16 << 20
         thread.start()
+    }
+
+    /// Records a job's failure. When even that cannot be written (a full disk takes SQLite down
+    /// too) the worker keeps trying, backing off to 30 s, before it takes another job: the next one
+    /// would fail the same way, and a job must not stay `running` with no reason while the daemon
+    /// lives. On stop it gives up; the job is then requeued at the next start.
+    func recordFailure(_ id: Int, _ message: String) {
+        var wait = 0.5
+        while true {
+            do { try provenance.failJob(id, error: message); return } catch {
+                log("job \(id): cannot record its failure (\(error)); retrying in \(wait) s")
+            }
+            condition.lock()
+            if stopping { condition.unlock(); return }
+            _ = condition.wait(until: Date().addingTimeInterval(wait))
+            condition.unlock()
+            wait = min(wait * 2, 30)
+        }
+    }
+
+    /// Uploads no queued job names (never registered, or cut off by a kill) are removed when the
+    /// worker starts, so `incoming/` does not grow for ever; a client whose upload went this way
+    /// gets a 404 naming the upload at register and uploads again.
+    func removeOrphanUploads() {
+        let named = Set(((try? provenance.jobs(limit: 10_000)) ?? []).filter { $0.state == .queued || $0.state == .running }
+            .compactMap { $0.payload["model"]?.stringValue.map { URL(fileURLWithPath: $0).lastPathComponent } })
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: incoming.path)) ?? []
+        // A forward pass's file-backed copy is unlinked once mapped; one is left only by a kill mid-write.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: cache.path)) ?? [] where name.hasPrefix("forward-") {
+            try? FileManager.default.removeItem(at: cache.appendingPathComponent(name))
+        }
+        for name in entries where name.hasPrefix("upload-") || name.hasPrefix("export-") {
+            let path = incoming.appendingPathComponent(name).path
+            guard !named.contains(name) else { continue }
+            do { try FileManager.default.removeItem(atPath: path); log("removed orphan upload \(name)") } catch {
+                log("cannot remove orphan upload \(name): \(error)")
+            }
+        }
     }
 
     /// Stops taking jobs and waits up to `timeout` for the running one to finish. A job still
@@ -264,10 +303,7 @@ public final class Registry: @unchecked Sendable {
         } catch {
             let message = (error as? RecallError)?.message ?? "\(error)"
             log("job \(job.id) failed: \(message)")
-            do { try provenance.failJob(job.id, error: message) } catch {
-                // Was swallowed: the job then stayed `running` with nobody told why.
-                log("job \(job.id): cannot record its failure (\(error)); it stays running and is retried at the next start")
-            }
+            recordFailure(job.id, message)
         }
         condition.lock(); durations.append(Date().timeIntervalSince(started)); condition.unlock()
         if job.payload["uploaded"]?.boolValue == true, let m = job.payload["model"]?.stringValue {
