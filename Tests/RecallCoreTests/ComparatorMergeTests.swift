@@ -111,6 +111,39 @@ final class ComparatorMergeTests: XCTestCase {
         }
     }
 
+    /// LoRA experts stored as full BF16 weights carry a full-rank rounding floor under their
+    /// rank-r update; `task_rank = r` cuts each back to its rank-r factors (randomized range
+    /// finder) and lands on the factors' merge, where the plain dense formula does not (Iso-C
+    /// lifts every floor direction to the mean singular value).
+    func testTaskRankRecoversLoRAUpdatesFromNoisyDenseCopies() throws {
+        for c in try cases().filter({ $0.form == "lora" }) {
+            let r = c.tasks.compactMap { if case let .factored(f) = $0 { return f.rank }; return nil }.first!
+            var rng = SeededGenerator(seed: 11)
+            let rms = (c.denseTasks.flatMap { $0 }.reduce(0.0) { $0 + Double($1 * $1) } / Double(c.denseTasks.count * c.rows * c.cols)).squareRoot()
+            let noisy = c.denseTasks.map { tau in tau.map { $0 + Float(2e-3 * rms) * Float.random(in: -1..<1, using: &rng) } }
+            let base = [Float](repeating: 0, count: c.rows * c.cols)
+            for (method, key) in [(IsoCMerge() as MergeMethod, "iso_c"), (IsoCTSMerge(), "iso_cts"), (TSVMerge(), "tsv_m")] {
+                var parameters: [String: Double] = ["common_fraction": c.fraction]
+                if key != "iso_cts" { parameters = [:] }
+                let want = c.expected[key]!
+                let scale = want.map(abs).max()!
+                let plain = try run(method, name: "w", shape: [c.rows, c.cols], base: base, models: noisy, parameters: parameters)
+                let plainError = zip(plain, want).map { abs(Double($0) - $1) }.max()!
+                parameters["task_rank"] = Double(r)
+                let cut = try run(method, name: "w", shape: [c.rows, c.cols], base: base, models: noisy, parameters: parameters)
+                let cutError = zip(cut, want).map { abs(Double($0) - $1) }.max()!
+                XCTAssertLessThan(cutError, 2e-2 * scale, "\(c.name) \(key) with task_rank \(r)")
+                XCTAssertLessThan(cutError * 4, plainError, "\(c.name) \(key): the rank cut must beat the noisy dense formula")
+            }
+        }
+        // On exact low-rank input the recovered factors are the update itself.
+        let c = try cases().first { $0.form == "lora" }!
+        let tau = DMatrix(rows: c.rows, cols: c.cols, data: c.denseTasks[0].map(Double.init))
+        let f = try LowRankFactors.recovered(from: tau, rank: 2, seed: 3)
+        XCTAssertEqual(f.rank, 2)
+        for (a, b) in zip(f.dense().data, tau.data) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+    }
+
     func testIsoCTSSizesFollowThePublishedRounding() throws {
         for c in try cases() {
             let (k, s) = IsoCTSMerge.sizes(rows: c.rows, cols: c.cols, tasks: c.tasks.count, fraction: c.fraction)
@@ -289,5 +322,6 @@ final class ComparatorMergeTests: XCTestCase {
         assertRecallError(["alpha=1", "(0, 1)"]) { _ = try MergePlan(method: "opcm", options: ["alpha": "1"]) }
         assertRecallError(["'lambda'", "not an opcm option"]) { _ = try MergePlan(method: "opcm", options: ["lambda": "2"]) }
         assertRecallError(["lambda=0", "positive"]) { try TSVMerge().checkParameters(["lambda": 0]) }
+        assertRecallError(["task_rank=2.5", "whole number"]) { _ = try MergePlan(method: "tsv_m", options: ["task_rank": "2.5"]) }
     }
 }

@@ -12,9 +12,9 @@ import Foundation
 /// Other tensors: `θ0 + λ mean_t τ_t` (`SubspaceMergeMethod`).
 public struct IsoCMerge: SubspaceMergeMethod {
     public let name = "iso_c"
-    public let defaultParameters: [String: Double] = ["lambda": 1]
+    public let defaultParameters: [String: Double] = ["lambda": 1, "task_rank": 0]
     public var parameterRanges: [(key: String, check: (Double) -> Bool, rule: String)] {
-        [("lambda", { $0 > 0 }, "must be a positive number (the scaling of the merged update)")]
+        [("lambda", { $0 > 0 }, "must be a positive number (the scaling of the merged update)"), Self.taskRankRange]
     }
 
     public init() {}
@@ -51,10 +51,11 @@ public struct IsoCMerge: SubspaceMergeMethod {
 /// Iso-CTS equals Iso-C; choose a smaller `common_fraction` to keep task-specific directions.
 public struct IsoCTSMerge: SubspaceMergeMethod {
     public let name = "iso_cts"
-    public let defaultParameters: [String: Double] = ["lambda": 1, "common_fraction": 0.8]
+    public let defaultParameters: [String: Double] = ["lambda": 1, "common_fraction": 0.8, "task_rank": 0]
     public var parameterRanges: [(key: String, check: (Double) -> Bool, rule: String)] {
         [("lambda", { $0 > 0 }, "must be a positive number (the scaling of the merged update)"),
-         ("common_fraction", { $0 > 0 && $0 <= 1 }, "must be a number in (0, 1] (the share of the spectrum kept as the common subspace)")]
+         ("common_fraction", { $0 > 0 && $0 <= 1 }, "must be a number in (0, 1] (the share of the spectrum kept as the common subspace)"),
+         Self.taskRankRange]
     }
 
     public init() {}

@@ -8,6 +8,13 @@ import Foundation
 /// `iso_utils`, `TSVM_utils`: non-2-D tensors are averaged; we also keep embeddings out of the SVD
 /// because a vocabulary-sized SVD per task is what the core space is there to avoid).
 ///
+/// `task_rank` N > 0 (not in the papers; an implementation device for the registry, which stores
+/// LoRA experts as full weights): each dense task vector is first cut to its best rank-N factors
+/// (`LowRankFactors.recovered`, a randomized range finder), then merged in the core space. The
+/// rounding of an expert stored in BF16 is a full-rank floor under the rank-r update; Iso-C, which
+/// gives every kept direction the mean singular value, otherwise lifts that floor to the signal's
+/// level. Ignored when the engine hands over the adapters' own factors.
+///
 /// Memory on the dense path: the engine holds this one tensor of every model in F32, and the
 /// subspace one double copy per task plus LAPACK's workspace; never more than one tensor.
 public protocol SubspaceMergeMethod: MergeMethod {
@@ -22,6 +29,10 @@ extension SubspaceMergeMethod {
     public var defaultModelParameters: [String: Double?] { [:] }
     public var usesLowRankFactors: Bool { true }
 
+    static var taskRankRange: (key: String, check: (Double) -> Bool, rule: String) {
+        ("task_rank", { $0 >= 0 && $0 <= 65536 && $0.rounded() == $0 }, "must be a whole number >= 0 (0: every task vector as it is)")
+    }
+
     /// 2-D weights other than embeddings go through the SVD formula.
     static func isMatrix(_ name: String, shape: [Int]) -> Bool {
         shape.count == 2 && shape[0] > 0 && shape[1] > 0 && !name.contains("embed")
@@ -34,7 +45,7 @@ extension SubspaceMergeMethod {
                 throw RecallError(.invalidArgument, "option '\(key)' is not a \(name) option; use \(known.joined(separator: ", "))")
             }
             guard value.isFinite, range.check(value) else {
-                throw RecallError(.invalidArgument, "option \(key)=\(value): \(range.rule)")
+                throw RecallError(.invalidArgument, "option \(key)=\(String(format: "%g", value)): \(range.rule)")
             }
         }
     }
@@ -49,8 +60,17 @@ extension SubspaceMergeMethod {
         guard count > 0 else { _ = out.initialize(from: base); return }
         if Self.isMatrix(context.tensorName, shape: context.shape) {
             let (rows, cols) = (context.shape[0], context.shape[1])
-            let tasks: [TaskMatrix] = context.factors?.map { .factored($0) } ?? context.inputs.map { input in
+            var tasks: [TaskMatrix] = context.factors?.map { .factored($0) } ?? context.inputs.map { input in
                 .dense((0..<out.count).map { input.values[$0] - base[$0] })
+            }
+            let taskRank = Int(parameters["task_rank"] ?? 0)
+            if context.factors == nil, taskRank > 0 {
+                // LoRA experts stored as full weights: their rank-r part, without the storage rounding.
+                tasks = try tasks.enumerated().map { t, task in
+                    guard case let .dense(values) = task else { return task }
+                    let tau = DMatrix(rows: rows, cols: cols, data: values.map(Double.init))
+                    return .factored(try LowRankFactors.recovered(from: tau, rank: taskRank, seed: context.seed &+ UInt64(t)))
+                }
             }
             let subspace = try TaskSubspace(rows: rows, cols: cols, tasks: tasks)
             let delta = subspace.expand(try mergedCore(subspace, parameters: parameters))

@@ -16,9 +16,9 @@ import Foundation
 /// Other tensors: `θ0 + λ mean_t τ_t` (`SubspaceMergeMethod`).
 public struct TSVMerge: SubspaceMergeMethod {
     public let name = "tsv_m"
-    public let defaultParameters: [String: Double] = ["lambda": 1]
+    public let defaultParameters: [String: Double] = ["lambda": 1, "task_rank": 0]
     public var parameterRanges: [(key: String, check: (Double) -> Bool, rule: String)] {
-        [("lambda", { $0 > 0 }, "must be a positive number (the scaling of the merged update)")]
+        [("lambda", { $0 > 0 }, "must be a positive number (the scaling of the merged update)"), Self.taskRankRange]
     }
 
     public init() {}

@@ -154,6 +154,44 @@ public struct TaskSubspace {
 }
 
 extension LowRankFactors {
+    /// The best rank-`rank` factors of a dense `rows x cols` task vector, by a randomized range
+    /// finder (Halko, Martinsson & Tropp 2011, alg. 4.4: `rank + p` Gaussian probes, two power
+    /// iterations, p = 8 oversampling) then the SVD of the small `(rank + p) x cols` projection:
+    /// `O(rows · cols · (rank + p))`, never the full SVD. For a LoRA expert stored as full weights,
+    /// the update is its rank-r part plus the storage dtype's rounding, which is full rank; this
+    /// keeps the former. Seeded, so a merge is reproducible. Small matrices (`rank + p` not below
+    /// min(rows, cols)) take the exact truncated SVD.
+    static func recovered(from tau: DMatrix, rank: Int, seed: UInt64) throws -> LowRankFactors {
+        let (m, n) = (tau.rows, tau.cols)
+        let r = min(rank, m, n)
+        let probes = r + min(8, max(0, min(m, n) - r - 1))
+        let (q, small): (DMatrix?, DMatrix)
+        if probes >= min(m, n) {
+            (q, small) = (nil, tau)
+        } else {
+            var rng = SplitMix(seed: seed)
+            var omega = DMatrix(rows: n, cols: probes)
+            for k in omega.data.indices {
+                // Box-Muller from two uniforms in (0, 1].
+                let u1 = Double(rng.next() >> 11 + 1) / Double(1 << 53), u2 = Double(rng.next() >> 11) / Double(1 << 53)
+                omega.data[k] = (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+            }
+            var basis = try orthonormalBasis(matmul(tau, omega))
+            for _ in 0..<2 {
+                let z = try orthonormalBasis(matmul(tau, basis, transA: true))
+                basis = try orthonormalBasis(matmul(tau, z))
+            }
+            (q, small) = (basis, matmul(basis, tau, transA: true))
+        }
+        let (u, s, vt) = try thinSVD(small)
+        let kept = min(r, s.count)
+        var left = u.columns(0..<kept)
+        for i in 0..<left.rows { for j in 0..<kept { left[i, j] *= s[j] } }
+        if let q { left = matmul(q, left) }
+        return LowRankFactors(rows: m, cols: n, rank: kept, b: left.data.map { Float($0) },
+                              a: vt.rowRange(0..<kept).data.map { Float($0) }, scale: 1)
+    }
+
     /// `scale · B A` in double.
     func dense() -> DMatrix {
         let b = DMatrix(rows: rows, cols: rank, data: self.b.map { scale * Double($0) })
