@@ -67,6 +67,30 @@ final class ComparatorRegistryTests: XCTestCase {
         try assertClose(head, offline, relative: 1e-4, "opcm")
     }
 
+    /// `recallctl merge` takes PEFT adapter directories of --base as models and merges them from
+    /// their factors: the written model is the library's factor-path merge.
+    func testOfflineMergeOfAdaptersUsesTheirFactors() throws {
+        let base = CLI.fixtures.appendingPathComponent("hf-tiny-llama-sharded")
+        let adapters = ["plain", "rslora"].map { CLI.fixtures.appendingPathComponent("lora/\($0)").path }
+        let checkpoint = try Checkpoint.open(base)
+        for method in ["tsv_m", "opcm"] {
+            let out = try makeTemp(self).appendingPathComponent(method)
+            let r = try CLI.run(["merge", "--method", method, "--base", base.path, "--models", adapters.joined(separator: ","), "--out", out.path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let appliers = try adapters.map { try LoRAApplier(base: checkpoint.weights, adapterDirectory: URL(fileURLWithPath: $0)) }
+            let library: TensorSource = method == "opcm"
+                ? try OPCMMerge(base: checkpoint.weights, tasks: appliers.map { OPCMMerge.Task(name: "a", source: $0) })
+                : try MergedCheckpoint(MergeConfiguration(method: TSVMerge(), base: MergeModel(name: "base", source: checkpoint.weights),
+                                                          models: appliers.map { MergeModel(name: "a", source: $0) }))
+            let written = try Checkpoint.open(out)
+            for name in ["model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.v_proj.weight", "model.norm.weight"] {
+                XCTAssertEqual(try written.weights.tensor(named: name).toFloat32(), try library.tensor(named: name).toFloat32(), "\(method) \(name)")
+            }
+            XCTAssertNotEqual(try written.weights.tensor(named: "model.layers.0.self_attn.q_proj.weight").toFloat32(),
+                              try checkpoint.weights.tensor(named: "model.layers.0.self_attn.q_proj.weight").toFloat32())
+        }
+    }
+
     func testBadComparatorOptionsAreRefusedAtInit() throws {
         for (method, option, fragment) in [("iso_c", "lambda=-2", "lambda=-2"), ("iso_cts", "common_fraction=0", "common_fraction=0"),
                                            ("tsv_m", "density=0.5", "'density'"), ("opcm", "alpha=1.5", "alpha=1.5")] {
