@@ -25,6 +25,12 @@ public struct TensorMergeContext {
     /// What `survey` returned for this tensor; nil when the whole tensor is given and the
     /// method is to survey it itself.
     public var survey: (any Sendable)? = nil
+    /// The tensor's shape (given to methods that are not element-wise).
+    public var shape: [Int] = []
+    /// Every model's update over the base as low-rank factors, when the method asks for them
+    /// (`usesLowRankFactors`) and every model has them for this tensor (LoRA adapters applied to
+    /// the same base); `inputs` is then empty and nothing dense was read but the base.
+    public var factors: [LowRankFactors]? = nil
 }
 
 /// A merge method in the mergekit sense: a name, its parameters with defaults, and a function
@@ -49,11 +55,18 @@ public protocol MergeMethod: Sendable {
     /// `merge` as `context.survey`. `models` are the per-model parameters, `parameters` the
     /// global ones. Nil when nothing is needed.
     func survey(_ chunks: TensorChunks, models: [[String: Double]], parameters: [String: Double], seed: UInt64) throws -> (any Sendable)?
+    /// True when the method can work from every model's low-rank factors (`context.factors`).
+    var usesLowRankFactors: Bool { get }
+    /// Refuses unknown global parameters and bad values in one line naming the option (methods
+    /// that check theirs; the default accepts everything, as mergekit does).
+    func checkParameters(_ parameters: [String: Double]) throws
 }
 
 extension MergeMethod {
     public var elementwise: Bool { false }
     public func survey(_ chunks: TensorChunks, models: [[String: Double]], parameters: [String: Double], seed: UInt64) throws -> (any Sendable)? { nil }
+    public var usesLowRankFactors: Bool { false }
+    public func checkParameters(_ parameters: [String: Double]) throws {}
 }
 
 /// The methods by name.
@@ -66,6 +79,9 @@ public enum MergeMethods {
         GeneralizedTaskArithmetic.dareTies,
         SlerpMerge(),
         MagMaxMerge(),
+        IsoCMerge(),
+        IsoCTSMerge(),
+        TSVMerge(),
     ]
 
     public static func named(_ name: String) throws -> MergeMethod {

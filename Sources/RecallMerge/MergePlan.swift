@@ -9,6 +9,9 @@ public struct MergePlan {
         /// RegMean over activation statistics of each task's samples (no representations).
         case regmean(RegMeanMerge.Options, dtype: DType?)
         case baseline(MergeMethod, perModel: [String: ParameterSetting], global: [String: ParameterSetting], seed: UInt64, dtype: DType?)
+        /// OPCM: each register projects the new task vector (against the base) away from the
+        /// head's merged update (`OPCMMerge`); the head's `OPCMMerge.State` rides in its version's options.
+        case opcm(alpha: Double, dtype: DType?)
     }
     public let method: String
     public let kind: Kind
@@ -19,6 +22,7 @@ public struct MergePlan {
     public static let recallKeys = ["clusters", "seed", "tau", "lambda", "score", "pooling", "sparsify", "dtype", "probe", "sigma", "kernel",
                                     "fusion", "alpha", "ridge", "rank", "stats_samples"]
     public static let regmeanKeys = ["alpha", "ridge", "rank", "stats_samples", "dtype"]
+    public static let opcmKeys = ["alpha", "dtype"]
 
     /// RegMean's options (`alpha`, `ridge`) and the statistics recipe (`rank`, `stats_samples`).
     static func regmean(_ options: [String: String], bad: (String, String) -> RecallError) throws -> (RegMeanMerge.Options, StatisticsRecipe) {
@@ -129,9 +133,21 @@ public struct MergePlan {
             return
         }
         statistics = nil
+        if method == "opcm" {
+            for key in options.keys.sorted() where !Self.opcmKeys.contains(key) {
+                throw RecallError(.invalidArgument, "option '\(key)' is not an opcm option; use \(Self.opcmKeys.joined(separator: ", "))")
+            }
+            var alpha = 0.5
+            if let v = options["alpha"] {
+                guard let a = Double(v), a > 0, a < 1 else { throw bad("alpha", "must be a number in (0, 1) (the share of the merged spectrum protected)") }
+                alpha = a
+            }
+            kind = .opcm(alpha: alpha, dtype: try dtype())
+            return
+        }
         let m: MergeMethod
         do { m = try MergeMethods.named(method) } catch {
-            throw RecallError(.invalidArgument, "method '\(method)' is not one of recall, regmean, \(MergeMethods.all.map(\.name).joined(separator: ", "))")
+            throw RecallError(.invalidArgument, "method '\(method)' is not one of recall, regmean, opcm, \(MergeMethods.all.map(\.name).joined(separator: ", "))")
         }
         var perModel: [String: ParameterSetting] = [:], global: [String: ParameterSetting] = [:]
         for (key, value) in options where key != "seed" && key != "dtype" {
@@ -145,6 +161,9 @@ public struct MergePlan {
             }
             if Self.baselinePerModelKeys.contains(key) { perModel[key] = .scalar(number) } else { global[key] = .scalar(number) }
         }
+        var given: [String: Double] = [:]
+        for (key, value) in global.merging(perModel, uniquingKeysWith: { a, _ in a }) { if case let .scalar(v) = value { given[key] = v } }
+        try m.checkParameters(given)
         if perModel["weight"] == nil { perModel["weight"] = .scalar(1) }
         kind = .baseline(m, perModel: perModel, global: global, seed: try seed(), dtype: try dtype())
     }

@@ -137,6 +137,17 @@ public final class MergedCheckpoint: TensorSource, StoredTensorReuse, @unchecked
             return values
         }
         let base = try configuration.base.map(load)
+        if let base, let factors = try lowRankFactors(of: name, shape: info.shape) {
+            // Every model is a LoRA update of the base here: the method works from the factors.
+            var out = [Float](repeating: 0, count: refView.elementCount)
+            let global = globalParameters(tensor: name, t: t)
+            try base.withUnsafeBufferPointer { b in
+                let context = TensorMergeContext(tensorName: name, base: b, inputs: [], parameters: global, seed: configuration.seed ^ fnv1a(name),
+                                                 shape: info.shape, factors: factors)
+                try out.withUnsafeMutableBufferPointer { try method.merge(context, into: $0) }
+            }
+            return TensorView(name: name, shape: info.shape, float32: out, as: info.dtype)
+        }
         var inputs: [[Float]] = []
         for m in configuration.models { inputs.append(try load(m)) }
         let parameters = try modelParameters(tensor: name, t: t)
@@ -149,10 +160,12 @@ public final class MergedCheckpoint: TensorSource, StoredTensorReuse, @unchecked
             try out.withUnsafeMutableBufferPointer { o in
                 if let base {
                     try base.withUnsafeBufferPointer { b in
-                        try method.merge(TensorMergeContext(tensorName: name, base: b, inputs: mergeInputs, parameters: global, seed: seed), into: o)
+                        try method.merge(TensorMergeContext(tensorName: name, base: b, inputs: mergeInputs, parameters: global, seed: seed,
+                                                            shape: info.shape), into: o)
                     }
                 } else {
-                    try method.merge(TensorMergeContext(tensorName: name, base: nil, inputs: mergeInputs, parameters: global, seed: seed), into: o)
+                    try method.merge(TensorMergeContext(tensorName: name, base: nil, inputs: mergeInputs, parameters: global, seed: seed,
+                                                        shape: info.shape), into: o)
                 }
             }
         }
@@ -161,6 +174,20 @@ public final class MergedCheckpoint: TensorSource, StoredTensorReuse, @unchecked
 }
 
 extension MergedCheckpoint {
+    /// Every model's update of a 2-D tensor over the base as low-rank factors, when the method
+    /// works from factors and every model has them (LoRA adapters applied to this very base);
+    /// else nil (the dense path).
+    func lowRankFactors(of name: String, shape: [Int]) throws -> [LowRankFactors]? {
+        guard configuration.method.usesLowRankFactors, shape.count == 2, let base = configuration.base?.source,
+              !configuration.models.isEmpty else { return nil }
+        var factors: [LowRankFactors] = []
+        for m in configuration.models {
+            guard let f = try (m.source as? LowRankDeltaSource)?.lowRankDelta(named: name, over: base) else { return nil }
+            factors.append(f)
+        }
+        return factors
+    }
+
     /// Elements per chunk of an element-wise merge: the F32 slices of all inputs of one chunk
     /// (256 KiB each) stay in cache while they are merged and narrowed into the output.
     static let chunkElements = 1 << 16

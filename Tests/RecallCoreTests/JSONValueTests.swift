@@ -1,5 +1,5 @@
 import XCTest
-import RecallTensor
+@testable import RecallTensor
 
 final class JSONValueTests: XCTestCase {
     func parse(_ s: String) throws -> JSONValue { try JSONValue.parse(Data(s.utf8)) }

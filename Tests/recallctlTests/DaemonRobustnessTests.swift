@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import RecallTensor
+@testable import RecallTensor
 
 /// Idempotency, concurrency, crashes, limits and authentication against the real daemon.
 final class DaemonRobustnessTests: XCTestCase {

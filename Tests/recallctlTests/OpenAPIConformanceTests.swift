@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 import Yams
-import RecallTensor
+@testable import RecallTensor
 
 /// docs/openapi.yaml and the server agree: the same routes, and live responses carry every
 /// field the spec marks required (with the spec's types).

@@ -147,7 +147,10 @@ struct RegisterPipeline {
     /// The experts scenario merges every task's latest expert; sequential merges head + new.
     func mergeInputs(_ newModel: ModelRecord) throws -> [Input] {
         var models: [(model: ModelRecord, role: String)] = []
-        switch settings.scenario {
+        // OPCM merges the new task onto the head in either scenario (it is sequential by design).
+        var isOPCM = false
+        if case .opcm = plan.kind { isOPCM = true }
+        switch isOPCM ? .sequential : settings.scenario {
         case .experts:
             for i in try provenance.detail(of: parentVersion).inputs where i.role == "expert" || i.role == "new" {
                 guard let m = try provenance.model(id: i.modelID), m.task != request.task, m.id != newModel.id else { continue }
@@ -215,6 +218,8 @@ struct RegisterPipeline {
             fusion = try fuseByRecall(inputs, options: options, probeNewOnly: probeNewOnly, statistics: statistics)
         case let .regmean(options, dtype):
             fusion = try fuseByRegMean(inputs, options: options, dtype: dtype, statistics: statistics ?? [])
+        case let .opcm(alpha, dtype):
+            fusion = try fuseByOPCM(inputs, alpha: alpha, dtype: dtype)
         case let .baseline(method, perModel, global, seed, dtype):
             try report("fuse", 0)
             let models = inputs.map { MergeModel(name: $0.model.name, source: $0.weights, parameters: perModel) }
@@ -282,6 +287,29 @@ struct RegisterPipeline {
         for l in 0...config.numHiddenLayers + 1 { for (i, w) in zip(inputs, shares) { fusion.detail.layerWeights.append((l, i.model.id, w)) } }
         fusion.options = [("alpha", .number(options.alpha, integer: nil)), ("ridge", .number(options.ridge, integer: nil)),
                           ("statistics", .string(plan.statistics?.key ?? ""))]
+        return fusion
+    }
+
+    /// OPCM: the new task vector (against the base, as in the paper, in either scenario) projected
+    /// away from the head's merged update; the head's λ and task-vector norms come from its
+    /// version's options (`opcm`), the new ones are recorded in this version's.
+    func fuseByOPCM(_ inputs: [Input], alpha: Double, dtype: DType?) throws -> Fusion {
+        try report("fuse", 0)
+        guard let new = inputs.last(where: { $0.role == "new" }) else { throw RecallError(.invalidArgument, "opcm: no new model to merge") }
+        var previous: (source: TensorSource, state: OPCMMerge.State)?
+        if let head = inputs.first(where: { $0.role == "head" }) {
+            let options = try (try provenance.version(parentVersion)).map { try JSONValue.parse(Data($0.optionsJSON.utf8), rejectDuplicateKeys: false) }
+            guard let state = OPCMMerge.State(json: options?["opcm"]) else {
+                throw RecallError(.invalidArgument, "opcm: version \(parentVersion) was not merged by opcm (its options hold no opcm state); register onto an opcm version")
+            }
+            previous = (head.weights, state)
+        }
+        let merge = try OPCMMerge(base: base, tasks: [OPCMMerge.Task(name: new.model.name, source: new.weights)], previous: previous,
+                                  alpha: alpha, outputDType: dtype)
+        var fusion = Fusion(merged: merge)
+        let w = 1.0 / Double(inputs.count)
+        for l in 0...config.numHiddenLayers + 1 { for i in inputs { fusion.detail.layerWeights.append((l, i.model.id, w)) } }
+        fusion.options = [("alpha", .number(alpha, integer: nil)), ("opcm", merge.state.json)]
         return fusion
     }
 

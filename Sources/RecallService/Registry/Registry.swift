@@ -330,7 +330,7 @@ extension MergePlan {
     var seed: UInt64 {
         switch kind {
         case let .recall(o, _): return o.seed
-        case .regmean: return 0
+        case .regmean, .opcm: return 0
         case let .baseline(_, _, _, seed, _): return seed
         }
     }

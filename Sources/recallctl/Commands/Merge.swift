@@ -8,7 +8,7 @@ struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Merge checkpoints once, without the daemon (mergekit semantics).",
         discussion: """
-        Methods: regmean, recall, \(MergeMethods.all.map(\.name).joined(separator: ", ")). Per-model values are \
+        Methods: regmean, recall, opcm, \(MergeMethods.all.map(\.name).joined(separator: ", ")). Per-model values are \
         comma lists in --models order; a single value applies to every model. Output: an HF directory \
         with the config and tokenizer files of the base (or of the first model).
 
@@ -24,7 +24,7 @@ struct Merge: ParsableCommand {
     @Option(help: "A mergekit YAML file (merge_method, base_model, models with parameters, parameters, dtype).")
     var config: String?
 
-    @Option(help: "Merge method: recall, \(MergeMethods.all.map(\.name).joined(separator: ", ")).")
+    @Option(help: "Merge method: recall, regmean, opcm, \(MergeMethods.all.map(\.name).joined(separator: ", ")).")
     var method: String?
 
     @Option(help: "recall: the new task's samples (JSONL), from which typical samples are picked. regmean: one samples file per model, comma-separated.")
@@ -75,7 +75,7 @@ struct Merge: ParsableCommand {
     @Option(help: "Base model (needed by task_arithmetic, ties, dare_*, slerp).")
     var base: String?
 
-    @Option(help: "Comma-separated models to merge (files, sharded indexes or HF directories).")
+    @Option(help: "Comma-separated models to merge (files, sharded indexes, HF directories, or PEFT adapter directories of --base).")
     var models: String?
 
     @Option(help: "Per-model weights, comma-separated (one value applies to all).")
@@ -84,7 +84,7 @@ struct Merge: ParsableCommand {
     @Option(help: "Per-model densities for ties / dare_* (fraction of each task vector kept).")
     var density: String?
 
-    @Option(name: .customLong("param"), help: "A global parameter as key=value (normalize, lambda, rescale, t). Repeatable.")
+    @Option(name: .customLong("param"), help: "A global parameter as key=value (normalize, lambda, rescale, t; iso_cts: common_fraction; opcm: alpha). Repeatable.")
     var params: [String] = []
 
     @Option(help: "Output float dtype (f32, f16, bf16). Default: the base's.")
@@ -165,8 +165,13 @@ struct Merge: ParsableCommand {
             guard !modelPaths.isEmpty else { throw ValidationError("--models needs at least one model") }
             return
         }
+        if method == "opcm" {
+            guard base != nil, !modelPaths.isEmpty else { throw ValidationError("--method opcm needs --base and --models (in arrival order)") }
+            _ = try globalParameters()
+            return
+        }
         guard (try? MergeMethods.named(method)) != nil else {
-            throw ValidationError("--method '\(method)' is not one of \(MergeMethods.all.map(\.name).joined(separator: ", "))")
+            throw ValidationError("--method '\(method)' is not one of opcm, \(MergeMethods.all.map(\.name).joined(separator: ", "))")
         }
         guard !modelPaths.isEmpty else { throw ValidationError("--models needs at least one model") }
         _ = try values(weight, option: "weight")
@@ -182,6 +187,7 @@ struct Merge: ParsableCommand {
             try refuseToClobber(outURL, force: force)
             if method == "recall" { return try runRecall(outURL) }
             if method == "regmean" { return try runRegMean(outURL) }
+            if method == "opcm" { return try runOPCM(outURL) }
             let spec = try config.map { try MergekitConfig(url: URL(fileURLWithPath: $0)) }
             let methodName = spec?.method ?? method!
             let mergeMethod = try MergeMethods.named(methodName)
@@ -200,11 +206,19 @@ struct Merge: ParsableCommand {
             for entry in entries {
                 // mergekit lists the base among the models; it is not a task model here.
                 if let basePath, mergeMethod.needsBase, URL(fileURLWithPath: entry.path).standardizedFileURL == URL(fileURLWithPath: basePath).standardizedFileURL { continue }
+                if let baseCheckpoint, let applier = try Self.adapter(entry.path, over: baseCheckpoint) {
+                    // A PEFT adapter of the base: the subspace methods merge it from its factors.
+                    inputs.append(MergeModel(name: URL(fileURLWithPath: entry.path).lastPathComponent, source: applier, parameters: entry.parameters))
+                    continue
+                }
                 let c = try Checkpoint.open(URL(fileURLWithPath: entry.path))
                 checkpoints.append(c)
                 inputs.append(MergeModel(name: URL(fileURLWithPath: entry.path).lastPathComponent, source: c.weights, parameters: entry.parameters))
             }
             let outputDType = spec?.dtype ?? dtype
+            var given: [String: Double] = [:]
+            for (key, value) in try spec?.parameters ?? globalParameters() { if case let .scalar(v) = value { given[key] = v } }
+            try mergeMethod.checkParameters(given)
             let config = MergeConfiguration(
                 method: mergeMethod,
                 base: baseCheckpoint.map { MergeModel(name: URL(fileURLWithPath: basePath!).lastPathComponent, source: $0.weights) },
@@ -303,6 +317,47 @@ struct Merge: ParsableCommand {
                                ("statistics_bytes", .int(statisticsBytes))]))
         } else {
             print("merged \(inputs.count) model(s) with regmean into \(outURL.path) (statistics \(statisticsBytes / 1024) KiB)")
+        }
+    }
+
+    /// A PEFT adapter directory (adapter_config.json, no config.json) applied to `base`, else nil.
+    static func adapter(_ path: String, over base: Checkpoint) throws -> LoRAApplier? {
+        let url = URL(fileURLWithPath: path), fm = FileManager.default
+        guard fm.fileExists(atPath: url.appendingPathComponent("adapter_config.json").path),
+              !fm.fileExists(atPath: url.appendingPathComponent("config.json").path) else { return nil }
+        return try LoRAApplier(base: base.weights, adapterDirectory: url)
+    }
+
+    /// `--method opcm`: OPCM over the models in the order given (`--param alpha=A`, default 0.5),
+    /// each a checkpoint or a PEFT adapter of the base (then every SVD runs on the small core).
+    func runOPCM(_ outURL: URL) throws {
+        let baseCheckpoint = try Checkpoint.open(URL(fileURLWithPath: base!))
+        var alpha = 0.5
+        for (key, value) in try globalParameters() {
+            guard key == "alpha", case let .scalar(a) = value else {
+                throw RecallError(.invalidArgument, "option '\(key)' is not an opcm option; use alpha")
+            }
+            alpha = a
+        }
+        var checkpoints: [Checkpoint] = []
+        let tasks = try modelPaths.map { path -> OPCMMerge.Task in
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            if let applier = try Self.adapter(path, over: baseCheckpoint) { return OPCMMerge.Task(name: name, source: applier) }
+            let c = try Checkpoint.open(URL(fileURLWithPath: path))
+            checkpoints.append(c)
+            return OPCMMerge.Task(name: name, source: c.weights)
+        }
+        let merged = try OPCMMerge(base: baseCheckpoint.weights, tasks: tasks, alpha: alpha, outputDType: dtype)
+        try withExtendedLifetime(checkpoints) {
+            try CheckpointWriter(dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize),
+                                 metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": "opcm"])
+                .write(merged, configJSON: baseCheckpoint.configJSON, sidecars: baseCheckpoint.sidecarFiles, to: outURL)
+        }
+        if json {
+            printJSON(.object([("output", .string(outURL.path)), ("method", .string("opcm")), ("models", .array(modelPaths.map { .string($0) })),
+                               ("alpha", .number(alpha, integer: nil)), ("opcm", merged.state.json)]))
+        } else {
+            print("merged \(tasks.count) model(s) with opcm into \(outURL.path) (alpha \(alpha), lambda \(String(format: "%.4f", merged.state.lambda)))")
         }
     }
 

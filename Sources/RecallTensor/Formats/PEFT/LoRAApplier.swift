@@ -18,8 +18,8 @@ import Foundation
 public final class LoRAApplier: TensorSource, StoredTensorReuse, @unchecked Sendable {
     public let base: TensorSource
     public let adapter: LoRAAdapter
-    private let merges: [String: LoRAModule]
-    private let replaced: [String: String]
+    package let merges: [String: LoRAModule]
+    package let replaced: [String: String]
 
     public init(base: TensorSource, adapter: LoRAAdapter) throws {
         self.base = base

@@ -10,7 +10,7 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Give the registry its base model and merge settings (version 1 = the base).",
         discussion: """
-        Methods: regmean (default), recall, \(MergeMethods.all.map(\.name).joined(separator: ", ")).
+        Methods: regmean (default), recall, opcm, \(MergeMethods.all.map(\.name).joined(separator: ", ")).
         recall options: clusters, seed, tau, lambda (number or auto), score (centrality|anchor-new), pooling \
         (exclude-first|mean|exclude-outliers), sparsify (ties:DENSITY), probe (all|new), dtype, \
         fusion (task-vector|regmean; with regmean also alpha, ridge, rank, stats_samples).
