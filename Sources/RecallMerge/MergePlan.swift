@@ -50,113 +50,135 @@ public struct MergePlan {
 
     public init(method: String, options: [String: String]) throws {
         self.method = method
+        let reader = OptionReader(options: options)
+        switch method {
+        case "recall": (kind, statistics) = try Self.recallPlan(reader)
+        case "regmean":
+            try reader.refuseUnknown(Self.regmeanKeys, of: "regmean")
+            let (r, recipe) = try Self.regmean(options, bad: reader.bad)
+            (kind, statistics) = (.regmean(r, dtype: try reader.dtype()), recipe)
+        case "opcm": (kind, statistics) = (try Self.opcmPlan(reader), nil)
+        default: (kind, statistics) = (try Self.baselinePlan(method, reader), nil)
+        }
+    }
+
+    /// Typed reads of `--opt key=value` pairs; a bad value is one line naming the option.
+    struct OptionReader {
+        let options: [String: String]
+
+        subscript(_ key: String) -> String? { options[key] }
+
         func bad(_ key: String, _ what: String) -> RecallError {
             RecallError(.invalidArgument, "option \(key)=\(options[key] ?? ""): \(what)")
         }
+
+        func refuseUnknown(_ known: [String], of method: String) throws {
+            for key in options.keys.sorted() where !known.contains(key) {
+                let article = "aeiou".contains(method.first ?? "x") ? "an" : "a"
+                throw RecallError(.invalidArgument, "option '\(key)' is not \(article) \(method) option; use \(known.joined(separator: ", "))")
+            }
+        }
+
         func dtype() throws -> DType? {
             guard let d = options["dtype"] else { return nil }
             guard let t = DType(userSpelling: d), t.isComputeFloat else { throw bad("dtype", "must be f32, f16 or bf16") }
             return t
         }
+
         func seed() throws -> UInt64 {
             guard let s = options["seed"] else { return 0 }
             guard let v = UInt64(s) else { throw bad("seed", "must be a non-negative integer") }
             return v
         }
-        if method == "recall" {
-            for key in options.keys where !Self.recallKeys.contains(key) {
-                throw RecallError(.invalidArgument, "option '\(key)' is not a recall option; use \(Self.recallKeys.joined(separator: ", "))")
+    }
+
+    /// RECALL's options: clustering, weighting, similarity, lambda, and its fusion (task vectors,
+    /// or RegMean with its statistics recipe).
+    static func recallPlan(_ options: OptionReader) throws -> (Kind, StatisticsRecipe?) {
+        let bad = options.bad
+        try options.refuseUnknown(recallKeys, of: "recall")
+        var o = RecallMerge.Options()
+        if let v = options["clusters"] { guard let k = Int(v), k >= 1 else { throw bad("clusters", "must be an integer >= 1") }; o.clusters = k }
+        o.seed = try options.seed()
+        if let v = options["tau"] { guard let t = Double(v), t > 0 else { throw bad("tau", "must be a positive number") }; o.temperature = t }
+        if let v = options["lambda"] {
+            if v == "auto" { o.lambda = .auto([1, 1.5, 2, 3]) } else {
+                guard let l = Double(v), l > 0 else { throw bad("lambda", "must be a positive number or auto") }
+                o.lambda = .fixed(l)
             }
-            var o = RecallMerge.Options()
-            if let v = options["clusters"] { guard let k = Int(v), k >= 1 else { throw bad("clusters", "must be an integer >= 1") }; o.clusters = k }
-            o.seed = try seed()
-            if let v = options["tau"] { guard let t = Double(v), t > 0 else { throw bad("tau", "must be a positive number") }; o.temperature = t }
-            if let v = options["lambda"] {
-                if v == "auto" { o.lambda = .auto([1, 1.5, 2, 3]) } else {
-                    guard let l = Double(v), l > 0 else { throw bad("lambda", "must be a positive number or auto") }
-                    o.lambda = .fixed(l)
-                }
-            }
-            if let v = options["score"] {
-                guard let s = LayerWeighting.Score(rawValue: v) else { throw bad("score", "must be centrality, anchor-new or routing") }
-                o.score = s
-            }
-            if let v = options["pooling"] {
-                switch v {
-                case "exclude-first": o.pooling = .meanExcludingFirst
-                case "mean": o.pooling = .mean
-                case "exclude-outliers": o.pooling = .meanExcludingFirstAndOutliers(ratio: 10)
-                default: throw bad("pooling", "must be exclude-first, mean or exclude-outliers")
-                }
-            }
-            if let v = options["sparsify"] {
-                let parts = v.split(separator: ":")
-                guard parts.count == 2, parts[0] == "ties", let d = Double(parts[1]), d > 0, d <= 1 else {
-                    throw bad("sparsify", "must be ties:DENSITY with 0 < DENSITY <= 1")
-                }
-                o.sparsify = .ties(density: d)
-            }
-            if let v = options["sigma"] {
-                guard let sigma = Self.sigma(v) else { throw bad("sigma", "must be cross, within or a positive number") }
-                o.similarity.sigma = sigma
-            }
-            if let v = options["kernel"] {
-                guard let k = LayerSimilarity.Kernel(rawValue: v) else { throw bad("kernel", "must be rbf, linear-cka or rbf-cka") }
-                o.similarity.kernel = k
-            }
-            o.outputDType = try dtype()
-            let probe = options["probe"] ?? "all"
-            guard probe == "all" || probe == "new" else { throw bad("probe", "must be all (typical samples of every task) or new (the new task's only)") }
-            switch options["fusion"] ?? "task-vector" {
-            case "task-vector":
-                if let key = ["alpha", "ridge", "rank", "stats_samples"].first(where: { options[$0] != nil }) {
-                    throw bad(key, "applies to fusion=regmean only")
-                }
-                statistics = nil
-            case "regmean":
-                if o.sparsify != .none { throw bad("sparsify", "applies to fusion=task-vector only") }
-                let (r, recipe) = try Self.regmean(options, bad: bad)
-                o.regmean = r
-                statistics = recipe
-            default: throw bad("fusion", "must be task-vector or regmean")
-            }
-            kind = .recall(o, probeNewOnly: probe == "new")
-            return
         }
-        if method == "regmean" {
-            for key in options.keys where !Self.regmeanKeys.contains(key) {
-                throw RecallError(.invalidArgument, "option '\(key)' is not a regmean option; use \(Self.regmeanKeys.joined(separator: ", "))")
+        if let v = options["score"] {
+            guard let s = LayerWeighting.Score(rawValue: v) else { throw bad("score", "must be centrality, anchor-new or routing") }
+            o.score = s
+        }
+        if let v = options["pooling"] {
+            switch v {
+            case "exclude-first": o.pooling = .meanExcludingFirst
+            case "mean": o.pooling = .mean
+            case "exclude-outliers": o.pooling = .meanExcludingFirstAndOutliers(ratio: 10)
+            default: throw bad("pooling", "must be exclude-first, mean or exclude-outliers")
             }
-            let (r, recipe) = try Self.regmean(options, bad: bad)
+        }
+        if let v = options["sparsify"] {
+            let parts = v.split(separator: ":")
+            guard parts.count == 2, parts[0] == "ties", let d = Double(parts[1]), d > 0, d <= 1 else {
+                throw bad("sparsify", "must be ties:DENSITY with 0 < DENSITY <= 1")
+            }
+            o.sparsify = .ties(density: d)
+        }
+        if let v = options["sigma"] {
+            guard let sigma = Self.sigma(v) else { throw bad("sigma", "must be cross, within or a positive number") }
+            o.similarity.sigma = sigma
+        }
+        if let v = options["kernel"] {
+            guard let k = LayerSimilarity.Kernel(rawValue: v) else { throw bad("kernel", "must be rbf, linear-cka or rbf-cka") }
+            o.similarity.kernel = k
+        }
+        o.outputDType = try options.dtype()
+        let probe = options["probe"] ?? "all"
+        guard probe == "all" || probe == "new" else { throw bad("probe", "must be all (typical samples of every task) or new (the new task's only)") }
+        var statistics: StatisticsRecipe?
+        switch options["fusion"] ?? "task-vector" {
+        case "task-vector":
+            if let key = ["alpha", "ridge", "rank", "stats_samples"].first(where: { options[$0] != nil }) {
+                throw bad(key, "applies to fusion=regmean only")
+            }
+        case "regmean":
+            if o.sparsify != .none { throw bad("sparsify", "applies to fusion=task-vector only") }
+            let (r, recipe) = try Self.regmean(options.options, bad: bad)
+            o.regmean = r
             statistics = recipe
-            kind = .regmean(r, dtype: try dtype())
-            return
+        default: throw bad("fusion", "must be task-vector or regmean")
         }
-        statistics = nil
-        if method == "opcm" {
-            for key in options.keys.sorted() where !Self.opcmKeys.contains(key) {
-                throw RecallError(.invalidArgument, "option '\(key)' is not an opcm option; use \(Self.opcmKeys.joined(separator: ", "))")
-            }
-            var alpha = 0.5
-            if let v = options["alpha"] {
-                guard let a = Double(v), a > 0, a < 1 else { throw bad("alpha", "must be a number in (0, 1) (the share of the merged spectrum protected)") }
-                alpha = a
-            }
-            kind = .opcm(alpha: alpha, dtype: try dtype())
-            return
+        return (.recall(o, probeNewOnly: probe == "new"), statistics)
+    }
+
+    /// OPCM's one option: the share of the merged spectrum each step protects.
+    static func opcmPlan(_ options: OptionReader) throws -> Kind {
+        try options.refuseUnknown(opcmKeys, of: "opcm")
+        var alpha = 0.5
+        if let v = options["alpha"] {
+            guard let a = Double(v), a > 0, a < 1 else { throw options.bad("alpha", "must be a number in (0, 1) (the share of the merged spectrum protected)") }
+            alpha = a
         }
+        return .opcm(alpha: alpha, dtype: try options.dtype())
+    }
+
+    /// A mergekit-style method: its parameters as numbers (or true/false), per model or global,
+    /// checked by the method itself.
+    static func baselinePlan(_ method: String, _ options: OptionReader) throws -> Kind {
         let m: MergeMethod
         do { m = try MergeMethods.named(method) } catch {
             throw RecallError(.invalidArgument, "method '\(method)' is not one of recall, regmean, opcm, \(MergeMethods.all.map(\.name).joined(separator: ", "))")
         }
         var perModel: [String: ParameterSetting] = [:], global: [String: ParameterSetting] = [:]
-        for (key, value) in options where key != "seed" && key != "dtype" {
+        for (key, value) in options.options where key != "seed" && key != "dtype" {
             let number: Double
             switch value.lowercased() {
             case "true": number = 1
             case "false": number = 0
             default:
-                guard let v = Double(value) else { throw bad(key, "must be a number or true/false") }
+                guard let v = Double(value) else { throw options.bad(key, "must be a number or true/false") }
                 number = v
             }
             if Self.baselinePerModelKeys.contains(key) { perModel[key] = .scalar(number) } else { global[key] = .scalar(number) }
@@ -165,7 +187,7 @@ public struct MergePlan {
         for (key, value) in global.merging(perModel, uniquingKeysWith: { a, _ in a }) { if case let .scalar(v) = value { given[key] = v } }
         try m.checkParameters(given)
         if perModel["weight"] == nil { perModel["weight"] = .scalar(1) }
-        kind = .baseline(m, perModel: perModel, global: global, seed: try seed(), dtype: try dtype())
+        return .baseline(m, perModel: perModel, global: global, seed: try options.seed(), dtype: try options.dtype())
     }
 }
 

@@ -38,7 +38,7 @@ def items(run, tasks):
 
 
 # Data-free merging baselines; RECALL and RegMean are the registry's own methods.
-BASELINES = ("linear", "task_arithmetic", "ties", "dare_ties", "magmax")
+BASELINES = ("linear", "task_arithmetic", "ties", "dare_ties", "magmax", "iso_c", "iso_cts", "tsv_m", "opcm")
 
 
 def dev_choice(results, tasks, sweep):

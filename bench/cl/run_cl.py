@@ -118,6 +118,14 @@ class Bench:
         ("task_arithmetic", "task_arithmetic", {"lambda": "0.5"}),
         ("ties", "ties", {"density": "0.5", "lambda": "1.0"}),
         ("dare_ties", "dare_ties", {"density": "0.5", "lambda": "1.0", "seed": "0"}),
+        # Comparators with their papers' defaults. The experts are rank-8 LoRAs the registry
+        # stores as full bf16 weights, so the subspace methods cut each task vector back to its
+        # rank (task_rank=8) instead of decomposing bf16 rounding noise (docs/ARCHITECTURE.md).
+        ("magmax", "magmax", {}),
+        ("iso_c", "iso_c", {"task_rank": "8"}),
+        ("iso_cts", "iso_cts", {"task_rank": "8"}),
+        ("tsv_m", "tsv_m", {"task_rank": "8"}),
+        ("opcm", "opcm", {}),
     ]
 
     def experts(self):
