@@ -203,7 +203,9 @@ if os.path.exists(scale):
                          f"| {method}: {step} | {m['seconds']:.1f} | | | {m['peak_anon_bytes'] / 2**30:.2f} / {m['peak_rss_bytes'] / 2**30:.2f} GiB |")
     anon = max(m["peak_anon_bytes"] for k in ("linear", "default") for m in r.get(k, {}).values())
     lines += ["", f"Anonymous RSS <= 2 GB in every step: peak {anon / 1e9:.2f} GB -> **{'met' if anon <= 2e9 else 'not met'}**"
-              " (forward passes over a stored model read a file-backed copy written once per register, `ForwardWeights`).", ""]
+              + (" (forward passes over a stored model read a file-backed copy written once per register, `ForwardWeights`)." if r.get("forward_weights")
+                 else " (measured before `ForwardWeights` (630ab04), when the forward passes decoded the stored model whole in anonymous memory;"
+                      " with `linear` at most 0.6 GiB; `make bench-scale ONLY=default` re-measures it)."), ""]
     if "linear_floors" in r:
         lf = r["linear_floors"]
         lines += [f"The linear rows come from an earlier full run (its floors: cp {lf['cp']:.1f} s, sha256sum {lf['sha256sum']:.1f} s); "

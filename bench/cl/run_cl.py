@@ -5,6 +5,7 @@ Phases (all by default; --phase picks one):
   bounds      base accuracy (lower bound) and each expert alone (upper bound), with `recallctl accuracy`
   experts     experts scenario: register the five adapters in order with each merge method through a
               fresh daemon; after each register the daemon evaluates every task seen so far
+  orders      the experts scenario in two more task orders for the methods whose head could depend on it
   sweep       RECALL's open choices on the dev split, on the final (five-expert) merge, plus the
               scale-matched control (uniform weights, same lambda) and the baselines
   sequential  sequential scenario: export head, fine-tune a LoRA on the next task from it (Python),
@@ -78,8 +79,10 @@ class Bench:
     def stop(self, home):
         sh([self.ctl, "daemon", "stop", "--home", home])
 
-    def run_registry(self, name, method, options, split, scenario="experts", models=None, gate=None):
-        """Registers the tasks in order; returns the accuracy matrix and wall time per register."""
+    def run_registry(self, name, method, options, split, scenario="experts", models=None, gate=None, tasks=None, evaluate=True):
+        """Registers the tasks in order (`tasks`, default order.txt); returns the accuracy matrix (when
+        `evaluate`: the daemon evaluates every task seen so far after each register) and wall time per register."""
+        tasks = tasks or self.tasks
         home, sock = self.start(name)
         try:
             init = [self.ctl, "init", self.a.base, "--method", method, "--scenario", scenario, "--socket", sock]
@@ -87,14 +90,14 @@ class Bench:
                 init += ["--opt", f"{k}={v}"]
             sh(init)
             seconds = []
-            for i, t in enumerate(self.tasks):
+            for i, t in enumerate(tasks):
                 model = models(t, i, sock) if models else os.path.join(self.a.adapters, t)
                 t0 = time.time()
                 sh([self.ctl, "register", model, "--task", t, "--samples", self.task_file(t, "samples.jsonl"),
-                    "--eval", self.eval_file(t, split), "--socket", sock, "--json"])
+                    "--socket", sock, "--json"] + (["--eval", self.eval_file(t, split)] if evaluate else []))
                 seconds.append(time.time() - t0)
                 print(f"  {name}: registered {t} in {seconds[-1]:.1f} s", flush=True)
-            matrix = json.loads(sh([self.ctl, "history", "--eval", "--json", "--socket", sock]))
+            matrix = json.loads(sh([self.ctl, "history", "--eval", "--json", "--socket", sock])) if evaluate else None
             head = json.loads(sh([self.ctl, "show", "head", "--json", "--socket", sock]))
             return {"method": method, "options": options, "scenario": scenario, "split": split,
                     "matrix": matrix, "register_seconds": seconds, "head": head, "home": home, "socket": sock}
@@ -153,6 +156,38 @@ class Bench:
             order = [m for m, _, _ in self.METHODS]
             runs.sort(key=lambda r: order.index(r["method"]) if r["method"] in order else len(order))
             self.save(name, runs)
+
+    # Methods whose final head could depend on arrival order, and the two extra orders tried.
+    ORDER_METHODS = ["recall", "regmean", "tsv_m", "opcm"]
+
+    def orders(self):
+        """The experts scenario in two more task orders (reversed; rotated by two): does a method's
+        final head depend on the order the tasks arrived in? Registers without per-register evaluation;
+        the final head is exported and evaluated on every eval item, paired with order.txt's run."""
+        path = os.path.join(self.a.results, "cl-orders.json")
+        runs = json.load(open(path)) if os.path.exists(path) else []
+        methods = self.a.methods.split(",") if self.a.methods else self.ORDER_METHODS
+        orders = [list(reversed(self.tasks)), self.tasks[2:] + self.tasks[:2]]
+        for label in methods:
+            _, method, options = next(m for m in self.METHODS if m[0] == label)
+            for order in orders:
+                if any(r["method"] == label and r["order"] == order for r in runs):
+                    continue
+                run = self.run_registry(f"order-{label}-{order[0]}", method, options, "eval", tasks=order, evaluate=False)
+                final = os.path.join(self.a.work, "final", f"order-{label}-{order[0]}")
+                shutil.rmtree(final, ignore_errors=True)
+                home, sock = run["home"], run["socket"]
+                sh([self.ctl, "daemon", "start", "--home", home, "--socket", sock])
+                try:
+                    sh([self.ctl, "export", "head", final, "--socket", sock])
+                finally:
+                    self.stop(home)
+                runs.append({"method": label, "options": options, "order": order, "register_seconds": run["register_seconds"],
+                             "content_hash": run["head"]["model"]["content_hash"], "final_items": self.accuracy(final, self.tasks, "eval")})
+                shutil.rmtree(final, ignore_errors=True)
+                shutil.rmtree(home, ignore_errors=True)
+                print(f"  order {label} {' '.join(order)}: head {runs[-1]['content_hash'][:12]}", flush=True)
+                self.save("cl-orders.json", runs)
 
     def sweep(self):
         """RECALL's open choices on the dev split, on the final merge of all five experts.
@@ -281,7 +316,7 @@ def main():
     p.add_argument("--adapters", default=os.path.join(REPO, "examples", "adapters"))
     p.add_argument("--work", default=os.path.join(REPO, "bench", ".cache", "cl"))
     p.add_argument("--results", default=os.path.join(REPO, "bench", "results"))
-    p.add_argument("--phase", default="all", choices=["all", "bounds", "experts", "sweep", "regmean_sweep", "sequential"])
+    p.add_argument("--phase", default="all", choices=["all", "bounds", "experts", "orders", "sweep", "regmean_sweep", "sequential"])
     p.add_argument("--methods", default="", help="comma list to restrict the experts phase")
     p.add_argument("--items", type=int, default=0, help="use only the first N eval/dev items per task (0 = all)")
     p.add_argument("--seq-method", default="recall", help="sequential phase: the method label (see METHODS)")
@@ -290,7 +325,7 @@ def main():
     p.add_argument("--only", default="", help="sweep: run only these rows (labels separated by ';'), keeping the others")
     a = p.parse_args()
     b = Bench(a)
-    for phase in (["bounds", "experts", "sweep", "regmean_sweep", "sequential"] if a.phase == "all" else [a.phase]):
+    for phase in (["bounds", "experts", "orders", "sweep", "regmean_sweep", "sequential"] if a.phase == "all" else [a.phase]):
         print(f"== {phase}", flush=True)
         getattr(b, phase)()
 
