@@ -7,6 +7,7 @@
 #                                          # .build-fuzz/results.tsv
 #   fuzz/run.sh one HARNESS SECONDS        # one harness
 #   fuzz/run.sh repro HARNESS FILE...      # run inputs once (a crash file, a corpus)
+#   fuzz/run.sh summary                    # the figures of the last run of each harness, from its log
 #
 # HARNESSES="json gguf" limits the set. New corpus entries go to .build-fuzz/corpus/<harness>
 # (the committed seeds in fuzz/corpus/<harness> are only read); findings (crash-*, timeout-*,
@@ -42,19 +43,30 @@ run_one() {
         nice -n 5 "$BIN" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
         -detect_leaks=0 -print_final_stats=1 -artifact_prefix="$art/" \
         "$work" "fuzz/corpus/$h" >"$log" 2>&1 || rc=$?
-    local execs cov ft corp rss findings
-    execs=$(awk -F': *' '/stat::number_of_executed_units/ { print $2 }' "$log" | tail -1)
-    rss=$(awk -F': *' '/stat::peak_rss_mb/ { print $2 }' "$log" | tail -1)
-    cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
-    ft=$(grep -Eo 'ft: [0-9]+' "$log" | tail -1 | awk '{print $2}')
-    corp=$(grep -Eo 'corp: [0-9]+' "$log" | tail -1 | awk '{print $2}')
-    findings=$(find "$art" -maxdepth 1 -type f | wc -l)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$h" "$secs" "${execs:-0}" "${cov:-0}" "${ft:-0}" "${corp:-0}" "${rss:-0}" "$findings" "$rc"
+    local line findings
+    line=$(figures "$h")
+    findings=$(cut -f8 <<<"$line")
+    printf '%s%s\n' "${line%-}" "$rc"
     if [ "$rc" != 0 ] || [ "$findings" != 0 ]; then
         echo "FINDING in $h (exit $rc): $(ls "$art" | head -3 | tr '\n' ' ') log: $log" >&2
         grep -m1 -E 'ERROR: (AddressSanitizer|libFuzzer)|Fatal error|SUMMARY' "$log" >&2 || true
         return 1
     fi
+}
+
+# figures HARNESS: one line from the harness's last log.
+figures() {
+    local h=$1 log=$SCRATCH/logs/$1.log
+    [ -f "$log" ] || return 0
+    local execs secs cov ft corp rss findings
+    execs=$(awk '/stat::number_of_executed_units/ { print $NF }' "$log" | tail -1)
+    secs=$(awk '/^Done [0-9]+ runs in/ { print $(NF-1) }' "$log" | tail -1)
+    rss=$(awk '/stat::peak_rss_mb/ { print $NF }' "$log" | tail -1)
+    cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+    ft=$(grep -Eo 'ft: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+    corp=$(grep -Eo 'corp: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+    findings=$( (find "$SCRATCH/artifacts/$h" -maxdepth 1 -type f 2>/dev/null || true) | wc -l)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\n' "$h" "${secs:--}" "${execs:-0}" "${cov:-0}" "${ft:-0}" "${corp:-0}" "${rss:-0}" "$findings"
 }
 
 header() { printf 'harness\tseconds\texecs\tcov\tft\tcorpus\tpeak_rss_mb\tfindings\texit\n'; }
@@ -105,8 +117,12 @@ repro)
     # report that instead of the trap itself.
     RECALL_FUZZ_HARNESS=$h SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 nice -n 5 "$BIN" -runs=1 -timeout=10 "$@"
     ;;
+summary)
+    { header; for h in $HARNESSES; do figures "$h"; done; } | column -t -s $'\t'
+    for h in $HARNESSES; do figures "$h"; done | awk -F'\t' '{ s += $3 } END { print "total executions: " s }'
+    ;;
 *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
