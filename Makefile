@@ -6,7 +6,7 @@ DEB_PACKAGES := liblmdb-dev libzstd-dev libsqlite3-dev libopenblas-dev pkg-confi
 SWIFT ?= swift
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: all deps build release test stress demo bench bench-cl bench-scale check-writer fixtures reliability clean
+.PHONY: all deps build release test stress demo bench bench-cl bench-scale check-writer fixtures reliability fuzz fuzz-smoke clean
 
 all: build
 
@@ -78,5 +78,20 @@ reliability: deps
 	@bin="$(RELIABILITY_BIN)"; if [ -z "$$bin" ]; then $(SWIFT) build -c release; bin="$$($(SWIFT) build -c release --show-bin-path)"; fi; \
 	bash bench/reliability/run.sh "$$bin" "$(LOAD_SECONDS)" "$(KILL_ROUNDS)"
 
+# Issue #20's parser fuzzing: libFuzzer + AddressSanitizer harnesses (fuzz/, one executable built
+# into .build-fuzz), seeds in fuzz/corpus/. `fuzz` runs every harness FUZZ_SECONDS, FUZZ_JOBS at a
+# time (figures in .build-fuzz/results.tsv; RELIABILITY.md "Fuzzing"); `fuzz-smoke` runs each for
+# FUZZ_SMOKE_SECONDS in turn, so a regression shows. Findings: .build-fuzz/artifacts/<harness>/.
+FUZZ_SECONDS ?= 300
+FUZZ_JOBS ?= 2
+FUZZ_SMOKE_SECONDS ?= 10
+fuzz: deps
+	SWIFT=$(SWIFT) bash fuzz/run.sh build
+	SWIFT=$(SWIFT) bash fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZ_JOBS)
+
+fuzz-smoke: deps
+	SWIFT=$(SWIFT) bash fuzz/run.sh build
+	SWIFT=$(SWIFT) bash fuzz/run.sh smoke $(FUZZ_SMOKE_SECONDS)
+
 clean:
-	rm -rf .build .demo
+	rm -rf .build .build-fuzz .demo

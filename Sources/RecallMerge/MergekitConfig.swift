@@ -19,10 +19,15 @@ public struct MergekitConfig {
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw RecallError(.notFound, "\(url.path): cannot read (\(error.localizedDescription))")
         }
-        let node: Any?
-        do { node = try Yams.load(yaml: text) } catch {
+        let composed: Yams.Node?
+        do { composed = try Yams.compose(yaml: text) } catch {
             throw RecallError(.invalidFile, "\(url.path): not valid YAML (\(String(describing: error).split(separator: "\n").first ?? ""))")
         }
+        // Yams' constructor force-unwraps every mapping key as a string and traps on `? [a, b]: 1`.
+        if let composed, !Self.scalarKeysOnly(composed) {
+            throw RecallError(.invalidFile, "\(url.path): a mapping key is not a plain scalar")
+        }
+        let node = composed?.any
         guard let root = node as? [String: Any] else { throw RecallError(.invalidFile, "\(url.path): expected a YAML mapping at the top") }
         func bad(_ why: String) -> RecallError { RecallError(.invalidFile, "\(url.path): \(why)") }
         if root["slices"] != nil { throw bad("the slices: form is not supported; list whole models under models:") }
@@ -59,6 +64,15 @@ public struct MergekitConfig {
         case let s as Int where s >= 0: seed = UInt64(s)
         default: throw bad("random_seed must be a non-negative integer")  // UInt64(-1) trapped
         }
+    }
+
+    /// Whether every mapping key in `node` is a scalar (all that Yams can construct).
+    static func scalarKeysOnly(_ node: Yams.Node) -> Bool {
+        if let m = node.mapping {
+            return m.allSatisfy { $0.key.scalar != nil && scalarKeysOnly($0.value) }
+        }
+        if let s = node.sequence { return s.allSatisfy(scalarKeysOnly) }
+        return true
     }
 
     /// YAML scalars and sequences as JSONValue, for `ParameterSetting(json:)`.

@@ -1,0 +1,32 @@
+import XCTest
+@testable import RecallTensor
+@testable import RecallMerge
+
+/// Every input `make fuzz` found to crash a parser (fuzz/, RELIABILITY.md "Fuzzing"), kept as the
+/// exact bytes libFuzzer wrote (Fixtures/fuzz/<harness>-<what>.*) and fed to the same entry point.
+/// A crash here is a trap, so these tests fail by killing the test process, as the parser did.
+final class FuzzRegressionTests: XCTestCase {
+    /// mergekit YAML with an explicit complex key (`?  parameters: ...` makes a mapping the key):
+    /// Yams.load force-unwraps every key as a string (Constructor.swift `String.construct(from:)!`)
+    /// and trapped `recallctl merge --config`; MergekitConfig now refuses non-scalar keys first.
+    func testMergekitComplexMappingKeyIsRefused() throws {
+        let url = Fixtures.url("fuzz/mergekit-complex-key.yaml")
+        XCTAssertThrowsError(try MergekitConfig(url: url)) { error in
+            XCTAssertTrue("\(error)".contains("mapping key is not a plain scalar"), "\(error)")
+        }
+        // The same shape, reduced, and a sequence as key.
+        let dir = try makeTempDirectory(self)
+        for (name, text) in [("map.yaml", "merge_method: linear\n? {a: 1}\n: x\n"),
+                             ("seq.yaml", "merge_method: linear\nmodels:\n- model: m\n  parameters:\n    ? [a, b]\n    : 1\n")] {
+            let file = dir.appendingPathComponent(name)
+            try Data(text.utf8).write(to: file)
+            XCTAssertThrowsError(try MergekitConfig(url: file), name)
+        }
+        // Plain files are still read.
+        let ok = dir.appendingPathComponent("ok.yaml")
+        try Data("merge_method: linear\nmodels:\n- model: a\n  parameters: {weight: [0.2, 1.0]}\n- model: b\ndtype: float32\n".utf8).write(to: ok)
+        let config = try MergekitConfig(url: ok)
+        XCTAssertEqual(config.method, "linear")
+        XCTAssertEqual(config.models.count, 2)
+    }
+}
