@@ -195,11 +195,27 @@ final class UIBridge: @unchecked Sendable {
             return name != "connection" && name != "keep-alive"
         }
         guard writeAll(client, Data(((kept + ["Connection: close"]).joined(separator: "\r\n") + "\r\n\r\n").utf8) + buffer[r.upperBound...]) else { return }
+        // Wait on both sides: a browser that leaves an event stream is noticed at once (its side
+        // becomes readable at EOF), and closing the daemon side then ends the stream there.
+        var fds = [pollfd(fd: upstream, events: Int16(POLLIN), revents: 0), pollfd(fd: client, events: Int16(POLLIN), revents: 0)]
         while true {
-            let n = recv(upstream, &chunk, chunk.count, 0)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return }
-            guard writeAll(client, Data(chunk[0..<n])) else { return } // the browser left: closing the daemon side ends its stream
+            fds[0].revents = 0
+            fds[1].revents = 0
+            let ready = poll(&fds, 2, -1)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { return }
+            if fds[1].revents != 0 {
+                var probe: UInt8 = 0
+                let n = recv(client, &probe, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+                if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) { return }
+                if n > 0 { fds[1].events = 0 } // a pipelined request: not ours to read; stop watching that side
+            }
+            if fds[0].revents != 0 {
+                let n = recv(upstream, &chunk, chunk.count, 0)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return }
+                guard writeAll(client, Data(chunk[0..<n])) else { return } // the browser left: closing the daemon side ends its stream
+            }
         }
     }
 
