@@ -188,7 +188,8 @@ if os.path.exists(ui):
               f"Server time to render `/ui` for a registry of {r['versions']:,} versions ({r['nodes']:,} graph nodes, a {r['page_bytes'] / 1e6:.2f} MB page with the",
               "pan/zoom script): the tiny fixture base with three real `linear` registers through the daemon, grown to that size by `RecallBench lineage`",
               f"(provenance rows copied from the last real version through `ProvenanceStore.commitVersion`, the register's own commit call, without merges; {r['grow']['seconds']:.1f} s for {r['grow']['added']} rows).",
-              f"{len(r['server_ms'])} GETs over the Unix socket, the first one left out; server time is what the daemon logs per request (the page is built whole before it is sent).", "",
+              f"{len(r['server_ms'])} GETs over the Unix socket, the first one left out; server time is what the daemon logs per request (the page is built whole before it is sent)"
+              + (f"; 1-minute load average {r['loadavg_1min']} on {os.cpu_count()} cores when the GETs ended." if "loadavg_1min" in r else "."), "",
               "| measure | median | 90th percentile | best | goal |", "| --- | ---: | ---: | ---: | --- |",
               f"| server time (ms) | {median:.1f} | {p90:.1f} | {ms[0]:.1f} | < 200 ms: **{'met' if median < 200 else 'not met'}** |",
               f"| client time incl. transfer (ms) | {client[len(client) // 2] * 1000:.1f} | {client[min(len(client) - 1, int(len(client) * 0.9))] * 1000:.1f} | {client[0] * 1000:.1f} | |", ""]

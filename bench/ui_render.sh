@@ -41,7 +41,8 @@ bytes=$(stat -c %s "$work/ui-render.html")
 nodes=$(grep -o '<g class="node"' "$work/ui-render.html" | wc -l)
 stop
 server=$(grep -o 'GET /ui -> 200 in [0-9.]* ms' "$home/daemon.log" | awk '{print $6}' | paste -sd, -)
-(IFS=,; printf '{"versions": %s, "nodes": %s, "page_bytes": %s, "grow": %s, "server_ms": [%s], "client_seconds": [%s]}\n' \
-  "$versions" "$nodes" "$bytes" "$grow" "$server" "${client[*]}") > "$results/ui-render.json"
+load=$(cut -d' ' -f1 /proc/loadavg)
+(IFS=,; printf '{"versions": %s, "nodes": %s, "page_bytes": %s, "grow": %s, "loadavg_1min": %s, "server_ms": [%s], "client_seconds": [%s]}\n' \
+  "$versions" "$nodes" "$bytes" "$grow" "$load" "$server" "${client[*]}") > "$results/ui-render.json"
 cat "$results/ui-render.json"
 rm -rf "$home" "$work/ui-render.html"

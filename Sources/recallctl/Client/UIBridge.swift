@@ -149,7 +149,7 @@ final class UIBridge: @unchecked Sendable {
 
     /// Headers that describe one hop (or carry the bridge's own cookie) and are not passed on.
     static let hopHeaders: Set<String> = ["host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer",
-                                         "upgrade", "cookie", "authorization"]
+                                         "upgrade", "cookie", "authorization", "expect"]
 
     private func forward(_ client: Int32, _ head: RequestHead, bodyStart: Data, length: Int) {
         let upstream: Int32
