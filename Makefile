@@ -6,7 +6,7 @@ DEB_PACKAGES := liblmdb-dev libzstd-dev libsqlite3-dev libopenblas-dev pkg-confi
 SWIFT ?= swift
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: all deps build release test stress demo bench bench-cl bench-scale check-writer fixtures reliability fuzz fuzz-smoke clean
+.PHONY: all deps build release test test-ui stress demo bench bench-cl bench-scale check-writer fixtures reliability fuzz fuzz-smoke clean
 
 all: build
 
@@ -32,6 +32,13 @@ test: deps
 	@mkdir -p .build
 	$(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee .build/test.log
 	@awk '/Executed [0-9]+ tests?, with/ { n = $$2; f = 0; s = 0; for (i = 1; i <= NF; i++) { if ($$i ~ /^failures?$$/) f = $$(i-1); if ($$i == "skipped") s = $$(i-2) } } END { print "tests: " n - f - s " passed, " f " failed, " s " skipped" }' .build/test.log
+
+# The web pages in a real browser (Debian's chromium + chromium-driver, selenium in tools/.venv-ui)
+# on the tiny fixture models, on TCP and through `recallctl ui`; UI_SCREENSHOTS=docs/img refreshes the screenshots.
+test-ui:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) chromium chromium-driver python3-venv"
+	$(SWIFT) build --build-tests
+	@bash tools/test-ui.sh "$$($(SWIFT) build --show-bin-path)"
 
 # Hundreds of SIGKILL-at-random-moments rounds against the store (make test runs a few).
 stress: deps

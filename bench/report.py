@@ -177,6 +177,22 @@ if os.path.exists(merge):
     else:
         lines += ["", f"RECALL: not measured ({rc.get('skipped', 'no figures')})."]
     lines.append("")
+ui = os.path.join(results, "ui-render.json")
+if os.path.exists(ui):
+    r = json.load(open(ui))
+    warm = r["server_ms"][1:] or r["server_ms"]
+    ms = sorted(warm)
+    median, p90 = ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.9))]
+    client = sorted(r["client_seconds"][1:] or r["client_seconds"])
+    lines += ["## Web pages: the lineage page of a large registry (issue: web page for the registry)", "",
+              f"Server time to render `/ui` for a registry of {r['versions']:,} versions ({r['nodes']:,} graph nodes, a {r['page_bytes'] / 1e6:.2f} MB page with the",
+              "pan/zoom script): the tiny fixture base with three real `linear` registers through the daemon, grown to that size by `RecallBench lineage`",
+              f"(provenance rows copied from the last real version through `ProvenanceStore.commitVersion`, the register's own commit call, without merges; {r['grow']['seconds']:.1f} s for {r['grow']['added']} rows).",
+              f"{len(r['server_ms'])} GETs over the Unix socket, the first one left out; server time is what the daemon logs per request (the page is built whole before it is sent)"
+              + (f"; 1-minute load average {r['loadavg_1min']} on {os.cpu_count()} cores when the GETs ended." if "loadavg_1min" in r else "."), "",
+              "| measure | median | 90th percentile | best | goal |", "| --- | ---: | ---: | ---: | --- |",
+              f"| server time (ms) | {median:.1f} | {p90:.1f} | {ms[0]:.1f} | < 200 ms: **{'met' if median < 200 else 'not met'}** |",
+              f"| client time incl. transfer (ms) | {client[len(client) // 2] * 1000:.1f} | {client[min(len(client) - 1, int(len(client) * 0.9))] * 1000:.1f} | {client[0] * 1000:.1f} | |", ""]
 # The 7B-class scale benchmark (make bench-scale), from bench/results/scale.json.
 scale = os.path.join(results, "scale.json")
 if os.path.exists(scale):

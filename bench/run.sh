@@ -99,5 +99,8 @@ else
   echo "needs bench/.cache/smollm2-bf16 (the SmolLM2 step above) and tools/.venv-mergekit (mergekit 0.1.5, see tools/gen_merge_fixtures.py): skipping the merge benchmark"
 fi
 
+echo "== web pages: server time to render the lineage page of a registry with 1,000 versions"
+bash "$here/bench/ui_render.sh" "$bin" "$work" "$results"
+
 "$py" "$here/bench/report.py" "$results" "$here/BENCHMARKS.md"
 echo "figures written to BENCHMARKS.md"

@@ -9,6 +9,8 @@
 //                                            put seeded models and commit versions (gc now and then),
 //                                            printing "ACK <version> <hash>" after each commit; the crash
 //                                            tests kill it with SIGKILL at random moments and check the store
+//   recall-bench lineage HOME [--versions N] grow a registry to N versions with provenance rows copied from its
+//                                            last real version (the lineage page's render benchmark)
 //
 // Each prints one JSON object so the shell script can tabulate it.
 import Foundation
@@ -108,6 +110,9 @@ do {
     case "store-stress":
         guard args.count >= 3 else { throw RecallError(.invalidArgument, "store-stress needs a HOME") }
         try storeStress(home: URL(fileURLWithPath: args[2]), seed: UInt64(option("--seed", default: 1)), rounds: option("--rounds", default: 1_000_000))
+    case "lineage":
+        guard args.count >= 3 else { throw RecallError(.invalidArgument, "lineage needs a HOME") }
+        emit(try growLineage(home: URL(fileURLWithPath: args[2]), versions: option("--versions", default: 1000)))
     default:
         throw RecallError(.invalidArgument, "unknown benchmark \(args[1])")
     }

@@ -13,7 +13,7 @@ struct UIPages {
     """
 
     static func frame(_ title: String, _ body: String) -> String {
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><link rel=\"icon\" href=\"data:,\">"
             + "<title>\(SVGCharts.escape(title)) - RecallRegistry</title><style>\(RegistryReport.style)</style></head><body>"
             + navigation + "<main><h1>\(SVGCharts.escape(title))</h1>" + body + "</main></body></html>\n"
     }
@@ -30,7 +30,7 @@ struct UIPages {
             return SVGCharts.LineageNode(version: n, parent: v["parent"]?.intValue, label: task, detail: detail,
                                          head: v["head"]?.boolValue == true, gated: v["gated"]?.boolValue == true, link: "/ui/versions/\(n)")
         }
-        var body = SVGCharts.lineage(nodes, title: "Every version; edges from parent to child", id: "lineage")
+        var body = Self.panZoom(SVGCharts.lineage(nodes, title: "Every version; edges from parent to child", id: "lineage"))
         body += "<table><thead><tr><th scope=\"col\">version</th><th scope=\"col\">task</th><th scope=\"col\">method</th><th scope=\"col\">created</th><th scope=\"col\">tags</th><th scope=\"col\">state</th></tr></thead><tbody>"
         for v in rows {
             let n = v["version"]?.intValue ?? 0
@@ -41,6 +41,104 @@ struct UIPages {
         }
         return Self.frame("Lineage", body + "</tbody></table>")
     }
+
+    /// The lineage graph in a pan/zoom viewport. Without script it is the static SVG at full size
+    /// in a scrolling box; the script turns the box into a viewport on the SVG's viewBox: + and -
+    /// zoom, arrow keys pan, 0 fits everything, Home/End go to the first/last version, the wheel
+    /// zooms at the pointer, dragging pans, and a node link that gets keyboard focus is brought
+    /// into view. It starts at full size around head.
+    static func panZoom(_ svg: String) -> String {
+        """
+        <p class="muted" id="lineage-help">Keyboard: focus the graph, then <kbd>+</kbd>/<kbd>-</kbd> zoom, arrow keys pan, \
+        <kbd>0</kbd> fits the whole lineage, <kbd>Home</kbd>/<kbd>End</kbd> go to the first/last version; Tab walks the versions.</p>
+        <div class="zoom-controls" hidden><button type="button" data-zoom="in" aria-label="Zoom in">+</button> \
+        <button type="button" data-zoom="out" aria-label="Zoom out">-</button> <button type="button" data-zoom="fit">Fit</button> \
+        <button type="button" data-zoom="head">Head</button> <span class="muted" id="lineage-scale" aria-live="polite"></span></div>
+        <div id="lineage-view" class="pan" tabindex="0" role="group" aria-label="Lineage graph (pan and zoom)" aria-describedby="lineage-help" \
+        style="overflow:auto;max-height:34rem;border:1px solid var(--rule);touch-action:none">\(svg)</div>
+        <style>.pan svg { max-width: none; height: auto; display: block; } .pan:focus { outline: 2px solid currentColor; } .pan.grab { cursor: grabbing; }</style>
+        <script>\(panZoomScript)</script>
+        """
+    }
+
+    static let panZoomScript = """
+    (() => {
+      const box = document.getElementById("lineage-view"), svg = box && box.querySelector("svg");
+      if (!svg || !svg.viewBox || !svg.viewBox.baseVal) return;
+      const W = svg.viewBox.baseVal.width, H = svg.viewBox.baseVal.height;
+      const controls = document.querySelector(".zoom-controls"), label = document.getElementById("lineage-scale");
+      controls.hidden = false;
+      box.style.overflow = "hidden";
+      let pw = 0, ph = 0, s = 1, x = 0, y = 0;
+      const size = () => { pw = Math.max(200, box.clientWidth); ph = Math.min(Math.max(H, 160), 520); svg.setAttribute("width", pw); svg.setAttribute("height", ph); };
+      const minScale = () => Math.min(1, pw / W, ph / H);
+      const clamp = () => {
+        s = Math.min(4, Math.max(minScale(), s));
+        const vw = pw / s, vh = ph / s;
+        x = vw >= W ? (W - vw) / 2 : Math.min(Math.max(x, 0), W - vw);
+        y = vh >= H ? (H - vh) / 2 : Math.min(Math.max(y, 0), H - vh);
+      };
+      const draw = () => {
+        clamp();
+        svg.setAttribute("viewBox", `${x.toFixed(1)} ${y.toFixed(1)} ${(pw / s).toFixed(1)} ${(ph / s).toFixed(1)}`);
+        box.dataset.scale = s.toFixed(3);
+        label.textContent = `${Math.round(s * 100)}%`;
+      };
+      const zoomAt = (f, cx, cy) => { const old = s; s = Math.min(4, Math.max(minScale(), s * f)); x += cx / old - cx / s; y += cy / old - cy / s; draw(); };
+      const centre = (nx, ny) => { x = nx - pw / s / 2; y = ny - ph / s / 2; draw(); };
+      const nodeAt = el => { const c = el && el.querySelector("circle"); return c ? [+c.getAttribute("cx"), +c.getAttribute("cy")] : null; };
+      const toHead = () => { s = 1; const p = nodeAt(svg.querySelector("g.node[data-head]")) || [W, 0]; centre(p[0], p[1]); };
+      const act = what => {
+        if (what === "in") zoomAt(1.25, pw / 2, ph / 2);
+        else if (what === "out") zoomAt(0.8, pw / 2, ph / 2);
+        else if (what === "fit") { s = minScale(); draw(); }
+        else if (what === "head") toHead();
+      };
+      controls.addEventListener("click", e => { const b = e.target.closest("button"); if (b) { act(b.dataset.zoom); box.focus(); } });
+      box.addEventListener("keydown", e => {
+        const step = 0.15, k = e.key;
+        if (e.ctrlKey || e.metaKey || e.altKey) return;
+        if (k === "+" || k === "=") act("in");
+        else if (k === "-" || k === "_") act("out");
+        else if (k === "0") act("fit");
+        else if (k === "ArrowLeft") { x -= pw / s * step; draw(); }
+        else if (k === "ArrowRight") { x += pw / s * step; draw(); }
+        else if (k === "ArrowUp") { y -= ph / s * step; draw(); }
+        else if (k === "ArrowDown") { y += ph / s * step; draw(); }
+        else if (k === "Home") { x = 0; draw(); }
+        else if (k === "End") { x = W; draw(); }
+        else return;
+        e.preventDefault();
+      });
+      box.addEventListener("wheel", e => {
+        e.preventDefault();
+        const r = svg.getBoundingClientRect();
+        zoomAt(e.deltaY < 0 ? 1.15 : 1 / 1.15, e.clientX - r.left, e.clientY - r.top);
+      }, { passive: false });
+      let drag = null, moved = false;
+      box.addEventListener("pointerdown", e => { if (e.button === 0) { drag = [e.clientX, e.clientY, x, y]; moved = false; } });
+      box.addEventListener("pointermove", e => {
+        if (!drag) return;
+        const dx = e.clientX - drag[0], dy = e.clientY - drag[1];
+        if (!moved && Math.abs(dx) + Math.abs(dy) < 4) return;
+        if (!moved) { moved = true; box.setPointerCapture(e.pointerId); box.classList.add("grab"); }
+        x = drag[2] - dx / s; y = drag[3] - dy / s; draw();
+      });
+      const end = () => { drag = null; box.classList.remove("grab"); };
+      box.addEventListener("pointerup", end);
+      box.addEventListener("pointercancel", end);
+      box.addEventListener("click", e => { if (moved) { e.preventDefault(); moved = false; } }, true);
+      box.addEventListener("focusin", e => {
+        const p = e.target !== box && nodeAt(e.target.closest("a"));
+        if (!p) return;
+        const vw = pw / s, vh = ph / s;
+        if (p[0] < x + 20 || p[0] > x + vw - 20 || p[1] < y + 20 || p[1] > y + vh - 20) centre(p[0], p[1]);
+      });
+      window.addEventListener("resize", () => { size(); draw(); });
+      size();
+      toHead();
+    })();
+    """
 
     func version(_ ref: String, csrf: String) throws -> String {
         let v = try registry.versionJSON(ref)

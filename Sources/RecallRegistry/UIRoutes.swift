@@ -66,14 +66,21 @@ struct UIRoutes {
         }
         router.get("/ui/jobs/events") { _, _ in
             // One `jobs` event whenever a job changes (state, phase, progress); ends after 10 minutes.
+            // A comment line every 5 s when nothing changed, so a reader that went away is noticed
+            // (the write fails) instead of holding the stream open to the end.
             let body = ResponseBody { writer in
                 var last = ""
                 let deadline = Date().addingTimeInterval(600)
+                var lastWrite = Date()
                 while Date() < deadline {
                     let json = try await API.blocking { JSONValue.array(try registry.store.provenance.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }).serialized() }
                     if json != last {
                         try await writer.write(ByteBuffer(string: "event: jobs\ndata: \(json)\n\n"))
                         last = json
+                        lastWrite = Date()
+                    } else if Date().timeIntervalSince(lastWrite) >= 5 {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        lastWrite = Date()
                     }
                     try await Task.sleep(nanoseconds: 500_000_000)
                 }

@@ -11,7 +11,7 @@ struct Recallctl: ParsableCommand {
         version: RecallVersion.string,
         subcommands: [
             InitCommand.self, Register.self, History.self, Show.self, Rollback.self, Tag.self, Export.self, Jobs.self, Status.self,
-            Eval.self, Verify.self, GC.self, Report.self, DaemonCommand.self,
+            Eval.self, Verify.self, GC.self, Report.self, UICommand.self, DaemonCommand.self,
             Inspect.self, Convert.self, Merge.self, Tokenize.self, HiddenStatesCommand.self, Score.self, Accuracy.self, Generate.self, Import.self, ApplyLoRA.self,
         ]
     )

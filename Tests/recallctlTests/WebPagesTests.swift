@@ -70,6 +70,11 @@ final class WebPagesTests: XCTestCase {
             XCTAssertTrue(r.body.hasPrefix("<!DOCTYPE html>"), path)
             XCTAssertFalse(r.body.contains("src=\"http") || r.body.contains("href=\"http"), "\(path): no external asset")
         }
+        // The lineage: a static SVG with every node (works without script) inside the pan/zoom viewport.
+        let lineage = try http(port, "GET", "/ui", cookie: session).body
+        XCTAssertEqual(lineage.components(separatedBy: "<g class=\"node\"").count - 1, 3)
+        XCTAssertTrue(lineage.contains("id=\"lineage-view\"") && lineage.contains("tabindex=\"0\"") && lineage.contains("<script>"), "pan/zoom viewport")
+        XCTAssertFalse(lineage.contains("<script src"), "the script is embedded")
         let page = try http(port, "GET", "/ui/versions/3", cookie: session)
         XCTAssertEqual(page.status, 200)
         let show = try daemon.json(["show", "3"])

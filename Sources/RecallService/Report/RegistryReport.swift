@@ -117,7 +117,7 @@ public struct RegistryReport {
     public var html: String {
         let e = SVGCharts.escape
         let task = version["task"]?.stringValue ?? "base"
-        var h = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
+        var h = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><link rel=\"icon\" href=\"data:,\">"
         h += "<title>Version \(number) (\(e(task))) - RecallRegistry report</title><style>\(Self.style)</style></head><body>\(navigation)<main>"
         h += "<h1>Version \(number): \(e(task))</h1><p class=\"muted\">\(e(version["message"]?.stringValue ?? "")) · method \(e(version["method"]?.stringValue ?? "")) · "
         h += "\(e(version["created_at"]?.stringValue ?? ""))\(version["head"]?.boolValue == true ? " · head" : "")</p>"

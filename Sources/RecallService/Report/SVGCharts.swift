@@ -7,6 +7,8 @@ import Foundation
 public enum SVGCharts {
     /// Escapes text for XML content and attribute values.
     public static func escape(_ s: String) -> String {
+        // Most text (numbers, task names, dates) has nothing to escape: one pass over the bytes.
+        if !s.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) { return s }
         var out = ""
         out.reserveCapacity(s.count)
         for c in s {

@@ -124,7 +124,8 @@ struct DaemonClient {
         }
     }
 
-    private func connect() throws -> Int32 {
+    /// A connected socket to the daemon (the caller closes it); the UI bridge uses it too.
+    func connect() throws -> Int32 {
         switch endpoint {
         case let .unix(path):
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -173,7 +174,7 @@ struct DaemonClient {
         }
     }
 
-    private func send(_ fd: Int32, _ data: Data) throws {
+    func send(_ fd: Int32, _ data: Data) throws {
         try data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
