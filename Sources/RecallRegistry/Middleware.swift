@@ -15,8 +15,16 @@ struct RequestLogMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch let error as HTTPError {
             // The router's own answers (no such route): JSON like every other error, logged and counted.
-            response = API.error(error.status == .notFound ? "no endpoint \(request.method) \(request.uri.path); see docs/openapi.yaml" : "\(error)",
-                                 status: error.status)
+            // A path the API has, asked with a method it does not take, is 405 with the methods it does.
+            let allowed = error.status == .notFound ? Routes.methods(forPath: request.uri.path) : []
+            if !allowed.isEmpty {
+                response = API.error("\(request.uri.path) takes \(allowed.joined(separator: ", ")), not \(request.method); see docs/openapi.yaml",
+                                     status: .methodNotAllowed)
+                response.headers[.allow] = allowed.joined(separator: ", ")
+            } else {
+                response = API.error(error.status == .notFound ? "no endpoint \(request.method) \(request.uri.path); see docs/openapi.yaml" : "\(error)",
+                                     status: error.status)
+            }
         }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         metrics.countRequest(method: request.method.rawValue, status: response.status.code)

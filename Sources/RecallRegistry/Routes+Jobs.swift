@@ -9,7 +9,7 @@ extension Routes {
         let registry = self.registry, remote = self.remote
         router.get("/v1/jobs") { _, _ in
             await handle {
-                API.json(.array(try await API.blocking { try registry.store.provenance.jobs().map { registry.jobJSON($0, hidingPaths: remote) } }))
+                API.json(.array(try await API.blocking { try registry.jobs().map { registry.jobJSON($0, hidingPaths: remote) } }))
             }
         }
         router.get("/v1/jobs/:id") { _, context in
@@ -26,7 +26,7 @@ extension Routes {
                 let body = ResponseBody { writer in
                     var last = ""
                     while true {
-                        let job = try await API.blocking { try registry.store.provenance.job(id) }
+                        let job = try await API.blocking { try registry.job(id) }
                         guard let job else { break }
                         let line = registry.jobJSON(job, hidingPaths: remote).serialized()
                         let key = "\(job.state)|\(job.phase ?? "")|\(job.progress)"
@@ -51,7 +51,7 @@ extension Routes {
     }
 
     static func job(_ registry: Registry, _ id: Int, hidingPaths: Bool) throws -> JSONValue {
-        guard let job = try registry.store.provenance.job(id) else { throw APIError(.notFound, "no job \(id); see `recallctl jobs`") }
+        guard let job = try registry.job(id) else { throw APIError(.notFound, "no job \(id); see `recallctl jobs`") }
         return registry.jobJSON(job, hidingPaths: hidingPaths)
     }
 }

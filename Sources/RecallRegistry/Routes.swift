@@ -40,6 +40,17 @@ struct Routes {
         ("POST", "/v1/verify"), ("POST", "/v1/gc"), ("GET", "/v1/evaluations"), ("POST", "/v1/versions/{ref}/eval"),
     ]
 
+    /// The methods `table` serves at a concrete path (`{name}` matches one segment), in the table's order.
+    static func methods(forPath path: String) -> [String] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        return table.filter { _, template in
+            let parts = template.split(separator: "/", omittingEmptySubsequences: false)
+            return parts.count == segments.count && zip(parts, segments).allSatisfy { part, segment in
+                part.hasPrefix("{") ? !segment.isEmpty : part == segment
+            }
+        }.map(\.0)
+    }
+
     func handle(_ work: @escaping @Sendable () async throws -> Response) async -> Response {
         do { return try await work() } catch { return API.error(error) }
     }

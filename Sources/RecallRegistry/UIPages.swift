@@ -195,7 +195,7 @@ struct UIPages {
     }
 
     func jobs() throws -> String {
-        let rows = try registry.store.provenance.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }
+        let rows = try registry.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }
         var body = "<p class=\"muted\">Updates live (server-sent events).</p><table id=\"jobs\"><thead><tr><th scope=\"col\">job</th><th scope=\"col\">state</th><th scope=\"col\">phase</th><th scope=\"col\">progress</th><th scope=\"col\">ETA</th><th scope=\"col\">error</th></tr></thead><tbody>"
         for j in rows { body += Self.jobRow(j) }
         body += "</tbody></table>"

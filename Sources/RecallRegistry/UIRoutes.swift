@@ -73,7 +73,7 @@ struct UIRoutes {
                 let deadline = Date().addingTimeInterval(600)
                 var lastWrite = Date()
                 while Date() < deadline {
-                    let json = try await API.blocking { JSONValue.array(try registry.store.provenance.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }).serialized() }
+                    let json = try await API.blocking { JSONValue.array(try registry.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }).serialized() }
                     if json != last {
                         try await writer.write(ByteBuffer(string: "event: jobs\ndata: \(json)\n\n"))
                         last = json

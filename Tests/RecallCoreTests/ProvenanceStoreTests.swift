@@ -40,6 +40,27 @@ final class ProvenanceStoreTests: XCTestCase {
         assertRecallError([path.path, "newer than this binary", "upgrade"]) { _ = try ProvenanceStore(path: path) }
     }
 
+    /// A damaged row is an error naming table, row and column, never a default that hides it
+    /// (a job with an unknown state used to read as `failed`, a model's missing size as 0).
+    func testDamagedRowsThrowNamingTableRowAndColumn() throws {
+        let store = try ProvenanceStore(path: dir.appendingPathComponent("d.sqlite"))
+        let job = try store.enqueueJob(kind: "register", payload: .object([("task", .string("t"))]))
+        XCTAssertEqual(try store.job(job.id)?.state, .queued)
+        try store.db.query("PRAGMA ignore_check_constraints = ON")
+        try store.db.query("UPDATE jobs SET state = 'exploded' WHERE id = ?", [.of(job.id)])
+        assertRecallError(["registry.sqlite", "jobs id \(job.id)", "'exploded'", "`state`", "recallctl verify"]) { _ = try store.job(job.id) }
+        assertRecallError(["jobs id \(job.id)"]) { _ = try store.jobs() }
+        try store.db.query("UPDATE jobs SET state = 'queued', payload_json = '{not json' WHERE id = ?", [.of(job.id)])
+        assertRecallError(["jobs id \(job.id)", "`payload_json`"]) { _ = try store.job(job.id) }
+
+        let (model, _) = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: nil, format: "directory",
+                                               contentHash: hash(3), architecture: "llama", parentID: nil, rawBytes: 10, storedBytes: 5)
+        try store.db.query("UPDATE models SET raw_bytes = 'ten' WHERE id = ?", [.of(model.id)])
+        assertRecallError(["models id \(model.id)", "`raw_bytes`"]) { _ = try store.model(id: model.id) }
+        try store.db.query("UPDATE models SET raw_bytes = 10, kind = 'ghost' WHERE id = ?", [.of(model.id)])
+        assertRecallError(["models id \(model.id)", "'ghost'", "`kind`"]) { _ = try store.models() }
+    }
+
     func testModelsAreIdempotentByContent() throws {
         let store = try ProvenanceStore(path: dir.appendingPathComponent("p.sqlite"))
         let (a, createdA) = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: "/x", format: "directory",

@@ -135,6 +135,25 @@ final class InProcessRouterTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: registry.incoming.path), [])
     }
 
+    /// A path the API serves, asked with a method it does not take, is 405 with `Allow` (Schemathesis
+    /// ST204); a path it does not serve stays 404.
+    func testUndeclaredMethodIs405WithAllow() async throws {
+        try await application(.unixSocket).test(.router) { client in
+            try await client.execute(uri: "/v1/versions/3", method: .init("TRACE")!) { response in
+                XCTAssertEqual(response.status, .methodNotAllowed)
+                XCTAssertEqual(response.headers[.allow], "GET")
+                XCTAssertTrue(try self.error(response).error.contains("takes GET, not TRACE"))
+            }
+            try await client.execute(uri: "/v1/gc", method: .get) { response in
+                XCTAssertEqual(response.status, .methodNotAllowed)
+                XCTAssertEqual(response.headers[.allow], "POST")
+            }
+            try await client.execute(uri: "/v1/nothing-here", method: .get) { response in
+                XCTAssertEqual(response.status, .notFound)
+            }
+        }
+    }
+
     /// Uploads no queued job names are removed when a worker starts; a queued job's upload stays.
     func testOrphanUploadsAreRemovedAtStart() throws {
         _ = registry.stop(timeout: 30)

@@ -21,6 +21,8 @@ public final class Registry: @unchecked Sendable {
     private var stopping = false
     private var workerDone = false
     private var running: (id: Int, started: Date)?
+    /// A job whose failure the worker could not yet write (see `recordFailure`).
+    private var unrecordedFailure: (id: Int, error: String)?
     public var log: @Sendable (String) -> Void = { _ in }
     /// Fault-injection knob for the crash tests (`RECALL_JOB_PHASE_DELAY_MS`): a pause at the
     /// start of every phase so a test can kill the daemon mid-job. Zero unless set.
@@ -241,14 +243,24 @@ public final class Registry: @unchecked Sendable {
     /// too) the worker keeps trying, backing off to 30 s, before it takes another job: the next one
     /// would fail the same way, and a job must not stay `running` with no reason while the daemon
     /// lives. On stop it gives up; the job is then requeued at the next start.
+    ///
+    /// Meanwhile the failure is answered from memory (`job(_:)`), so a client watching the job
+    /// sees it fail with its reason instead of `running` until the disk has room.
     func recordFailure(_ id: Int, _ message: String) {
         var wait = 0.5
         while true {
-            do { try provenance.failJob(id, error: message); return } catch {
+            do {
+                try provenance.failJob(id, error: message)
+                condition.lock(); unrecordedFailure = nil; condition.unlock()
+                return
+            } catch {
                 log("job \(id): cannot record its failure (\(error)); retrying in \(wait) s")
+                condition.lock()
+                unrecordedFailure = (id, "\(message) (not yet written to registry.sqlite: \(error); the daemon retries until it can)")
+                condition.unlock()
             }
             condition.lock()
-            if stopping { condition.unlock(); return }
+            if stopping { unrecordedFailure = nil; condition.unlock(); return }
             _ = condition.wait(until: Date().addingTimeInterval(wait))
             condition.unlock()
             wait = min(wait * 2, 30)
@@ -289,6 +301,22 @@ public final class Registry: @unchecked Sendable {
     }
 
     /// The running job and when it started, for ETA.
+    /// Job `id` as clients see it: the row, or its failure while that cannot be written yet.
+    public func job(_ id: Int) throws -> JobRecord? {
+        try provenance.job(id).map(overlay)
+    }
+
+    /// The newest jobs, as `job(_:)` answers each.
+    public func jobs(limit: Int = 50) throws -> [JobRecord] {
+        try provenance.jobs(limit: limit).map(overlay)
+    }
+
+    private func overlay(_ job: JobRecord) -> JobRecord {
+        condition.lock(); defer { condition.unlock() }
+        guard let pending = unrecordedFailure, pending.id == job.id, !job.isFinished else { return job }
+        return job.failed(with: pending.error)
+    }
+
     public var runningJob: (id: Int, started: Date)? {
         condition.lock(); defer { condition.unlock() }
         return running

@@ -17,18 +17,34 @@ public struct JobRecord: Equatable, Sendable {
     public let startedAt: String?
     public let finishedAt: String?
 
-    init(row: SQLRow) {
-        id = row["id"].int ?? 0
-        kind = row["kind"].text ?? ""
-        state = State(rawValue: row["state"].text ?? "") ?? .failed
-        payload = (try? JSONValue.parse(Data((row["payload_json"].text ?? "{}").utf8))) ?? .object([])
+    init(row: SQLRow) throws {
+        let r = RowReader(row, table: "jobs")
+        id = try r.int("id")
+        kind = try r.text("kind")
+        state = try r.value("state")
+        guard let payload = try r.json("payload_json") else { throw r.damage("payload_json", "no JSON text") }
+        self.payload = payload
         phase = row["phase"].text
-        progress = row["progress"].double ?? 0
+        progress = try r.double("progress")
         error = row["error"].text
-        result = row["result_json"].text.flatMap { try? JSONValue.parse(Data($0.utf8)) }
-        createdAt = row["created_at"].text ?? ""
+        result = try r.json("result_json")
+        createdAt = try r.text("created_at")
         startedAt = row["started_at"].text
         finishedAt = row["finished_at"].text
+    }
+
+    /// This job as failed with `error`: what the daemon answers about a failure it has not yet
+    /// been able to write (a full disk).
+    public func failed(with error: String) -> JobRecord {
+        JobRecord(id: id, kind: kind, state: .failed, payload: payload, phase: phase, progress: progress, error: error,
+                  result: result, createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt)
+    }
+
+    private init(id: Int, kind: String, state: State, payload: JSONValue, phase: String?, progress: Double, error: String?,
+                 result: JSONValue?, createdAt: String, startedAt: String?, finishedAt: String?) {
+        self.id = id; self.kind = kind; self.state = state; self.payload = payload; self.phase = phase
+        self.progress = progress; self.error = error; self.result = result; self.createdAt = createdAt
+        self.startedAt = startedAt; self.finishedAt = finishedAt
     }
 
     public var isFinished: Bool { state == .succeeded || state == .failed || state == .cancelled }
@@ -53,18 +69,18 @@ extension ProvenanceStore {
                 let id = db.lastInsertID
                 try db.query("INSERT INTO events(kind, detail_json) VALUES ('job.queued', ?)",
                              [.text(JSONValue.object([("job", .int(id)), ("kind", .string(kind))]).serialized())])
-                return JobRecord(row: try db.query("SELECT * FROM jobs WHERE id = ?", [.of(id)])[0])
+                return try JobRecord(row: try db.query("SELECT * FROM jobs WHERE id = ?", [.of(id)])[0])
             }
         }
     }
 
     public func job(_ id: Int) throws -> JobRecord? {
-        try locked { try db.query("SELECT * FROM jobs WHERE id = ?", [.of(id)]).first.map(JobRecord.init) }
+        try locked { try db.query("SELECT * FROM jobs WHERE id = ?", [.of(id)]).first.map { try JobRecord(row: $0) } }
     }
 
     /// Newest first.
     public func jobs(limit: Int = 50) throws -> [JobRecord] {
-        try locked { try db.query("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", [.of(limit)]).map(JobRecord.init) }
+        try locked { try db.query("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", [.of(limit)]).map { try JobRecord(row: $0) } }
     }
 
     /// Claims the oldest queued job (arrival order) and marks it running.
@@ -77,7 +93,7 @@ extension ProvenanceStore {
                     UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?
                     """, [.of(id)])
-                return JobRecord(row: try db.query("SELECT * FROM jobs WHERE id = ?", [.of(id)])[0])
+                return try JobRecord(row: try db.query("SELECT * FROM jobs WHERE id = ?", [.of(id)])[0])
             }
         }
     }

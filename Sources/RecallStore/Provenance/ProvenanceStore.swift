@@ -25,15 +25,15 @@ public final class ProvenanceStore: @unchecked Sendable {
     // MARK: Models
 
     public func model(hash: String) throws -> ModelRecord? {
-        try locked { try db.query("SELECT * FROM models WHERE content_hash = ?", [.text(hash)]).first.map(ModelRecord.init) }
+        try locked { try db.query("SELECT * FROM models WHERE content_hash = ?", [.text(hash)]).first.map { try ModelRecord(row: $0) } }
     }
 
     public func model(id: Int) throws -> ModelRecord? {
-        try locked { try db.query("SELECT * FROM models WHERE id = ?", [.of(id)]).first.map(ModelRecord.init) }
+        try locked { try db.query("SELECT * FROM models WHERE id = ?", [.of(id)]).first.map { try ModelRecord(row: $0) } }
     }
 
     public func models() throws -> [ModelRecord] {
-        try locked { try db.query("SELECT * FROM models ORDER BY id").map(ModelRecord.init) }
+        try locked { try db.query("SELECT * FROM models ORDER BY id").map { try ModelRecord(row: $0) } }
     }
 
     /// Inserts a model row, or returns the existing one with the same content hash (idempotent).
@@ -43,7 +43,7 @@ public final class ProvenanceStore: @unchecked Sendable {
         try locked {
             try db.transaction {
                 if let existing = try db.query("SELECT * FROM models WHERE content_hash = ?", [.text(contentHash)]).first {
-                    return (ModelRecord(row: existing), false)
+                    return (try ModelRecord(row: existing), false)
                 }
                 try db.query("""
                     INSERT INTO models(kind, name, task, source_path, format, content_hash, architecture, parent_id, raw_bytes, stored_bytes)
@@ -53,7 +53,7 @@ public final class ProvenanceStore: @unchecked Sendable {
                 let id = db.lastInsertID
                 try db.query("INSERT INTO events(kind, model_id, detail_json) VALUES ('model.added', ?, ?)",
                              [.of(id), .text(JSONValue.object([("name", .string(name)), ("kind", .string(kind.rawValue))]).serialized())])
-                return (ModelRecord(row: try db.query("SELECT * FROM models WHERE id = ?", [.of(id)])[0]), true)
+                return (try ModelRecord(row: try db.query("SELECT * FROM models WHERE id = ?", [.of(id)])[0]), true)
             }
         }
     }
@@ -93,17 +93,17 @@ public final class ProvenanceStore: @unchecked Sendable {
                 try db.query("INSERT INTO events(kind, version, model_id, detail_json) VALUES (?, ?, ?, ?)",
                              [.text(gated ? "version.gated" : "version.committed"), .of(number), .of(modelID),
                               .text(JSONValue.object([("method", .string(method))]).serialized())])
-                return VersionRecord(row: try db.query("SELECT * FROM versions WHERE number = ?", [.of(number)])[0])
+                return try VersionRecord(row: try db.query("SELECT * FROM versions WHERE number = ?", [.of(number)])[0])
             }
         }
     }
 
     public func versions() throws -> [VersionRecord] {
-        try locked { try db.query("SELECT * FROM versions ORDER BY number").map(VersionRecord.init) }
+        try locked { try db.query("SELECT * FROM versions ORDER BY number").map { try VersionRecord(row: $0) } }
     }
 
     public func version(_ number: Int) throws -> VersionRecord? {
-        try locked { try db.query("SELECT * FROM versions WHERE number = ?", [.of(number)]).first.map(VersionRecord.init) }
+        try locked { try db.query("SELECT * FROM versions WHERE number = ?", [.of(number)]).first.map { try VersionRecord(row: $0) } }
     }
 
     public func detail(of number: Int) throws -> VersionDetail {

@@ -16,19 +16,20 @@ public struct ModelRecord: Equatable, Sendable {
     public let storedBytes: Int
     public let createdAt: String
 
-    init(row: SQLRow) {
-        id = row["id"].int ?? 0
-        kind = Kind(rawValue: row["kind"].text ?? "") ?? .task
-        name = row["name"].text ?? ""
+    init(row: SQLRow) throws {
+        let r = RowReader(row, table: "models")
+        id = try r.int("id")
+        kind = try r.value("kind")
+        name = try r.text("name")
         task = row["task"].text
         sourcePath = row["source_path"].text
-        format = row["format"].text ?? ""
-        contentHash = row["content_hash"].text ?? ""
-        architecture = row["architecture"].text ?? "{}"
-        parentID = row["parent_id"].int
-        rawBytes = row["raw_bytes"].int ?? 0
-        storedBytes = row["stored_bytes"].int ?? 0
-        createdAt = row["created_at"].text ?? ""
+        format = try r.text("format")
+        contentHash = try r.text("content_hash")
+        architecture = try r.text("architecture")
+        parentID = try r.optionalInt("parent_id")
+        rawBytes = try r.int("raw_bytes")
+        storedBytes = try r.int("stored_bytes")
+        createdAt = try r.text("created_at")
     }
 }
 
@@ -45,17 +46,18 @@ public struct VersionRecord: Equatable, Sendable {
     public let gateReason: String?
     public let createdAt: String
 
-    init(row: SQLRow) {
-        number = row["number"].int ?? 0
-        modelID = row["model_id"].int ?? 0
-        parentVersion = row["parent_version"].int
+    init(row: SQLRow) throws {
+        let r = RowReader(row, table: "versions", key: "number")
+        number = try r.int("number")
+        modelID = try r.int("model_id")
+        parentVersion = try r.optionalInt("parent_version")
         task = row["task"].text
-        method = row["method"].text ?? ""
-        optionsJSON = row["options_json"].text ?? "{}"
-        message = row["message"].text ?? ""
-        gated = (row["gated"].int ?? 0) != 0
+        method = try r.text("method")
+        optionsJSON = try r.text("options_json")
+        message = try r.text("message")
+        gated = try r.int("gated") != 0
         gateReason = row["gate_reason"].text
-        createdAt = row["created_at"].text ?? ""
+        createdAt = try r.text("created_at")
     }
 }
 

@@ -92,7 +92,7 @@ extension ProvenanceStore {
                 try db.query("INSERT INTO refs(name, kind, version) VALUES ('head', 'head', 1)")
                 try db.query("INSERT INTO events(kind, version, model_id, detail_json) VALUES ('registry.init', 1, ?, ?)",
                              [.of(settings.baseModelID), .text(settings.json.serialized())])
-                return VersionRecord(row: try db.query("SELECT * FROM versions WHERE number = 1")[0])
+                return try VersionRecord(row: try db.query("SELECT * FROM versions WHERE number = 1")[0])
             }
         }
     }
