@@ -113,9 +113,12 @@ struct RegisterPipeline {
         try report("store", 0)
         if let id = state.first(where: { $0.0 == "task_model_id" })?.1.intValue, let m = try provenance.model(id: id) {
             // Killed between the version's commit and the job's finish: the version exists, so the
-            // resumed job reports it instead of merging the task a second time.
+            // resumed job reports it instead of merging the task a second time. It is this job's
+            // version (not `existing`, which means identical content registered by another job).
             if let committed = try provenance.versionMerging(modelID: m.id) {
-                return .existing(.object([("existing", .bool(true)), ("model_id", .int(m.id)), ("version", .int(committed)),
+                let record = try provenance.version(committed)
+                return .existing(.object([("existing", .bool(false)), ("model_id", .int(m.id)), ("version", .int(committed)),
+                                          ("gated", .bool(record?.gated ?? false)), ("gate_reason", record?.gateReason.map { .string($0) } ?? .null),
                                           ("message", .string("version \(committed) was committed before the restart"))]))
             }
             return .stored(m)
