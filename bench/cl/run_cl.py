@@ -104,6 +104,21 @@ class Bench:
         finally:
             self.stop(home)
 
+    def final_items(self, run, name, split, keep=True):
+        """Per-item accuracy of a registry run's head on every task (its daemon restarted to export it)."""
+        final = os.path.join(self.a.work, "final", name)
+        shutil.rmtree(final, ignore_errors=True)
+        home, sock = run["home"], run["socket"]
+        sh([self.ctl, "daemon", "start", "--home", home, "--socket", sock])
+        try:
+            sh([self.ctl, "export", "head", final, "--socket", sock])
+        finally:
+            self.stop(home)
+        items = self.accuracy(final, self.tasks, split)
+        if not keep:
+            shutil.rmtree(final, ignore_errors=True)
+        return items
+
     # --- phases -------------------------------------------------------------------------------
     def bounds(self):
         res = {"base": self.accuracy(self.a.base, self.tasks, "eval"), "experts": {}}
@@ -143,15 +158,7 @@ class Bench:
             run = self.run_registry(f"experts-{label}-{split}", method, options, split)
             run["method"] = label
             # Per-item results of the final model, for paired bootstrap intervals.
-            final = os.path.join(self.a.work, "final", f"{label}-{split}")
-            shutil.rmtree(final, ignore_errors=True)
-            home, sock = run["home"], run["socket"]
-            sh([self.ctl, "daemon", "start", "--home", home, "--socket", sock])
-            try:
-                sh([self.ctl, "export", "head", final, "--socket", sock])
-            finally:
-                self.stop(home)
-            run["final_items"] = self.accuracy(final, self.tasks, split)
+            run["final_items"] = self.final_items(run, f"{label}-{split}", split)
             runs = [r for r in runs if r["method"] != label] + [run]
             order = [m for m, _, _ in self.METHODS]
             runs.sort(key=lambda r: order.index(r["method"]) if r["method"] in order else len(order))
@@ -174,18 +181,10 @@ class Bench:
                 if any(r["method"] == label and r["order"] == order for r in runs):
                     continue
                 run = self.run_registry(f"order-{label}-{order[0]}", method, options, "eval", tasks=order, evaluate=False)
-                final = os.path.join(self.a.work, "final", f"order-{label}-{order[0]}")
-                shutil.rmtree(final, ignore_errors=True)
-                home, sock = run["home"], run["socket"]
-                sh([self.ctl, "daemon", "start", "--home", home, "--socket", sock])
-                try:
-                    sh([self.ctl, "export", "head", final, "--socket", sock])
-                finally:
-                    self.stop(home)
                 runs.append({"method": label, "options": options, "order": order, "register_seconds": run["register_seconds"],
-                             "content_hash": run["head"]["model"]["content_hash"], "final_items": self.accuracy(final, self.tasks, "eval")})
-                shutil.rmtree(final, ignore_errors=True)
-                shutil.rmtree(home, ignore_errors=True)
+                             "content_hash": run["head"]["model"]["content_hash"],
+                             "final_items": self.final_items(run, f"order-{label}-{order[0]}", "eval", keep=False)})
+                shutil.rmtree(run["home"], ignore_errors=True)
                 print(f"  order {label} {' '.join(order)}: head {runs[-1]['content_hash'][:12]}", flush=True)
                 self.save("cl-orders.json", runs)
 
