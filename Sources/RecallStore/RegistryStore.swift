@@ -26,6 +26,12 @@ public final class RegistryStore: @unchecked Sendable {
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         let sqlite = home.appendingPathComponent("registry.sqlite")
         let hadProvenance = FileManager.default.fileExists(atPath: sqlite.path)
+        let data = home.appendingPathComponent("store").appendingPathComponent("data.mdb")
+        // The converse: provenance of models whose weights are gone (a lost store/data.mdb). LMDB
+        // would create an empty one and every version would fail to read, so refuse before that.
+        if hadProvenance, !FileManager.default.fileExists(atPath: data.path), case let recorded = try ProvenanceStore(path: sqlite).models().count, recorded > 0 {
+            throw RecallError(.notFound, "\(data.path) is missing but \(sqlite.path) records \(recorded) model(s); restore store/ from a backup, or move registry.sqlite away to start a new registry")
+        }
         blobs = try BlobStore(directory: home.appendingPathComponent("store"), level: compressionLevel, initialMapSize: initialMapSize)
         // Stored weights without their provenance: a lost or moved registry.sqlite. Starting a new,
         // empty registry here would let the next gc delete every model, so refuse instead.

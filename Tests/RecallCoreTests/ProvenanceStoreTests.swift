@@ -172,6 +172,21 @@ final class RegistryGCTests: XCTestCase {
 
     /// A home whose registry.sqlite is gone but whose store holds models is refused, naming both:
     /// a fresh empty registry there would let the next gc delete every model (RELIABILITY.md).
+    func testRefusesProvenanceWhoseStoreIsMissing() throws {
+        let dir = try makeTempDirectory(self)
+        do {
+            let store = try RegistryStore(home: dir)
+            _ = try store.putModel(try Checkpoint.open(Fixtures.url("hf-tiny-llama")), kind: .base, name: "tiny")
+        }
+        let data = dir.appendingPathComponent("store/data.mdb")
+        try FileManager.default.removeItem(at: data)
+        XCTAssertThrowsError(try RegistryStore(home: dir)) { error in
+            let message = (error as? RecallError)?.message ?? "\(error)"
+            XCTAssertTrue(message.contains("data.mdb is missing") && message.contains("records 1 model"), message)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data.path), "no empty store created in its place")
+    }
+
     func testRefusesAStoreWhoseProvenanceIsMissing() throws {
         let dir = try makeTempDirectory(self)
         do {

@@ -1,4 +1,6 @@
-// One libFuzzer executable for every parser of user uploads and stored bytes (issue #20).
+// Every parser of user uploads and stored bytes, one harness each (issue #20): libFuzzer drives
+// them (main.swift), and make test replays fuzz/corpus through them (Tests/RecallCoreTests/
+// FuzzCorpusReplayTests.swift links this file).
 // The harness is picked by RECALL_FUZZ_HARNESS (fuzz/run.sh sets it); `Harnesses.all` lists them.
 // Errors thrown by a parser are the expected answer to bad input; a trap, a sanitizer report, a
 // hang or runaway memory is a finding.
@@ -239,23 +241,4 @@ enum Harnesses {
         _ = m.rawBytes
         _ = try? Manifest(json: m.json) == m
     }
-}
-
-nonisolated(unsafe) var selected: Harness?
-
-/// Picks the harness named by RECALL_FUZZ_HARNESS (main.swift calls it before libFuzzer starts).
-func selectHarness() {
-    let name = ProcessInfo.processInfo.environment["RECALL_FUZZ_HARNESS"] ?? ""
-    guard let h = Harnesses.all[name] else {
-        let names = Harnesses.all.keys.sorted().joined(separator: " ")
-        fputs("recall-fuzz: set RECALL_FUZZ_HARNESS to one of: \(names)\n", stderr)
-        exit(2)
-    }
-    selected = h
-}
-
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    selected!(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
 }

@@ -1,0 +1,1 @@
+../../fuzz/Sources/recall-fuzz/Harnesses.swift
