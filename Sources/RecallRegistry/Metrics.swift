@@ -26,13 +26,14 @@ final class Metrics: @unchecked Sendable {
                [("quantile=\"0.5\"", quantile(durations, 0.5)), ("quantile=\"0.9\"", quantile(durations, 0.9))])
         out += "recall_job_duration_seconds_sum \(format(durations.reduce(0, +)))\nrecall_job_duration_seconds_count \(durations.count)\n"
         let chunks = try registry.store.blobs.chunkStatistics()
-        let logical = try registry.store.provenance.models().reduce(0) { $0 + $1.rawBytes }
+        let totals = try registry.store.provenance.totals()
+        let logical = totals.modelRawBytes
         metric("recall_store_stored_bytes", "gauge", "Compressed bytes of all chunks in the blob store.", [("", Double(chunks.storedBytes))])
         metric("recall_store_logical_bytes", "gauge", "Raw bytes of every stored model, before deduplication and compression.", [("", Double(logical))])
         metric("recall_store_chunks", "gauge", "Distinct chunks in the blob store.", [("", Double(chunks.count))])
         metric("recall_store_dedup_ratio", "gauge", "Logical bytes per stored byte (deduplication and compression together).",
                [("", chunks.storedBytes > 0 ? Double(logical) / Double(chunks.storedBytes) : 0)])
-        metric("recall_versions", "gauge", "Versions in the lineage.", [("", Double(try registry.store.provenance.versions().count))])
+        metric("recall_versions", "gauge", "Versions in the lineage.", [("", Double(totals.versions))])
         let snapshot: [String: Int] = { lock.lock(); defer { lock.unlock() }; return requests }()
         metric("recall_http_requests_total", "counter", "HTTP requests answered, by method and status.",
                snapshot.keys.sorted().map { key in

@@ -144,6 +144,35 @@ final class BlobStoreTests: XCTestCase {
         assertRecallError(["no checkpoint"]) { _ = try store.checkpoint(drop) }
     }
 
+    /// The chunk totals status answers from (entry count + running byte total) equal a walk of every
+    /// chunk after stores, a deduplicated store and a gc; a store without the total is walked once.
+    func testChunkTotalsFollowPutsAndGCAndAreRebuiltWhenAbsent() throws {
+        let store = try BlobStore(directory: dir, chunkBytes: 2048)
+        func walked() throws -> (count: Int, storedBytes: Int) {
+            try store.env.read { txn in
+                var n = 0, bytes = 0
+                try txn.forEach("chunks") { _, v in n += 1; bytes += v.count; return true }
+                return (n, bytes)
+            }
+        }
+        XCTAssertEqual(try store.chunkStatistics().count, 0)
+        let (keep, _) = try store.put(model(seed: 5))
+        let (drop, _) = try store.put(model(seed: 6))
+        _ = try store.put(model(seed: 5))
+        var expected = try walked()
+        XCTAssertGreaterThan(expected.storedBytes, 0)
+        XCTAssertTrue(try store.chunkStatistics() == expected)
+        try store.removeManifest(drop)
+        let report = try store.gc()
+        XCTAssertGreaterThan(report.removedBytes, 0)
+        expected = try walked()
+        XCTAssertTrue(try store.chunkStatistics() == expected, "after gc")
+        try store.env.write { txn in _ = try txn.delete("meta", BlobStore.chunkBytesKey) }
+        XCTAssertTrue(try store.chunkStatistics() == expected, "rebuilt by a walk")
+        XCTAssertNotNil(try store.env.read { try BlobStore.chunkBytes(in: $0) }, "and kept")
+        _ = keep
+    }
+
     func testMapGrowsInsteadOfFailing() throws {
         // A 1 MiB map cannot hold 6 MiB of incompressible-ish f32: the store must grow it.
         let store = try BlobStore(directory: dir, chunkBytes: 1 << 20, initialMapSize: 1 << 20)

@@ -67,17 +67,17 @@ extension Registry {
         let settings = try provenance.settings()
         let counts = try provenance.jobCounts()
         let chunks = try store.blobs.chunkStatistics()
-        let raw = try provenance.models().reduce(0) { $0 + $1.rawBytes }
+        let totals = try provenance.totals()
         let running = runningJob
         return .object([
             ("version", .string(RecallVersion.string)), ("home", .string(store.home.path)),
             ("initialised", .bool(settings != nil)), ("settings", settings?.json ?? .null),
             ("head", try provenance.head().map { .int($0) } ?? .null),
-            ("versions", .int(try provenance.versions().count)), ("models", .int(try provenance.models().count)),
+            ("versions", .int(totals.versions)), ("models", .int(totals.models)),
             ("jobs", .object(["queued", "running", "succeeded", "failed"].map { ($0, .int(counts[$0] ?? 0)) })),
             ("running_job", running.map { .int($0.id) } ?? .null),
             ("store", .object([("chunks", .int(chunks.count)), ("stored_bytes", .int(chunks.storedBytes)),
-                               ("logical_bytes", .int(raw))])),
+                               ("logical_bytes", .int(totals.modelRawBytes))])),
         ])
     }
 

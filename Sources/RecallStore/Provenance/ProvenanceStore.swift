@@ -32,6 +32,19 @@ public final class ProvenanceStore: @unchecked Sendable {
         try locked { try db.query("SELECT * FROM models WHERE id = ?", [.of(id)]).first.map { try ModelRecord(row: $0) } }
     }
 
+    /// Versions and models recorded, and the raw bytes of every model, counted by SQLite (status
+    /// and /metrics ask on every call; loading every row grew with the lineage).
+    public func totals() throws -> (versions: Int, models: Int, modelRawBytes: Int) {
+        try locked {
+            let row = try db.query("""
+                SELECT (SELECT COUNT(*) FROM versions) AS versions, (SELECT COUNT(*) FROM models) AS models,
+                       (SELECT COALESCE(SUM(raw_bytes), 0) FROM models) AS raw
+                """)[0]
+            let r = RowReader(row, table: "totals")
+            return (try r.int("versions"), try r.int("models"), try r.int("raw"))
+        }
+    }
+
     public func models() throws -> [ModelRecord] {
         try locked { try db.query("SELECT * FROM models ORDER BY id").map { try ModelRecord(row: $0) } }
     }
