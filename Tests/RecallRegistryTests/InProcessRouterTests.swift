@@ -155,6 +155,18 @@ final class InProcessRouterTests: XCTestCase {
     }
 
     /// Uploads no queued job names are removed when a worker starts; a queued job's upload stays.
+    /// While the daemon runs, an upload no job names is removed once it is older than
+    /// `uploadMaxAge`; a younger one (its register may be on the way) stays.
+    func testStaleUploadsAreRemovedWhileRunning() throws {
+        let stale = registry.incoming.appendingPathComponent("upload-\(UUID().uuidString)-model.safetensors")
+        let fresh = registry.incoming.appendingPathComponent("upload-\(UUID().uuidString)-model.safetensors")
+        for url in [stale, fresh] { XCTAssertTrue(FileManager.default.createFile(atPath: url.path, contents: Data([1, 2, 3]))) }
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: stale.path)
+        registry.removeOrphanUploads(olderThan: registry.uploadMaxAge)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale.path), "two hours old")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: fresh.path), "just uploaded")
+    }
+
     func testOrphanUploadsAreRemovedAtStart() throws {
         _ = registry.stop(timeout: 30)
         let orphan = registry.incoming.appendingPathComponent("upload-\(UUID().uuidString)-model.safetensors")

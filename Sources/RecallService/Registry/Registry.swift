@@ -214,6 +214,7 @@ public final class Registry: @unchecked Sendable {
         for id in try provenance.requeueInterruptedJobs() { log("job \(id) was interrupted by a restart; resuming it") }
         removeOrphanUploads()
         let thread = Thread { [self] in
+            var nextUploadSweep = Date().addingTimeInterval(300)
             while true {
                 condition.lock()
                 if stopping { workerDone = true; condition.broadcast(); condition.unlock(); return }
@@ -224,6 +225,10 @@ public final class Registry: @unchecked Sendable {
                     job = nil
                 }
                 guard let job else {
+                    if Date() >= nextUploadSweep {
+                        removeOrphanUploads(olderThan: uploadMaxAge)
+                        nextUploadSweep = Date().addingTimeInterval(300)
+                    }
                     condition.lock()
                     if !stopping { _ = condition.wait(until: Date().addingTimeInterval(1)) }
                     condition.unlock()
@@ -267,10 +272,15 @@ public final class Registry: @unchecked Sendable {
         }
     }
 
-    /// Uploads no queued job names (never registered, or cut off by a kill) are removed when the
-    /// worker starts, so `incoming/` does not grow for ever; a client whose upload went this way
-    /// gets a 404 naming the upload at register and uploads again.
-    func removeOrphanUploads() {
+    /// How long an upload no job names is kept while the daemon runs (a client uploads, then
+    /// registers within seconds; one that never registers must not fill the disk).
+    public var uploadMaxAge: TimeInterval = 3600
+
+    /// Uploads no queued job names (never registered, or cut off by a kill) are removed: all of
+    /// them when the worker starts, and while it runs those older than `uploadMaxAge` (checked
+    /// every few minutes when the worker is idle), so `incoming/` does not grow for ever; a client
+    /// whose upload went this way gets a 404 naming the upload at register and uploads again.
+    func removeOrphanUploads(olderThan age: TimeInterval = 0) {
         let named = Set(((try? provenance.jobs(limit: 10_000)) ?? []).filter { $0.state == .queued || $0.state == .running }
             .compactMap { $0.payload["model"]?.stringValue.map { URL(fileURLWithPath: $0).lastPathComponent } })
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: incoming.path)) ?? []
@@ -281,6 +291,8 @@ public final class Registry: @unchecked Sendable {
         for name in entries where name.hasPrefix("upload-") || name.hasPrefix("export-") {
             let path = incoming.appendingPathComponent(name).path
             guard !named.contains(name) else { continue }
+            if age > 0, let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+               Date().timeIntervalSince(modified) < age { continue }
             do { try FileManager.default.removeItem(atPath: path); log("removed orphan upload \(name)") } catch {
                 log("cannot remove orphan upload \(name): \(error)")
             }
