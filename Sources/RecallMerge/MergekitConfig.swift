@@ -23,68 +23,82 @@ public struct MergekitConfig {
         do { composed = try Yams.compose(yaml: text) } catch {
             throw RecallError(.invalidFile, "\(url.path): not valid YAML (\(String(describing: error).split(separator: "\n").first ?? ""))")
         }
-        // Yams' constructor force-unwraps every mapping key as a string and traps on `? [a, b]: 1`.
-        if let composed, !Self.scalarKeysOnly(composed) {
-            throw RecallError(.invalidFile, "\(url.path): a mapping key is not a plain scalar")
-        }
-        let node = composed?.any
-        guard let root = node as? [String: Any] else { throw RecallError(.invalidFile, "\(url.path): expected a YAML mapping at the top") }
         func bad(_ why: String) -> RecallError { RecallError(.invalidFile, "\(url.path): \(why)") }
-        if root["slices"] != nil { throw bad("the slices: form is not supported; list whole models under models:") }
-        guard let method = root["merge_method"] as? String else { throw bad("missing merge_method") }
+        // Our own reading of the nodes, not Yams' constructor: it force-unwraps every mapping key
+        // as a string (trapped on `? [a, b]: 1`) and reads YAML 1.1 base-60 integers with
+        // overflowing arithmetic (trapped on `999999999999999923:33`), both found by fuzzing.
+        guard let composed, case let .object(root) = try Self.value(composed, at: "", bad: bad) else {
+            throw bad("expected a YAML mapping at the top")
+        }
+        func field(_ key: String) -> JSONValue? { root.last { $0.0 == key }?.1 }
+        if field("slices") != nil { throw bad("the slices: form is not supported; list whole models under models:") }
+        guard let method = field("merge_method")?.stringValue else { throw bad("missing merge_method") }
         let dir = url.deletingLastPathComponent()
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : dir.appendingPathComponent(p).path }
-        func params(_ any: Any?, _ where_: String) throws -> [String: ParameterSetting] {
-            guard let any else { return [:] }
-            guard let map = any as? [String: Any] else { throw bad("\(where_) parameters must be a mapping") }
+        func params(_ value: JSONValue?, _ where_: String) throws -> [String: ParameterSetting] {
+            guard let value, value != .null else { return [:] }
+            guard let map = value.objectValue else { throw bad("\(where_) parameters must be a mapping") }
             var out: [String: ParameterSetting] = [:]
             for (k, v) in map {
-                do { out[k] = try ParameterSetting(json: Self.json(v), field: "\(where_) \(k)") } catch let e as RecallError {
+                do { out[k] = try ParameterSetting(json: v, field: "\(where_) \(k)") } catch let e as RecallError {
                     throw bad(e.message)
                 }
             }
             return out
         }
         self.method = method
-        basePath = (root["base_model"] as? String).map(resolve)
-        guard let list = root["models"] as? [Any], !list.isEmpty else { throw bad("missing models: list") }
+        basePath = field("base_model")?.stringValue.map(resolve)
+        guard let list = field("models")?.arrayValue, !list.isEmpty else { throw bad("missing models: list") }
         models = try list.enumerated().map { i, entry in
-            guard let m = entry as? [String: Any], let path = m["model"] as? String else { throw bad("models[\(i)] needs a model: path") }
-            return (resolve(path), try params(m["parameters"], "models[\(i)]"))
+            guard let path = entry["model"]?.stringValue else { throw bad("models[\(i)] needs a model: path") }
+            return (resolve(path), try params(entry["parameters"], "models[\(i)]"))
         }
-        parameters = try params(root["parameters"], "global")
-        if let d = root["dtype"] as? String {
+        parameters = try params(field("parameters"), "global")
+        if let d = field("dtype")?.stringValue {
             guard let dt = DType(userSpelling: d), dt.isComputeFloat else { throw bad("dtype \(d) is not float32, float16 or bfloat16") }
             dtype = dt
         } else {
             dtype = nil
         }
-        switch root["random_seed"] {
-        case nil: seed = 0
-        case let s as Int where s >= 0: seed = UInt64(s)
-        default: throw bad("random_seed must be a non-negative integer")  // UInt64(-1) trapped
+        if let value = field("random_seed") {
+            guard case .number(_, let integer?) = value, integer >= 0 else { throw bad("random_seed must be a non-negative integer") }  // UInt64(-1) trapped
+            seed = UInt64(integer)
+        } else {
+            seed = 0
         }
     }
 
-    /// Whether every mapping key in `node` is a scalar (all that Yams can construct).
-    static func scalarKeysOnly(_ node: Yams.Node) -> Bool {
-        if let m = node.mapping {
-            return m.allSatisfy { $0.key.scalar != nil && scalarKeysOnly($0.value) }
+    /// A YAML node as a JSON value. Mapping keys must be plain scalars; a quoted or block scalar
+    /// is a string; a plain one is null, a bool (YAML 1.1's words, as PyYAML reads them), a decimal
+    /// integer or a decimal number, else a string: YAML 1.1's base-60, octal and hex forms stay
+    /// strings (a parameter then says it wants a number).
+    static func value(_ node: Yams.Node, at path: String, bad: (String) -> RecallError) throws -> JSONValue {
+        switch node {
+        case let .scalar(scalar):
+            guard scalar.style == .plain || scalar.style == .any else { return .string(scalar.string) }
+            return plainScalar(scalar.string)
+        case let .sequence(items):
+            return .array(try items.enumerated().map { i, item in try value(item, at: "\(path)[\(i)]", bad: bad) })
+        case let .mapping(pairs):
+            return .object(try pairs.map { key, item in
+                guard let name = key.scalar?.string else { throw bad("a mapping key\(path.isEmpty ? "" : " under \(path)") is not a plain scalar") }
+                return (name, try value(item, at: path.isEmpty ? name : "\(path).\(name)", bad: bad))
+            })
         }
-        if let s = node.sequence { return s.allSatisfy(scalarKeysOnly) }
-        return true
     }
 
-    /// YAML scalars and sequences as JSONValue, for `ParameterSetting(json:)`.
-    static func json(_ any: Any) -> JSONValue {
-        switch any {
-        case let b as Bool: return .bool(b)
-        case let i as Int: return .int(i)
-        case let d as Double: return .number(d, integer: nil)
-        case let s as String: return .string(s)
-        case let a as [Any]: return .array(a.map(json))
-        case let m as [String: Any]: return .object(m.keys.sorted().map { ($0, json(m[$0]!)) })
-        default: return .null
+    static func plainScalar(_ text: String) -> JSONValue {
+        switch text {
+        case "", "~", "null", "Null", "NULL": return .null
+        // YAML 1.1's words too: mergekit reads its configs with PyYAML, where `normalize: yes` is true.
+        case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": return .bool(true)
+        case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": return .bool(false)
+        default: break
         }
+        if let i = Int(text) { return .int(i) }
+        // Decimal numbers only (Double() would also take "nan", "inf" and hex floats).
+        let numeric = text.allSatisfy { "0123456789+-.eE".contains($0) } && text.contains(where: \.isNumber)
+        if numeric, let d = Double(text) { return .number(d, integer: nil) }
+        return .string(text)
     }
 }
