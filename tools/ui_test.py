@@ -214,6 +214,18 @@ try:
     labels = [a.get_attribute("aria-label") for a in cells("#lineage a")]
     check(len(labels) == len(history) and all(lab and lab.startswith(f"version {v['version']}:") for lab, v in zip(labels, history)),
           f"every node link has an aria-label naming its version ({labels[:2]})")
+    # Dark and light: a gated node is an outline on the page's background, so its number must read
+    # against that background (it was dark on dark in dark mode).
+    for scheme in ["dark", "light"]:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+        contrast = driver.execute_script("""
+          const lum = c => { const v = c.match(/[0-9.]+/g).slice(0, 3).map(x => { x /= 255; return x <= 0.04045 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+                             return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+          const text = document.querySelector('#lineage g.node[data-gated] text');
+          const a = lum(getComputedStyle(text).fill), b = lum(getComputedStyle(document.body).backgroundColor);
+          return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);""")
+        check(contrast >= 4.5, f"{scheme} mode: a gated node's number has contrast {contrast:.1f} >= 4.5 against the page")
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     # The rollback the test made through the bridge: a marker on its target and a line in the event list.
     def rollback_events():
         return [(int(li.get_attribute("data-version")), int(li.get_attribute("data-from"))) for li in cells("#rollbacks li")]

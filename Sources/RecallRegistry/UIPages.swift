@@ -18,6 +18,18 @@ struct UIPages {
             + navigation + "<main><h1>\(SVGCharts.escape(title))</h1>" + body + "</main></body></html>\n"
     }
 
+    /// The lineage's task models and rollbacks (Registry.lineageJSON) as the chart takes them.
+    static func extras(_ lineage: JSONValue) -> ([SVGCharts.LineageTaskModel], [SVGCharts.LineageRollback]) {
+        let taskModels = (lineage["task_models"]?.arrayValue ?? []).map {
+            SVGCharts.LineageTaskModel(modelID: $0["model_id"]?.intValue ?? 0, version: $0["version"]?.intValue ?? 0,
+                                       name: $0["name"]?.stringValue ?? "", task: $0["task"]?.stringValue)
+        }
+        let rollbacks = (lineage["rollbacks"]?.arrayValue ?? []).map {
+            SVGCharts.LineageRollback(version: $0["version"]?.intValue ?? 0, from: $0["from"]?.intValue, at: $0["at"]?.stringValue ?? "")
+        }
+        return (taskModels, rollbacks)
+    }
+
     func lineage() throws -> String {
         let lineage = try registry.lineageJSON()
         let rows = lineage["versions"]?.arrayValue ?? []
@@ -34,13 +46,7 @@ struct UIPages {
             return SVGCharts.LineageNode(version: n, parent: v["parent"]?.intValue, label: task, detail: detail,
                                          head: v["head"]?.boolValue == true, gated: v["gated"]?.boolValue == true, link: "/ui/versions/\(n)")
         }
-        let taskModels = (lineage["task_models"]?.arrayValue ?? []).map {
-            SVGCharts.LineageTaskModel(modelID: $0["model_id"]?.intValue ?? 0, version: $0["version"]?.intValue ?? 0,
-                                       name: $0["name"]?.stringValue ?? "", task: $0["task"]?.stringValue)
-        }
-        let rollbacks = (lineage["rollbacks"]?.arrayValue ?? []).map {
-            SVGCharts.LineageRollback(version: $0["version"]?.intValue ?? 0, from: $0["from"]?.intValue, at: $0["at"]?.stringValue ?? "")
-        }
+        let (taskModels, rollbacks) = Self.extras(lineage)
         var body = Self.panZoom(SVGCharts.lineage(nodes, taskModels: taskModels, rollbacks: rollbacks,
                                                   title: "Every version: solid edges parent to child, dashed edges task model to the version it was merged into, ↺ where head was rolled back to",
                                                   id: "lineage"))
@@ -171,9 +177,11 @@ struct UIPages {
     func version(_ ref: String, csrf: String) throws -> String {
         let v = try registry.versionJSON(ref)
         let n = v["version"]?.intValue ?? 0
-        var report = RegistryReport(history: try registry.historyJSON(), version: v, evaluations: try registry.evaluationsJSON())
+        let lineage = try registry.lineageJSON()
+        var report = RegistryReport(history: lineage["versions"] ?? .array([]), version: v, evaluations: try registry.evaluationsJSON())
         report.linked = true
         report.navigation = Self.navigation
+        (report.taskModels, report.rollbacks) = Self.extras(lineage)
         let token = SVGCharts.escape(csrf)
         report.actions = """
         <section aria-labelledby="h-actions"><h2 id="h-actions">Actions</h2>

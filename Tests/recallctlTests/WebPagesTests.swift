@@ -95,6 +95,7 @@ final class WebPagesTests: XCTestCase {
             + "recallctl register expert-count --task count --samples samples.jsonl --eval eval.jsonl --parent 2</code></pre>"),
                       String(page.body.components(separatedBy: "id=\"h-reproduce\"").last?.prefix(600) ?? ""))
         XCTAssertFalse(page.body.contains(root.path), "no path of the daemon's machine on the page")
+        XCTAssertEqual(page.body.components(separatedBy: "class=\"task-edge\"").count - 1, 2, "the version's lineage has the task-model edges too")
         // Export: downloads of the version's files through the session, the API's bytes.
         try daemon.ok(["export", "3", dir.appendingPathComponent("streamed").path, "--stream"])
         XCTAssertTrue(page.body.contains("<a class=\"download\" href=\"/ui/versions/3/files/model.safetensors\" download=\"model.safetensors\">"))

@@ -15,6 +15,10 @@ public struct RegistryReport {
     public var linked = false
     public var navigation = ""
     public var actions = ""
+    /// Drawn on the lineage when the caller knows them (the daemon's pages: Registry.lineageJSON);
+    /// the offline report, built from the public API's JSON, leaves them empty.
+    public var taskModels: [SVGCharts.LineageTaskModel] = []
+    public var rollbacks: [SVGCharts.LineageRollback] = []
 
     public init(history: JSONValue, version: JSONValue, evaluations: JSONValue) {
         self.history = history
@@ -49,7 +53,7 @@ public struct RegistryReport {
                                          head: v["head"]?.boolValue == true, gated: v["gated"]?.boolValue == true,
                                          link: linked ? "/ui/versions/\(n)" : nil)
         }
-        return SVGCharts.lineage(nodes, title: "Lineage up to version \(number)", id: "lineage")
+        return SVGCharts.lineage(nodes, taskModels: taskModels, rollbacks: rollbacks, title: "Lineage up to version \(number)", id: "lineage")
     }
 
     /// Input models of the version in the order of its inputs (the base has no weight row).
