@@ -54,15 +54,15 @@ final class ReportChartsTests: XCTestCase {
              "inputs": [{"model_id": 1, "name": "base", "role": "base"}, {"model_id": 7, "name": "my model", "role": "new"}]}
             """.utf8), rejectDuplicateKeys: false)
         let request = try JSONValue.parse(Data("""
-            {"name": "my model", "samples_name": "/home/u/data/qa samples.jsonl", "eval": "[]", "eval_name": "/x/qa-eval.jsonl",
+            {"model": "/home/u/models/qa-expert", "name": "my model", "samples_name": "/home/u/data/qa samples.jsonl", "eval": "[]", "eval_name": "/x/qa-eval.jsonl",
              "gate": 2.5, "trained_from": "head", "parent": null}
             """.utf8), rejectDuplicateKeys: false)
         let command = ReproduceCommand(version: version, settings: settings, request: request)
         XCTAssertEqual(command.lines, [
             "recallctl init BASE_DIR --method recall --scenario sequential --opt clusters=4 --opt tau=0.1 --eval-metric accuracy_norm",
-            "recallctl register 'my model' --task 'q&a' --samples 'qa samples.jsonl' --eval qa-eval.jsonl --parent 2 --trained-from head --gate 2.5",
+            "recallctl register qa-expert --task 'q&a' --samples 'qa samples.jsonl' --name 'my model' --eval qa-eval.jsonl --parent 2 --trained-from head --gate 2.5",
         ])
-        XCTAssertEqual(command.files, ["BASE_DIR", "my model", "qa samples.jsonl", "qa-eval.jsonl"])
+        XCTAssertEqual(command.files, ["BASE_DIR", "qa-expert", "qa samples.jsonl", "qa-eval.jsonl"])
         XCTAssertFalse(command.lines.joined().contains("/home/u"), "file names only, never the registering machine's paths")
         // The base version: the init alone; a register whose job is gone: placeholders for its files.
         let base = try JSONValue.parse(Data(#"{"version": 1, "parent": null, "task": null, "method": "base"}"#.utf8), rejectDuplicateKeys: false)

@@ -195,7 +195,7 @@ public struct RegistryReport {
             h += "</ol></section>"
         }
         if let matrix = accuracyMatrix {
-            h += "<section aria-labelledby=\"h-acc\"><h2 id=\"h-acc\">Accuracy by version</h2>\(matrix)\(accuracyCurve ?? "")"
+            h += "<section aria-labelledby=\"h-acc\"><h2 id=\"h-acc\">Accuracy by version</h2>\(matrix)\(accuracyCurve ?? "")\(accuracySummary ?? "")"
             h += "<table><caption class=\"muted\">The same figures as a table</caption><thead><tr><th scope=\"col\">version</th>"
             h += tasks.map { "<th scope=\"col\">\(e($0))</th>" }.joined() + "</tr></thead><tbody>"
             for v in evaluated {

@@ -27,9 +27,14 @@ public struct ReproduceCommand: Equatable, Sendable {
         guard let task = version["task"]?.stringValue, version["parent"]?.intValue != nil else { return }
 
         let newInput = (version["inputs"]?.arrayValue ?? []).first { $0["role"]?.stringValue == "new" }
-        let model = Self.fileName(request?["name"]?.stringValue ?? newInput?["name"]?.stringValue ?? "MODEL")
+        // The model's file name is the last part of the path it was registered from; an upload
+        // (no path) is known by its name, which recallctl sets to the file name unless --name.
+        let name = request?["name"]?.stringValue ?? newInput?["name"]?.stringValue
+        let path = request?["model"]?.stringValue ?? ""
+        let model = path.isEmpty ? name.map(Self.fileName) ?? "MODEL" : Self.fileName(path)
         let samples = request.flatMap { $0["samples_name"]?.stringValue }.map(Self.fileName) ?? "SAMPLES.jsonl"
         var register = ["recallctl", "register", model, "--task", task, "--samples", samples]
+        if let name, name != model { register += ["--name", name] }
         files += [model, samples]
         if let request, request["eval"].map({ !$0.isNull }) == true {
             let eval = Self.fileName(request["eval_name"]?.stringValue ?? "EVAL.jsonl")
