@@ -208,7 +208,7 @@ struct UIPages {
             h += "<li><a class=\"download\" href=\"/ui/versions/\(n)/files/\(e(name))\" download=\"\(e(name))\">\(e(name))</a></li>"
         }
         h += "</ul><p class=\"muted\">Or from a shell: <code>recallctl export \(n) OUT_DIR</code> (with <code>--url</code> it downloads the same files).</p></section>"
-        let settings = try registry.statusJSON()["settings"] ?? .null
+        let settings = try registry.store.provenance.settings()?.json ?? .null
         let command = ReproduceCommand(version: v, settings: settings, request: try registry.registerRequest(of: n))
         h += "<section aria-labelledby=\"h-reproduce\"><h2 id=\"h-reproduce\">Reproduce this merge</h2>"
         h += "<p>On a new registry (<code>--home</code> of your choice), the commands that made version \(n)" + (command.lines.count > 1 ? ", after the versions before it" : "") + ":</p>"

@@ -64,7 +64,6 @@ extension Registry {
     /// The request of the register job that committed `version` (its payload), if that job is
     /// still recorded.
     public func registerRequest(of version: Int) throws -> JSONValue? {
-        try jobs(limit: 100_000).first { $0.kind == "register" && $0.state == .succeeded && $0.result?["version"]?.intValue == version
-            && $0.result?["existing"]?.boolValue != true }?.payload
+        try provenance.registerJob(committing: version)?.payload
     }
 }
