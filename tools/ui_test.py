@@ -377,7 +377,8 @@ try:
         check(got == want, f"store row v{n} equals /v1/versions/{n} ({got} vs {want})")
     check(any(float(tr.find_elements(By.TAG_NAME, "td")[2].text.split()[0]) > 0 for tr in store_rows), "sizes are not all shown as 0")
     check(all(details[v["version"]]["model"]["unique_bytes"] is not None for v in history), "the API records every model's unique bytes")
-    check("deduplication " in text and "compression " in text, "the totals give the deduplication and compression ratios apart")
+    check(st["unique_bytes"] is not None and f"deduplication {st['logical_bytes'] / st['unique_bytes']:.2f}×, compression {st['unique_bytes'] / st['stored_bytes']:.2f}×" in text,
+          f"the totals give the deduplication and compression ratios apart, from /v1/status ({text})")
     driver.save_screenshot(os.path.join(args.screenshots, "store.png"))
 
     # Rollback from the page on TCP: head moves (checked through the API).

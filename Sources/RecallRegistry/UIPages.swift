@@ -249,10 +249,9 @@ struct UIPages {
         let stored = status["store"]?["stored_bytes"]?.intValue ?? 0, logical = status["store"]?["logical_bytes"]?.intValue ?? 0
         var body = "<p id=\"store-totals\">\(models.count) models, \(Self.size(logical)) raw, \(Self.size(stored)) stored: "
         body += String(format: "%.3f", logical > 0 ? Double(stored) / Double(logical) : 0) + " of raw after deduplication and compression"
-        // The split needs every model's unique bytes (models stored before they were recorded have none).
-        if models.allSatisfy({ $0.uniqueBytes != nil }) {
-            let unique = models.reduce(0) { $0 + ($1.uniqueBytes ?? 0) }, modelStored = models.reduce(0) { $0 + $1.storedBytes }
-            body += "; deduplication \(Self.ratio(logical, unique)), compression \(Self.ratio(unique, modelStored))"
+        // The split needs every model's unique bytes (null when one was stored before they were recorded).
+        if let unique = status["store"]?["unique_bytes"]?.intValue {
+            body += "; deduplication \(Self.ratio(logical, unique)), compression \(Self.ratio(unique, stored))"
         }
         body += ".</p>"
         let versions = try registry.historyJSON().arrayValue ?? []

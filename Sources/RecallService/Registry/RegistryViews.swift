@@ -68,17 +68,20 @@ extension Registry {
         let settings = try provenance.settings()
         let counts = try provenance.jobCounts()
         let chunks = try store.blobs.chunkStatistics()
-        let raw = try provenance.models().reduce(0) { $0 + $1.rawBytes }
+        let models = try provenance.models()
+        let raw = models.reduce(0) { $0 + $1.rawBytes }
+        // Null when a model was stored before its unique bytes were recorded (the sum would lie).
+        let unique: JSONValue = models.contains { $0.uniqueBytes == nil } ? .null : .int(models.reduce(0) { $0 + ($1.uniqueBytes ?? 0) })
         let running = runningJob
         return .object([
             ("version", .string(RecallVersion.string)), ("home", .string(store.home.path)),
             ("initialised", .bool(settings != nil)), ("settings", settings?.json ?? .null),
             ("head", try provenance.head().map { .int($0) } ?? .null),
-            ("versions", .int(try provenance.versions().count)), ("models", .int(try provenance.models().count)),
+            ("versions", .int(try provenance.versions().count)), ("models", .int(models.count)),
             ("jobs", .object(["queued", "running", "succeeded", "failed"].map { ($0, .int(counts[$0] ?? 0)) })),
             ("running_job", running.map { .int($0.id) } ?? .null),
             ("store", .object([("chunks", .int(chunks.count)), ("stored_bytes", .int(chunks.storedBytes)),
-                               ("logical_bytes", .int(raw))])),
+                               ("logical_bytes", .int(raw)), ("unique_bytes", unique)])),
         ])
     }
 
