@@ -154,6 +154,12 @@ final class UIBridgeTests: XCTestCase {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, !FileManager.default.fileExists(atPath: record.path) { usleep(50_000) }
         let opened = try String(contentsOf: record, encoding: .utf8).split(separator: "\n").map(String.init)
+        // What the browser was given logs in: a session cookie and on to the pages.
+        let url = try XCTUnwrap(opened.last.flatMap { URLComponents(string: $0) })
+        let answer = try http(try XCTUnwrap(url.port), "GET", url.path + "?" + (url.query ?? ""))
+        XCTAssertEqual(answer.status, 303)
+        XCTAssertEqual(answer.headers["location"], "/ui")
+        XCTAssertTrue(answer.headers["set-cookie"]?.contains("HttpOnly") == true)
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()
         let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
