@@ -320,6 +320,11 @@ try:
     shown = {(c.get_attribute("data-row"), c.get_attribute("data-column")): c.get_attribute("data-value") for c in cells("#accuracy-matrix rect.cell")}
     want = {(f"v{r['version']}", t): f"{a:.3f}" for r in evaluations["versions"] for t, a in r["accuracy"].items() if a is not None}
     check(shown == want and len(want) > 0, f"accuracy matrix cells equal /v1/evaluations ({len(shown)} cells)")
+    # The matrix as a table too (the heatmap is one image to a screen reader), row by row.
+    table = [[tr.find_element(By.TAG_NAME, "th").text] + [td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in cells("#accuracy-table tbody tr")]
+    want_table = [[f"{r['version']}" + (" (gated)" if r["gated"] else "")] + [f"{r['accuracy'][t] * 100:.1f}%" if r["accuracy"].get(t) is not None else "-" for t in evaluations["tasks"]]
+                  for r in evaluations["versions"]]
+    check(table == want_table, f"the matrix page's table equals /v1/evaluations ({table} vs {want_table})")
     # Mean and BWT per version, from /v1/evaluations (FusionBench's BWT: mean over the tasks seen before
     # the last of accuracy now minus accuracy right after the task was added), and the gate's decisions.
     rows_e = sorted(evaluations["versions"], key=lambda r: r["version"])

@@ -225,7 +225,7 @@ struct UIPages {
         guard let chart = report.accuracyMatrix else {
             return Self.frame("Accuracy", "<p>No evaluations yet: register tasks with <code>--eval</code>.</p>")
         }
-        return Self.frame("Accuracy by version and task", chart + (report.accuracyCurve ?? "") + (report.accuracySummary ?? ""))
+        return Self.frame("Accuracy by version and task", chart + (report.accuracyCurve ?? "") + (report.accuracySummary ?? "") + (report.accuracyTable ?? ""))
     }
 
     /// Bytes for people: KB under a megabyte, MB above, with decimals (the tiny fixtures' models

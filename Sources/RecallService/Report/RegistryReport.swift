@@ -134,6 +134,19 @@ public struct RegistryReport {
                                scale: low...1, id: "accuracy-mean")
     }
 
+    /// The accuracy matrix's figures as a table (the heatmap is one image to a screen reader).
+    public var accuracyTable: String? {
+        guard !tasks.isEmpty, !evaluated.isEmpty else { return nil }
+        let e = SVGCharts.escape
+        var t = "<table id=\"accuracy-table\"><caption class=\"muted\">The same figures as a table</caption><thead><tr><th scope=\"col\">version</th>"
+        t += tasks.map { "<th scope=\"col\">\(e($0))</th>" }.joined() + "</tr></thead><tbody>"
+        for v in evaluated {
+            t += "<tr><th scope=\"row\">\(v["version"]?.intValue ?? 0)\(v["gated"]?.boolValue == true ? " (gated)" : "")</th>"
+            t += tasks.map { task in "<td>\(v["accuracy"]?[task]?.doubleValue.map { String(format: "%.1f%%", $0 * 100) } ?? "-")</td>" }.joined() + "</tr>"
+        }
+        return t + "</tbody></table>"
+    }
+
     /// Per evaluated version: mean accuracy, BWT and the gate's decision (gated with its reason).
     public var accuracySummary: String? {
         guard !tasks.isEmpty, !evaluated.isEmpty else { return nil }
@@ -196,13 +209,7 @@ public struct RegistryReport {
         }
         if let matrix = accuracyMatrix {
             h += "<section aria-labelledby=\"h-acc\"><h2 id=\"h-acc\">Accuracy by version</h2>\(matrix)\(accuracyCurve ?? "")\(accuracySummary ?? "")"
-            h += "<table><caption class=\"muted\">The same figures as a table</caption><thead><tr><th scope=\"col\">version</th>"
-            h += tasks.map { "<th scope=\"col\">\(e($0))</th>" }.joined() + "</tr></thead><tbody>"
-            for v in evaluated {
-                h += "<tr><th scope=\"row\">\(v["version"]?.intValue ?? 0)\(v["gated"]?.boolValue == true ? " (gated)" : "")</th>"
-                h += tasks.map { t in "<td>\(v["accuracy"]?[t]?.doubleValue.map { String(format: "%.1f%%", $0 * 100) } ?? "-")</td>" }.joined() + "</tr>"
-            }
-            h += "</tbody></table></section>"
+            h += (accuracyTable ?? "") + "</section>"
         }
         h += "<section aria-labelledby=\"h-repro\"><h2 id=\"h-repro\">Get this version</h2><pre><code>recallctl export \(number) OUT_DIR\nrecallctl rollback \(number)</code></pre></section>"
         return h + "</main></body></html>\n"
