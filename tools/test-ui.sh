@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test-ui`: the web pages in a real browser. Starts the daemon (Unix socket + TCP with a
 # token) on a temporary home, builds a registry from the tiny fixture models (Fixtures/cl-tiny:
-# init with RECALL, register two tasks with eval items), starts `recallctl ui --port 0`, then runs
+# init with RECALL, register two tasks with eval items, a tag, one register the merge gate
+# refuses), starts `recallctl ui --port 0`, then runs
 # tools/ui_test.py (selenium + Debian's chromium-driver, headless), which registers the third task
 # itself while watching the jobs page. Screenshots go to $UI_SCREENSHOTS (default .build/ui-test;
 # `UI_SCREENSHOTS=docs/img make test-ui` refreshes the README's).
@@ -54,6 +55,13 @@ ctl init "$tiny/base" --method recall --opt clusters=4 >/dev/null
 for t in colour count; do
   ctl register "$tiny/expert-$t" --task "$t" --samples "$tiny/tasks/$t/samples.jsonl" --eval "$tiny/tasks/$t/eval.jsonl" >/dev/null
 done
+# A tag, and one register the gate refuses, so the pages' tag and gated columns are compared
+# with something: the count expert (in bf16, so it is new content) registered as "colour"
+# replaces the colour expert and colour's accuracy falls far below its best (version 2).
+ctl tag reviewed 2 >/dev/null
+"$bin/recallctl" convert "$tiny/expert-count" "$work/count-as-colour" --dtype bf16 >/dev/null
+ctl register "$work/count-as-colour" --task colour --samples "$tiny/tasks/colour/samples.jsonl" --gate 5 > "$work/gated.out"
+grep -q 'gated' "$work/gated.out" || { echo "test-ui: the gated register was not gated:"; cat "$work/gated.out"; exit 1; }
 
 "$bin/recallctl" ui --port 0 --no-browser --socket "$sock" > "$work/ui.out" 2> "$work/ui.err" &
 ui_pid=$!
@@ -61,7 +69,7 @@ for _ in $(seq 100); do grep -q '^open: ' "$work/ui.out" && break; sleep 0.1; do
 login="$(sed -n 's/^open: //p' "$work/ui.out")"
 [ -n "$login" ] || { cat "$work/ui.out" "$work/ui.err"; exit 1; }
 
-echo "test-ui: registry (base + two registers) and bridge ready after ${SECONDS} s"
+echo "test-ui: registry (base + two registers + a gated one) and bridge ready after ${SECONDS} s"
 t=opposite
 status=0
 "$venv/bin/python" "$here/tools/ui_test.py" --daemon "http://127.0.0.1:$port" --token "$(cat "$work/token")" --bridge-login "$login" \

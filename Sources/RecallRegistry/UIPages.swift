@@ -18,23 +18,57 @@ struct UIPages {
             + navigation + "<main><h1>\(SVGCharts.escape(title))</h1>" + body + "</main></body></html>\n"
     }
 
+    /// The lineage's task models and rollbacks (Registry.lineageJSON) as the chart takes them.
+    static func extras(_ lineage: JSONValue) -> ([SVGCharts.LineageTaskModel], [SVGCharts.LineageRollback]) {
+        let taskModels = (lineage["task_models"]?.arrayValue ?? []).map {
+            SVGCharts.LineageTaskModel(modelID: $0["model_id"]?.intValue ?? 0, version: $0["version"]?.intValue ?? 0,
+                                       name: $0["name"]?.stringValue ?? "", task: $0["task"]?.stringValue)
+        }
+        let rollbacks = (lineage["rollbacks"]?.arrayValue ?? []).map {
+            SVGCharts.LineageRollback(version: $0["version"]?.intValue ?? 0, from: $0["from"]?.intValue, at: $0["at"]?.stringValue ?? "")
+        }
+        return (taskModels, rollbacks)
+    }
+
     func lineage() throws -> String {
-        let history = try registry.historyJSON()
-        let rows = history.arrayValue ?? []
+        let lineage = try registry.lineageJSON()
+        let rows = lineage["versions"]?.arrayValue ?? []
         guard !rows.isEmpty else { return Self.frame("Lineage", "<p>The registry has no base yet: <code>recallctl init BASE_DIR</code>.</p>") }
         let nodes = rows.map { v -> SVGCharts.LineageNode in
             let n = v["version"]?.intValue ?? 0
             let task = v["task"]?.stringValue ?? "base"
             var detail = "version \(n): \(task), \(v["method"]?.stringValue ?? ""), \(v["created_at"]?.stringValue ?? "")"
+            if let parent = v["parent"]?.intValue { detail += ", child of version \(parent)" }
+            let tags = (v["tags"]?.arrayValue ?? []).compactMap(\.stringValue)
+            if !tags.isEmpty { detail += ", tags \(tags.joined(separator: ", "))" }
+            if v["head"]?.boolValue == true { detail += ", head" }
             if let reason = v["gate_reason"]?.stringValue { detail += ", gated: \(reason)" }
             return SVGCharts.LineageNode(version: n, parent: v["parent"]?.intValue, label: task, detail: detail,
                                          head: v["head"]?.boolValue == true, gated: v["gated"]?.boolValue == true, link: "/ui/versions/\(n)")
         }
-        var body = Self.panZoom(SVGCharts.lineage(nodes, title: "Every version; edges from parent to child", id: "lineage"))
+        let (taskModels, rollbacks) = Self.extras(lineage)
+        var body = Self.panZoom(SVGCharts.lineage(nodes, taskModels: taskModels, rollbacks: rollbacks,
+                                                  title: "Every version: solid edges parent to child, dashed edges task model to the version it was merged into, ↺ where head was rolled back to",
+                                                  id: "lineage"))
+        body += "<h2 id=\"h-events\">Rollbacks</h2>"
+        if rollbacks.isEmpty {
+            body += "<p class=\"muted\" id=\"rollbacks\">Head has never been rolled back.</p>"
+        } else {
+            body += "<ol id=\"rollbacks\" aria-labelledby=\"h-events\">"
+            for r in rollbacks {
+                body += "<li data-version=\"\(r.version)\" data-from=\"\(r.from.map(String.init) ?? "")\">\(SVGCharts.escape(r.at)): head rolled back "
+                    + (r.from.map { "from <a href=\"/ui/versions/\($0)\">version \($0)</a> " } ?? "")
+                    + "to <a href=\"/ui/versions/\(r.version)\">version \(r.version)</a></li>"
+            }
+            body += "</ol>"
+        }
+        body += "<h2>Versions</h2>"
         body += "<table><thead><tr><th scope=\"col\">version</th><th scope=\"col\">task</th><th scope=\"col\">method</th><th scope=\"col\">created</th><th scope=\"col\">tags</th><th scope=\"col\">state</th></tr></thead><tbody>"
         for v in rows {
             let n = v["version"]?.intValue ?? 0
-            let state = v["head"]?.boolValue == true ? "head" : v["gated"]?.boolValue == true ? "gated: \(v["gate_reason"]?.stringValue ?? "")" : ""
+            // A gated version head was rolled back to is both.
+            let state = ((v["head"]?.boolValue == true ? ["head"] : [])
+                + (v["gated"]?.boolValue == true ? ["gated: \(v["gate_reason"]?.stringValue ?? "")"] : [])).joined(separator: "; ")
             body += "<tr><td><a href=\"/ui/versions/\(n)\">\(n)</a></td><td>\(SVGCharts.escape(v["task"]?.stringValue ?? "base"))</td>"
             body += "<td>\(SVGCharts.escape(v["method"]?.stringValue ?? ""))</td><td>\(SVGCharts.escape(v["created_at"]?.stringValue ?? ""))</td>"
             body += "<td>\(SVGCharts.escape((v["tags"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")))</td><td>\(SVGCharts.escape(state))</td></tr>"
@@ -143,19 +177,45 @@ struct UIPages {
     func version(_ ref: String, csrf: String) throws -> String {
         let v = try registry.versionJSON(ref)
         let n = v["version"]?.intValue ?? 0
-        var report = RegistryReport(history: try registry.historyJSON(), version: v, evaluations: try registry.evaluationsJSON())
+        let lineage = try registry.lineageJSON()
+        var report = RegistryReport(history: lineage["versions"] ?? .array([]), version: v, evaluations: try registry.evaluationsJSON())
         report.linked = true
         report.navigation = Self.navigation
+        (report.taskModels, report.rollbacks) = Self.extras(lineage)
         let token = SVGCharts.escape(csrf)
         report.actions = """
         <section aria-labelledby="h-actions"><h2 id="h-actions">Actions</h2>
         <form method="post" action="/ui/versions/\(n)/rollback" style="display:inline"><input type="hidden" name="csrf" value="\(token)">\
         <button type="submit">Roll head back to version \(n)</button></form>
         <form method="post" action="/ui/versions/\(n)/tag" style="display:inline;margin-left:1rem"><input type="hidden" name="csrf" value="\(token)">\
-        <label>Tag <input name="name" required pattern="[A-Za-z0-9._-]+" aria-label="tag name"></label> <button type="submit">Tag version \(n)</button></form>
-        <p class="muted">Export: <code>recallctl export \(n) OUT_DIR</code></p></section>
+        <label>Tag <input name="name" required pattern="[A-Za-z0-9._\\-]+" aria-label="tag name"></label> <button type="submit">Tag version \(n)</button></form>
+        </section>
         """
+        report.actions += try exportAndReproduce(v)
         return report.html
+    }
+
+    /// Export as downloads (the version's files through the page's session, the same bytes as
+    /// `GET /v1/versions/{n}/files/{name}`; never a path on the daemon's machine) and the
+    /// `recallctl` commands that reproduce the merge.
+    func exportAndReproduce(_ v: JSONValue) throws -> String {
+        let e = SVGCharts.escape
+        let n = v["version"]?.intValue ?? 0
+        let (_, checkpoint) = try registry.store.checkpoint(version: String(n))
+        let files = ["model.safetensors"] + checkpoint.fileNames.sorted()
+        var h = "<section aria-labelledby=\"h-export\"><h2 id=\"h-export\">Export</h2><p>Download this version's files (an HF directory):</p><ul id=\"export-files\">"
+        for name in files {
+            h += "<li><a class=\"download\" href=\"/ui/versions/\(n)/files/\(e(name))\" download=\"\(e(name))\">\(e(name))</a></li>"
+        }
+        h += "</ul><p class=\"muted\">Or from a shell: <code>recallctl export \(n) OUT_DIR</code> (with <code>--url</code> it downloads the same files).</p></section>"
+        let settings = try registry.store.provenance.settings()?.json ?? .null
+        let command = ReproduceCommand(version: v, settings: settings, request: try registry.registerRequest(of: n))
+        h += "<section aria-labelledby=\"h-reproduce\"><h2 id=\"h-reproduce\">Reproduce this merge</h2>"
+        h += "<p>On a new registry (<code>--home</code> of your choice), the commands that made version \(n)" + (command.lines.count > 1 ? ", after the versions before it" : "") + ":</p>"
+        h += "<pre id=\"reproduce\"><code>\(e(command.lines.joined(separator: "\n")))</code></pre>"
+        h += "<p id=\"reproduce-files\">" + command.files.map { "<code>\(e($0))</code>" }.joined(separator: ", ")
+            + " name files you must supply: the registry records the model and the samples' content, not where they were on disk.</p></section>"
+        return h
     }
 
     func matrix() throws -> String {
@@ -165,31 +225,54 @@ struct UIPages {
         guard let chart = report.accuracyMatrix else {
             return Self.frame("Accuracy", "<p>No evaluations yet: register tasks with <code>--eval</code>.</p>")
         }
-        return Self.frame("Accuracy by version and task", chart + (report.accuracyCurve ?? ""))
+        return Self.frame("Accuracy by version and task", chart + (report.accuracyCurve ?? "") + (report.accuracySummary ?? "") + (report.accuracyTable ?? ""))
     }
 
+    /// Bytes for people: KB under a megabyte, MB above, with decimals (the tiny fixtures' models
+    /// are tens of KB, which whole megabytes showed as 0). Decimal units, as `du --si`.
+    static func size(_ bytes: Int) -> String {
+        bytes < 1_000_000 ? String(format: "%.1f KB", Double(bytes) / 1e3) : String(format: "%.2f MB", Double(bytes) / 1e6)
+    }
+
+    /// A ratio as a factor ("2.50×"), or "-" when the denominator is unknown or 0.
+    static func ratio(_ num: Int?, _ den: Int?) -> String {
+        guard let num, let den, den > 0 else { return "-" }
+        return String(format: "%.2f×", Double(num) / Double(den))
+    }
+
+    /// Per version, the merged model's raw bytes, the bytes left after deduplication (unique: the
+    /// chunks it added) and after compression (stored), with the two ratios apart: deduplication
+    /// = raw / unique, compression = unique / stored.
     func storePage() throws -> String {
         let models = try registry.store.provenance.models()
         let status = try registry.statusJSON()
         let stored = status["store"]?["stored_bytes"]?.intValue ?? 0, logical = status["store"]?["logical_bytes"]?.intValue ?? 0
-        var body = "<p>\(models.count) models, \(logical / 1_000_000) MB raw, \(stored / 1_000_000) MB stored: "
-        body += String(format: "%.3f", logical > 0 ? Double(stored) / Double(logical) : 0) + " of raw after deduplication and compression.</p>"
+        var body = "<p id=\"store-totals\">\(models.count) models, \(Self.size(logical)) raw, \(Self.size(stored)) stored: "
+        body += String(format: "%.3f", logical > 0 ? Double(stored) / Double(logical) : 0) + " of raw after deduplication and compression"
+        // The split needs every model's unique bytes (null when one was stored before they were recorded).
+        if let unique = status["store"]?["unique_bytes"]?.intValue {
+            body += "; deduplication \(Self.ratio(logical, unique)), compression \(Self.ratio(unique, stored))"
+        }
+        body += ".</p>"
         let versions = try registry.historyJSON().arrayValue ?? []
         let byID = Dictionary(uniqueKeysWithValues: models.map { ($0.id, $0) })
         var cumulative = 0
         var series: [Double?] = []
-        body += "<table><thead><tr><th scope=\"col\">version</th><th scope=\"col\">model</th><th scope=\"col\">raw MB</th><th scope=\"col\">new stored MB</th><th scope=\"col\">new / raw</th></tr></thead><tbody>"
+        body += "<table id=\"store-versions\"><thead><tr><th scope=\"col\">version</th><th scope=\"col\">model</th><th scope=\"col\">raw</th>"
+            + "<th scope=\"col\">new after dedup</th><th scope=\"col\">new stored</th><th scope=\"col\">dedup ratio</th><th scope=\"col\">compression ratio</th></tr></thead><tbody>"
         for v in versions {
             guard let m = v["model_id"]?.intValue.flatMap({ byID[$0] }) else { continue }
             cumulative += m.storedBytes
-            series.append(Double(cumulative) / 1e6)
-            body += "<tr><td>\(v["version"]?.intValue ?? 0)</td><td>\(SVGCharts.escape(m.name))</td><td>\(m.rawBytes / 1_000_000)</td><td>\(m.storedBytes / 1_000_000)</td>"
-            body += "<td>" + String(format: "%.3f", m.rawBytes > 0 ? Double(m.storedBytes) / Double(m.rawBytes) : 0) + "</td></tr>"
+            series.append(Double(cumulative) / 1e3)
+            body += "<tr data-version=\"\(v["version"]?.intValue ?? 0)\">"
+            body += "<td>\(v["version"]?.intValue ?? 0)</td><td>\(SVGCharts.escape(m.name))</td><td>\(Self.size(m.rawBytes))</td>"
+            body += "<td>\(m.uniqueBytes.map(Self.size) ?? "-")</td><td>\(Self.size(m.storedBytes))</td>"
+            body += "<td>\(Self.ratio(m.rawBytes, m.uniqueBytes))</td><td>\(Self.ratio(m.uniqueBytes, m.storedBytes))</td></tr>"
         }
-        body += "</tbody></table>"
+        body += "</tbody></table><p class=\"muted\">Sizes in decimal units (1 KB = 1000 bytes). A dedup ratio of - means every chunk was already stored.</p>"
         if series.count >= 2 {
-            body += SVGCharts.lines(title: "Store size over versions (MB, merged models' new bytes)", xLabels: versions.map { "v\($0["version"]?.intValue ?? 0)" },
-                                    series: [("stored MB", series)], scale: 0...max(1, (series.compactMap { $0 }.max() ?? 1)), id: "store-size")
+            body += SVGCharts.lines(title: "Store size over versions (KB, merged models' new bytes)", xLabels: versions.map { "v\($0["version"]?.intValue ?? 0)" },
+                                    series: [("stored KB", series)], scale: 0...max(1, (series.compactMap { $0 }.max() ?? 1)), id: "store-size")
         }
         return Self.frame("Store", body)
     }

@@ -4,7 +4,7 @@ import RecallTensor
 import RecallService
 
 /// The registry's web pages, next to the API: lineage (`/ui`), a version (`/ui/versions/{ref}`,
-/// with rollback and tag), the accuracy matrix (`/ui/matrix`), jobs with live progress
+/// with rollback, tag and its files as downloads), the accuracy matrix (`/ui/matrix`), jobs with live progress
 /// (`/ui/jobs`, server-sent events) and the store (`/ui/store`). Server-rendered HTML with inline
 /// SVG (RecallCore/Report), every asset in the binary, a few lines of script only for the live
 /// jobs table. Not part of the JSON API (docs/openapi.yaml).
@@ -39,6 +39,19 @@ struct UIRoutes {
             let ref = context.parameters.get("ref") ?? "head"
             let csrf = remote ? sessions.csrf(for: request) ?? "" : sessions.localCSRF
             return await page { _ in try UIPages(registry: registry).version(ref, csrf: csrf) }(request, context)
+        }
+        // Export from the page: the version's files as downloads through the session (the same
+        // bytes as GET /v1/versions/{ref}/files/{name}, which a browser cannot call: it has no bearer token).
+        router.get("/ui/versions/:ref/files/:name") { _, context in
+            do {
+                let ref = try context.parameters.require("ref"), name = try context.parameters.require("name")
+                var response = try await API.blocking { try Routes.fileResponse(registry, ref: ref, name: name) }
+                let safe = name.filter { $0.isLetter || $0.isNumber || "._-".contains($0) }
+                response.headers[.contentDisposition] = "attachment; filename=\"\(safe)\""
+                return response
+            } catch {
+                return Self.html(UIPages.errorPage(error), status: .notFound)
+            }
         }
         router.post("/ui/versions/:ref/:action") { request, context in
             do {

@@ -70,7 +70,8 @@ public final class RegistryStore: @unchecked Sendable {
             let (hash, stats) = try blobs.put(source, files: files)
             let (record, created) = try provenance.insertModel(kind: kind, name: name, task: task, sourcePath: sourcePath,
                                                                format: format, contentHash: hash, architecture: architecture,
-                                                               parentID: parentID, rawBytes: stats.rawBytes, storedBytes: stats.storedBytes)
+                                                               parentID: parentID, rawBytes: stats.rawBytes, storedBytes: stats.storedBytes,
+                                                               uniqueBytes: stats.uniqueBytes)
             return (record, stats, created)
         }
     }

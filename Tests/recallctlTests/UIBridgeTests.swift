@@ -129,6 +129,47 @@ final class UIBridgeTests: XCTestCase {
         XCTAssertEqual(try daemon.json(["status"])["head"]?.intValue, 1, "head moved, as the API reports")
     }
 
+    /// Without --no-browser, `recallctl ui` hands the login address to $BROWSER: here a script that
+    /// records its arguments, so the test sees exactly what a browser would have been asked to open.
+    func testUIOpensTheLoginAddressWithBROWSER() throws {
+        let daemon = try DaemonHarness(self)
+        try daemon.start()
+        let dir = try makeTemp(self)
+        let record = dir.appendingPathComponent("opened.txt"), script = dir.appendingPathComponent("browser.sh")
+        try Data("#!/bin/sh\nprintf '%s\\n' \"$#\" \"$@\" > \"\(record.path).tmp\" && mv \"\(record.path).tmp\" \"\(record.path)\"\n".utf8).write(to: script)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        let p = Process()
+        p.executableURL = CLI.binDirectory.appendingPathComponent("recallctl")
+        p.arguments = ["ui", "--port", "0", "--socket", daemon.socket]
+        var env = ProcessInfo.processInfo.environment
+        env["BROWSER"] = script.path
+        env["DISPLAY"] = nil
+        env["WAYLAND_DISPLAY"] = nil
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        addTeardownBlock { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !FileManager.default.fileExists(atPath: record.path) { usleep(50_000) }
+        let opened = try String(contentsOf: record, encoding: .utf8).split(separator: "\n").map(String.init)
+        // What the browser was given logs in: a session cookie and on to the pages.
+        let url = try XCTUnwrap(opened.last.flatMap { URLComponents(string: $0) })
+        let answer = try http(try XCTUnwrap(url.port), "GET", url.path + "?" + (url.query ?? ""))
+        XCTAssertEqual(answer.status, 303)
+        XCTAssertEqual(answer.headers["location"], "/ui")
+        XCTAssertTrue(answer.headers["set-cookie"]?.contains("HttpOnly") == true)
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let login = try XCTUnwrap(printed.split(separator: "\n").first { $0.hasPrefix("open: ") }.map { String($0.dropFirst("open: ".count)) }, printed)
+        XCTAssertEqual(opened, ["1", login], "$BROWSER got one argument: the login address recallctl ui printed")
+        XCTAssertTrue(login.hasPrefix("http://127.0.0.1:") && login.contains("/login?token="), login)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(stderr.contains("opened it with \(script.path)"), stderr)
+    }
+
     func testTheBridgeRefusesToStartWithoutADaemon() throws {
         let r = try CLI.run(["ui", "--port", "0", "--no-browser", "--socket", "/tmp/rr-none-\(UUID().uuidString.prefix(8)).sock"])
         XCTAssertEqual(r.status, 1)

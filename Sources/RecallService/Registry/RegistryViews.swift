@@ -56,7 +56,8 @@ extension Registry {
             ("created_at", .string(v.createdAt)), ("head", .bool(try provenance.head() == v.number)),
             ("gated", .bool(v.gated)), ("gate_reason", v.gateReason.map { .string($0) } ?? .null),
             ("model", .object([("id", .int(model.id)), ("name", .string(model.name)), ("content_hash", .string(model.contentHash)),
-                               ("raw_bytes", .int(model.rawBytes)), ("stored_bytes", .int(model.storedBytes))])),
+                               ("raw_bytes", .int(model.rawBytes)), ("stored_bytes", .int(model.storedBytes)),
+                               ("unique_bytes", model.uniqueBytes.map { .int($0) } ?? .null)])),
             ("inputs", .array(inputs)), ("model_names", .object(names.keys.sorted().map { (String($0), .string(names[$0]!)) })),
             ("layer_weights", .array(weights)), ("similarities", .array(similarities)),
             ("typical_samples", .array(typical)), ("details", options),
@@ -77,7 +78,9 @@ extension Registry {
             ("jobs", .object(["queued", "running", "succeeded", "failed"].map { ($0, .int(counts[$0] ?? 0)) })),
             ("running_job", running.map { .int($0.id) } ?? .null),
             ("store", .object([("chunks", .int(chunks.count)), ("stored_bytes", .int(chunks.storedBytes)),
-                               ("logical_bytes", .int(totals.modelRawBytes))])),
+                               ("logical_bytes", .int(totals.modelRawBytes)),
+                               // Null when a model was stored before its unique bytes were recorded (the sum would lie).
+                               ("unique_bytes", totals.modelUniqueBytes.map { .int($0) } ?? .null)])),
         ])
     }
 

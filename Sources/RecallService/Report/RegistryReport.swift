@@ -15,6 +15,10 @@ public struct RegistryReport {
     public var linked = false
     public var navigation = ""
     public var actions = ""
+    /// Drawn on the lineage when the caller knows them (the daemon's pages: Registry.lineageJSON);
+    /// the offline report, built from the public API's JSON, leaves them empty.
+    public var taskModels: [SVGCharts.LineageTaskModel] = []
+    public var rollbacks: [SVGCharts.LineageRollback] = []
 
     public init(history: JSONValue, version: JSONValue, evaluations: JSONValue) {
         self.history = history
@@ -49,7 +53,7 @@ public struct RegistryReport {
                                          head: v["head"]?.boolValue == true, gated: v["gated"]?.boolValue == true,
                                          link: linked ? "/ui/versions/\(n)" : nil)
         }
-        return SVGCharts.lineage(nodes, title: "Lineage up to version \(number)", id: "lineage")
+        return SVGCharts.lineage(nodes, taskModels: taskModels, rollbacks: rollbacks, title: "Lineage up to version \(number)", id: "lineage")
     }
 
     /// Input models of the version in the order of its inputs (the base has no weight row).
@@ -72,6 +76,22 @@ public struct RegistryReport {
                                  values: values, scale: 0...1, id: "layer-weights")
     }
 
+    /// The heatmap's numbers for a screen reader (the chart is one image to it): a table that is
+    /// visually hidden but read, one row per layer, one column per weighted input.
+    var weightsTable: String? {
+        let layers = version["layer_weights"]?.arrayValue ?? []
+        let inputs = weightedInputs
+        guard !layers.isEmpty, !inputs.isEmpty else { return nil }
+        let e = SVGCharts.escape
+        var t = "<table class=\"visually-hidden\" id=\"layer-weights-table\"><caption>Per-layer weight of each input model, version \(number)</caption>"
+        t += "<thead><tr><th scope=\"col\">layer</th>" + inputs.map { "<th scope=\"col\">\(e($0.name))</th>" }.joined() + "</tr></thead><tbody>"
+        for row in layers {
+            t += "<tr><th scope=\"row\">layer \(row["layer"]?.intValue ?? 0)</th>"
+            t += inputs.map { i in "<td>\(row["weights"]?[i.id]?.doubleValue.map(SVGCharts.fmt) ?? "-")</td>" }.joined() + "</tr>"
+        }
+        return t + "</tbody></table>"
+    }
+
     var similarityCurve: String? {
         let rows = version["similarities"]?.arrayValue ?? []
         guard !rows.isEmpty else { return nil }
@@ -92,15 +112,59 @@ public struct RegistryReport {
                                  scale: 0...1, id: "accuracy-matrix")
     }
 
-    public var accuracyCurve: String? {
-        guard !tasks.isEmpty, evaluated.count >= 2 else { return nil }
-        let means: [Double?] = evaluated.map { v in
+    /// Mean accuracy over the tasks each evaluated version was scored on.
+    var means: [Double?] {
+        evaluated.map { v in
             let values = tasks.compactMap { v["accuracy"]?[$0]?.doubleValue }
             return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
         }
-        return SVGCharts.lines(title: "Mean accuracy over the tasks each version was evaluated on",
-                               xLabels: evaluated.map { "v\($0["version"]?.intValue ?? 0)" }, series: [("mean accuracy", means)],
-                               scale: 0...1, id: "accuracy-mean")
+    }
+
+    /// Mean accuracy and backward transfer (BWT, BackwardTransfer) over the evaluated versions.
+    public var accuracyCurve: String? {
+        guard !tasks.isEmpty, evaluated.count >= 2 else { return nil }
+        let bwt = BackwardTransfer.byVersion(evaluations)
+        let bwtSeries: [Double?] = evaluated.map { $0["version"]?.intValue.flatMap { bwt[$0] } }
+        // BWT is negative when tasks are forgotten: the axis goes below 0 as far as it needs to.
+        let low = min(0, ((bwtSeries.compactMap { $0 }.min() ?? 0) * 10).rounded(.down) / 10)
+        var series: [(name: String, values: [Double?])] = [("mean accuracy", means)]
+        if bwtSeries.contains(where: { $0 != nil }) { series.append(("BWT", bwtSeries)) }
+        return SVGCharts.lines(title: "Mean accuracy over the tasks each version was evaluated on, and backward transfer (BWT)",
+                               xLabels: evaluated.map { "v\($0["version"]?.intValue ?? 0)" }, series: series,
+                               scale: low...1, id: "accuracy-mean")
+    }
+
+    /// The accuracy matrix's figures as a table (the heatmap is one image to a screen reader).
+    public var accuracyTable: String? {
+        guard !tasks.isEmpty, !evaluated.isEmpty else { return nil }
+        let e = SVGCharts.escape
+        var t = "<table id=\"accuracy-table\"><caption class=\"muted\">The same figures as a table</caption><thead><tr><th scope=\"col\">version</th>"
+        t += tasks.map { "<th scope=\"col\">\(e($0))</th>" }.joined() + "</tr></thead><tbody>"
+        for v in evaluated {
+            t += "<tr><th scope=\"row\">\(v["version"]?.intValue ?? 0)\(v["gated"]?.boolValue == true ? " (gated)" : "")</th>"
+            t += tasks.map { task in "<td>\(v["accuracy"]?[task]?.doubleValue.map { String(format: "%.1f%%", $0 * 100) } ?? "-")</td>" }.joined() + "</tr>"
+        }
+        return t + "</tbody></table>"
+    }
+
+    /// Per evaluated version: mean accuracy, BWT and the gate's decision (gated with its reason).
+    public var accuracySummary: String? {
+        guard !tasks.isEmpty, !evaluated.isEmpty else { return nil }
+        let e = SVGCharts.escape
+        let bwt = BackwardTransfer.byVersion(evaluations)
+        let reasons = Dictionary((history.arrayValue ?? []).compactMap { v in v["version"]?.intValue.map { ($0, v["gate_reason"]?.stringValue) } },
+                                 uniquingKeysWith: { a, _ in a })
+        var t = "<table id=\"accuracy-summary\"><caption class=\"muted\">Mean accuracy, backward transfer (mean over the tasks seen before the last of "
+            + "accuracy now minus accuracy right after the task was added) and the merge gate's decision</caption><thead><tr>"
+            + "<th scope=\"col\">version</th><th scope=\"col\">task added</th><th scope=\"col\">mean</th><th scope=\"col\">BWT</th><th scope=\"col\">gate</th></tr></thead><tbody>"
+        for (v, mean) in zip(evaluated, means) {
+            let n = v["version"]?.intValue ?? 0
+            let gated = v["gated"]?.boolValue == true
+            t += "<tr data-version=\"\(n)\"\(gated ? " data-gated=\"true\"" : "")><th scope=\"row\">v\(n)</th><td>\(e(v["task"]?.stringValue ?? "-"))</td>"
+            t += "<td>\(mean.map(SVGCharts.fmt) ?? "-")</td><td>\(bwt[n].map(SVGCharts.fmt) ?? "-")</td>"
+            t += "<td>\(gated ? "<strong>gated</strong>: " + e(reasons[n].flatMap { $0 } ?? "") : "not gated")</td></tr>"
+        }
+        return t + "</tbody></table>"
     }
 
     public static let style = """
@@ -110,7 +174,8 @@ public struct RegistryReport {
     h1, h2 { font-weight: 600; } h2 { border-bottom: 1px solid var(--rule); padding-bottom: .2rem; margin-top: 2rem; }
     table { border-collapse: collapse; } td, th { border: 1px solid var(--rule); padding: .2rem .5rem; text-align: left; }
     svg { color: var(--fg); max-width: 100%; height: auto; } svg .label { fill: var(--fg); }
-    svg .on-dark { fill: #ffffff; } svg .on-mid { fill: #0d1117; }
+    svg .on-dark { fill: #ffffff; } svg .on-mid { fill: #0d1117; } svg .page-bg { fill: var(--bg); }
+    .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }
     .muted { color: var(--muted); } code { font-size: 90%; }
     """
 
@@ -131,7 +196,7 @@ public struct RegistryReport {
         }
         h += "</tbody></table></section>"
         if let heat = weightsHeatmap {
-            h += "<section aria-labelledby=\"h-weights\"><h2 id=\"h-weights\">Per-layer weights</h2><p class=\"muted\">Darker is a larger weight; hover a cell for its value.</p>\(heat)</section>"
+            h += "<section aria-labelledby=\"h-weights\"><h2 id=\"h-weights\">Per-layer weights</h2><p class=\"muted\">Darker is a larger weight; hover a cell for its value.</p>\(heat)\(weightsTable ?? "")</section>"
         }
         if let curve = similarityCurve {
             h += "<section aria-labelledby=\"h-sim\"><h2 id=\"h-sim\">Layer similarity</h2>\(curve)</section>"
@@ -143,14 +208,8 @@ public struct RegistryReport {
             h += "</ol></section>"
         }
         if let matrix = accuracyMatrix {
-            h += "<section aria-labelledby=\"h-acc\"><h2 id=\"h-acc\">Accuracy by version</h2>\(matrix)\(accuracyCurve ?? "")"
-            h += "<table><caption class=\"muted\">The same figures as a table</caption><thead><tr><th scope=\"col\">version</th>"
-            h += tasks.map { "<th scope=\"col\">\(e($0))</th>" }.joined() + "</tr></thead><tbody>"
-            for v in evaluated {
-                h += "<tr><th scope=\"row\">\(v["version"]?.intValue ?? 0)\(v["gated"]?.boolValue == true ? " (gated)" : "")</th>"
-                h += tasks.map { t in "<td>\(v["accuracy"]?[t]?.doubleValue.map { String(format: "%.1f%%", $0 * 100) } ?? "-")</td>" }.joined() + "</tr>"
-            }
-            h += "</tbody></table></section>"
+            h += "<section aria-labelledby=\"h-acc\"><h2 id=\"h-acc\">Accuracy by version</h2>\(matrix)\(accuracyCurve ?? "")\(accuracySummary ?? "")"
+            h += (accuracyTable ?? "") + "</section>"
         }
         h += "<section aria-labelledby=\"h-repro\"><h2 id=\"h-repro\">Get this version</h2><pre><code>recallctl export \(number) OUT_DIR\nrecallctl rollback \(number)</code></pre></section>"
         return h + "</main></body></html>\n"

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Inline SVG charts for the registry's report (no script, no external asset): a heatmap, a
-/// line chart and the lineage graph. Every chart has a `<title>` and an `aria-label`, every mark
+/// Inline SVG charts for the registry's report (no script, no external asset): a heatmap and a
+/// line chart here, the lineage graph in SVGCharts+Lineage. Every chart has a `<title>` and an
+/// `aria-label`, every mark
 /// a `<title>` with its value (the hover text), and colours come from one ramp whose lightness
 /// falls monotonically, so a chart reads the same printed in greyscale.
 public enum SVGCharts {
@@ -98,64 +99,6 @@ public enum SVGCharts {
                     + "cx=\"\(String(format: "%.1f", x(i)))\" cy=\"\(String(format: "%.1f", y(v)))\" r=\"3\" fill=\"currentColor\">"
                     + "<title>\(escape(line.name)) at \(escape(xLabels[i])): \(fmt(v))</title></circle>"
             }
-        }
-        return s + "</svg>"
-    }
-
-    /// A node of the lineage graph.
-    public struct LineageNode {
-        public var version: Int
-        public var parent: Int?
-        public var label: String
-        public var detail: String
-        public var head: Bool
-        public var gated: Bool
-        public var link: String?
-        public init(version: Int, parent: Int?, label: String, detail: String, head: Bool, gated: Bool, link: String? = nil) {
-            self.version = version
-            self.parent = parent
-            self.label = label
-            self.detail = detail
-            self.head = head
-            self.gated = gated
-            self.link = link
-        }
-    }
-
-    /// Versions left to right in order; a child sits one row below its parent's row unless it is
-    /// the parent's first child (a branch after a rollback drops to a new row). Edges parent -> child.
-    public static func lineage(_ nodes: [LineageNode], title: String, id: String) -> String {
-        var row: [Int: Int] = [:], children: [Int: Int] = [:], rows = 1
-        for n in nodes {
-            if let p = n.parent, let pr = row[p] {
-                let k = children[p, default: 0]
-                children[p] = k + 1
-                row[n.version] = k == 0 ? pr : rows
-                if k > 0 { rows += 1 }
-            } else {
-                row[n.version] = 0
-            }
-        }
-        let dx = 90, dy = 70, left = 40, top = 30
-        let index = Dictionary(uniqueKeysWithValues: nodes.enumerated().map { ($1.version, $0) })
-        let width = left * 2 + dx * max(nodes.count - 1, 0) + 60, height = top * 2 + dy * max(rows - 1, 0) + 40
-        func pos(_ v: Int) -> (Int, Int) { (left + dx * index[v]!, top + dy * (row[v] ?? 0)) }
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"\(escape(id))\" class=\"lineage\" role=\"img\" aria-label=\"\(escape(title))\" "
-            + "width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\"><title>\(escape(title))</title>"
-        for n in nodes {
-            guard let p = n.parent, index[p] != nil else { continue }
-            let (x1, y1) = pos(p), (x2, y2) = pos(n.version)
-            s += "<path class=\"edge\" data-from=\"\(p)\" data-to=\"\(n.version)\" d=\"M\(x1),\(y1) C\(x1 + dx / 2),\(y1) \(x2 - dx / 2),\(y2) \(x2),\(y2)\" fill=\"none\" stroke=\"currentColor\"/>"
-        }
-        for n in nodes {
-            let (x, y) = pos(n.version)
-            var node = "<g class=\"node\" data-version=\"\(n.version)\"\(n.head ? " data-head=\"true\"" : "")\(n.gated ? " data-gated=\"true\"" : "")>"
-            node += "<title>\(escape(n.detail))</title>"
-            node += "<circle cx=\"\(x)\" cy=\"\(y)\" r=\"\(n.head ? 13 : 10)\" fill=\"\(n.gated ? "none" : colour(n.head ? 1 : 0.55))\" stroke=\"currentColor\" stroke-width=\"\(n.head ? 3 : 1)\"\(n.gated ? " stroke-dasharray=\"3 2\"" : "")/>"
-            node += "<text x=\"\(x)\" y=\"\(y + 4)\" text-anchor=\"middle\" font-size=\"10\" class=\"\(n.head ? "on-dark" : "on-mid")\">\(n.version)</text>"
-            node += "<text class=\"label\" x=\"\(x)\" y=\"\(y + 28)\" text-anchor=\"middle\" font-size=\"10\">\(escape(n.label))</text></g>"
-            if let link = n.link { node = "<a href=\"\(escape(link))\">" + node + "</a>" }
-            s += node
         }
         return s + "</svg>"
     }

@@ -10,6 +10,9 @@ public struct PutStats: Equatable, Sendable {
     public var rawBytes = 0
     /// Compressed bytes of the chunks this put added (0 when everything was already stored).
     public var storedBytes = 0
+    /// Uncompressed bytes of the chunks this put added: `rawBytes` after deduplication, before
+    /// compression (so raw / unique is what deduplication saved, unique / stored what compression did).
+    public var uniqueBytes = 0
     public var newChunks = 0
     public var deduplicatedChunks = 0
     /// Tensors taken over from a stored manifest without reading or hashing them.
@@ -133,6 +136,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
                         stats.deduplicatedChunks += 1
                     } else {
                         stats.newChunks += 1
+                        stats.uniqueBytes += piece.count
                         pending.append((digest, info, piece, view))
                         pendingKeys.insert(digest)
                         pendingBytes += piece.count

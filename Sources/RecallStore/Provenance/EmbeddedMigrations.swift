@@ -145,5 +145,12 @@ CREATE TABLE tasks (
     created_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 """#),
+        (4, "model_unique_bytes", #"""
+-- 004_model_unique_bytes: the uncompressed bytes of the chunks a model's put added (after
+-- deduplication, before compression), so the store page can tell the deduplication ratio
+-- (raw / unique) from the compression ratio (unique / stored). NULL for models stored before.
+
+ALTER TABLE models ADD COLUMN unique_bytes INTEGER;
+"""#),
     ]
 }

@@ -78,6 +78,19 @@ extension ProvenanceStore {
         try locked { try db.query("SELECT * FROM jobs WHERE id = ?", [.of(id)]).first.map { try JobRecord(row: $0) } }
     }
 
+    /// The succeeded register job that committed `version` (its result names it and is not the
+    /// reply to identical content registered earlier), found by SQLite's JSON functions so the
+    /// version page does not decode every job's payload.
+    public func registerJob(committing version: Int) throws -> JobRecord? {
+        try locked {
+            try db.query("""
+                SELECT * FROM jobs WHERE kind = 'register' AND state = 'succeeded'
+                AND json_extract(result_json, '$.version') = ? AND COALESCE(json_extract(result_json, '$.existing'), 0) = 0
+                ORDER BY id LIMIT 1
+                """, [.of(version)]).first.map { try JobRecord(row: $0) }
+        }
+    }
+
     /// Newest first.
     public func jobs(limit: Int = 50) throws -> [JobRecord] {
         try locked { try db.query("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", [.of(limit)]).map { try JobRecord(row: $0) } }

@@ -34,14 +34,16 @@ public final class ProvenanceStore: @unchecked Sendable {
 
     /// Versions and models recorded, and the raw bytes of every model, counted by SQLite (status
     /// and /metrics ask on every call; loading every row grew with the lineage).
-    public func totals() throws -> (versions: Int, models: Int, modelRawBytes: Int) {
+    /// `modelUniqueBytes` is nil while any model predates its unique-bytes record.
+    public func totals() throws -> (versions: Int, models: Int, modelRawBytes: Int, modelUniqueBytes: Int?) {
         try locked {
             let row = try db.query("""
                 SELECT (SELECT COUNT(*) FROM versions) AS versions, (SELECT COUNT(*) FROM models) AS models,
-                       (SELECT COALESCE(SUM(raw_bytes), 0) FROM models) AS raw
+                       (SELECT COALESCE(SUM(raw_bytes), 0) FROM models) AS raw,
+                       (SELECT CASE WHEN COUNT(*) = COUNT(unique_bytes) THEN COALESCE(SUM(unique_bytes), 0) END FROM models) AS unique_total
                 """)[0]
             let r = RowReader(row, table: "totals")
-            return (try r.int("versions"), try r.int("models"), try r.int("raw"))
+            return (try r.int("versions"), try r.int("models"), try r.int("raw"), try r.optionalInt("unique_total"))
         }
     }
 
@@ -52,17 +54,17 @@ public final class ProvenanceStore: @unchecked Sendable {
     /// Inserts a model row, or returns the existing one with the same content hash (idempotent).
     public func insertModel(kind: ModelRecord.Kind, name: String, task: String?, sourcePath: String?, format: String,
                             contentHash: String, architecture: String, parentID: Int?, rawBytes: Int,
-                            storedBytes: Int) throws -> (record: ModelRecord, created: Bool) {
+                            storedBytes: Int, uniqueBytes: Int? = nil) throws -> (record: ModelRecord, created: Bool) {
         try locked {
             try db.transaction {
                 if let existing = try db.query("SELECT * FROM models WHERE content_hash = ?", [.text(contentHash)]).first {
                     return (try ModelRecord(row: existing), false)
                 }
                 try db.query("""
-                    INSERT INTO models(kind, name, task, source_path, format, content_hash, architecture, parent_id, raw_bytes, stored_bytes)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO models(kind, name, task, source_path, format, content_hash, architecture, parent_id, raw_bytes, stored_bytes, unique_bytes)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, [.text(kind.rawValue), .text(name), .of(task), .of(sourcePath), .text(format), .text(contentHash),
-                          .text(architecture), .of(parentID), .of(rawBytes), .of(storedBytes)])
+                          .text(architecture), .of(parentID), .of(rawBytes), .of(storedBytes), .of(uniqueBytes)])
                 let id = db.lastInsertID
                 try db.query("INSERT INTO events(kind, model_id, detail_json) VALUES ('model.added', ?, ?)",
                              [.of(id), .text(JSONValue.object([("name", .string(name)), ("kind", .string(kind.rawValue))]).serialized())])

@@ -14,6 +14,9 @@ public struct ModelRecord: Equatable, Sendable {
     public let parentID: Int?
     public let rawBytes: Int
     public let storedBytes: Int
+    /// Uncompressed bytes of the chunks its put added (PutStats.uniqueBytes); nil when it was
+    /// stored before migration 004 recorded them.
+    public let uniqueBytes: Int?
     public let createdAt: String
 
     init(row: SQLRow) throws {
@@ -29,6 +32,7 @@ public struct ModelRecord: Equatable, Sendable {
         parentID = try r.optionalInt("parent_id")
         rawBytes = try r.int("raw_bytes")
         storedBytes = try r.int("stored_bytes")
+        uniqueBytes = try r.optionalInt("unique_bytes")
         createdAt = try r.text("created_at")
     }
 }

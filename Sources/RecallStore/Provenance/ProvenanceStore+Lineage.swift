@@ -1,0 +1,42 @@
+import Foundation
+import RecallTensor
+
+/// A `head.rollback` row of `events`: head moved back to `version` (from `from`) at `at`.
+public struct RollbackEvent: Equatable, Sendable {
+    public let at: String
+    public let version: Int
+    public let from: Int?
+}
+
+/// A task model and the version it fed as the `new` input of its merge.
+public struct TaskModelInput: Equatable, Sendable {
+    public let version: Int
+    public let modelID: Int
+    public let name: String
+    public let task: String?
+}
+
+/// What the lineage graph draws besides parent -> child: rollbacks (events) and the task model
+/// each merge took in. One query each, so the lineage page of many versions stays one pass.
+extension ProvenanceStore {
+    /// Every rollback of head, oldest first.
+    public func rollbackEvents() throws -> [RollbackEvent] {
+        try locked {
+            try db.query("SELECT at, version, detail_json FROM events WHERE kind = 'head.rollback' ORDER BY id").map { row in
+                let detail = row["detail_json"].text.flatMap { try? JSONValue.parse(Data($0.utf8), rejectDuplicateKeys: false) }
+                return RollbackEvent(at: row["at"].text ?? "", version: row["version"].int ?? 0, from: detail?["from"]?.intValue)
+            }
+        }
+    }
+
+    /// The `new` input of every version's merge (the task model a register brought), by version.
+    public func taskModelInputs() throws -> [TaskModelInput] {
+        try locked {
+            try db.query("""
+                SELECT i.version, i.model_id, m.name, m.task FROM merge_inputs i JOIN models m ON m.id = i.model_id
+                WHERE i.role = 'new' ORDER BY i.version, i.model_id
+                """).map { TaskModelInput(version: $0["version"].int ?? 0, modelID: $0["model_id"].int ?? 0,
+                                          name: $0["name"].text ?? "", task: $0["task"].text) }
+        }
+    }
+}
