@@ -125,3 +125,37 @@ func loopbackConnection(port: Int) throws -> Int32 {
     guard rc == 0 else { close(fd); throw RecallError(.io, "connect to 127.0.0.1:\(port) failed") }
     return fd
 }
+
+/// An HTTP answer read off a raw socket: the web-page tests speak HTTP/1.1 by hand, as a browser
+/// would, so cookies, redirects and the event stream are seen exactly as sent.
+struct RawHTTPAnswer {
+    var status: Int
+    var headers: [String: String]
+    var body: String
+}
+
+/// Sends `request` (a whole HTTP/1.1 request) on a fresh loopback connection and reads until the
+/// server closes it, or only until `until` shows up in what arrived (an endless event stream).
+func rawHTTP(port: Int, _ request: String, until: String? = nil) throws -> RawHTTPAnswer {
+    let fd = try loopbackConnection(port: port)
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 20, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    var data = [UInt8]()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n <= 0 { break }
+        data += buffer[0..<n]
+        if let until, String(decoding: data, as: UTF8.self).contains(until) { break }
+    }
+    let parts = String(decoding: data, as: UTF8.self).components(separatedBy: "\r\n\r\n")
+    let head = parts[0].components(separatedBy: "\r\n")
+    var headers: [String: String] = [:]
+    for line in head.dropFirst() {
+        if let colon = line.firstIndex(of: ":") { headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
+    }
+    let status = head[0].split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+    return RawHTTPAnswer(status: status, headers: headers, body: parts.dropFirst().joined(separator: "\r\n\r\n"))
+}

@@ -6,41 +6,16 @@ import XCTest
 /// login address, the pages and a live server-sent event stream forwarded, the API not forwarded,
 /// and a rollback that still needs the page's CSRF token.
 final class UIBridgeTests: XCTestCase {
-    struct Answer {
-        var status: Int
-        var headers: [String: String]
-        var body: String
-    }
+    typealias Answer = RawHTTPAnswer
 
     /// One request on a fresh connection; reads until the bridge closes it, or only until `until`
     /// shows up in what arrived (for the endless event stream).
     func http(_ port: Int, _ method: String, _ path: String, host: String? = nil, cookie: String? = nil, form: String? = nil,
               until: String? = nil) throws -> Answer {
-        let fd = try loopbackConnection(port: port)
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host ?? "127.0.0.1:\(port)")\r\nConnection: keep-alive\r\nAccept: text/html\r\n"
         if let cookie { request += "Cookie: other=1; \(cookie)\r\n" }
         if let form { request += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)" } else { request += "\r\n" }
-        _ = request.withCString { send(fd, $0, strlen($0), 0) }
-        var data = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            data += buffer[0..<n]
-            if let until, String(decoding: data, as: UTF8.self).contains(until) { break }
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        let parts = text.components(separatedBy: "\r\n\r\n")
-        let head = parts[0].components(separatedBy: "\r\n")
-        var headers: [String: String] = [:]
-        for line in head.dropFirst() {
-            if let colon = line.firstIndex(of: ":") { headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
-        }
-        let status = head[0].split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        return Answer(status: status, headers: headers, body: parts.dropFirst().joined(separator: "\r\n\r\n"))
+        return try rawHTTP(port: port, request, until: until)
     }
 
     /// Starts `recallctl ui --port 0 --no-browser` and returns its process and login address.

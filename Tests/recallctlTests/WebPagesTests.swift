@@ -5,35 +5,14 @@ import XCTest
 /// token, a session cookie from `/login?token=...`, pages whose numbers are the API's, and a
 /// rollback from the page that needs the form's CSRF token.
 final class WebPagesTests: XCTestCase {
-    struct HTTPResponse {
-        var status: Int
-        var headers: [String: String]
-        var body: String
-    }
+    typealias HTTPResponse = RawHTTPAnswer
 
     /// One request on a fresh connection, read to the end (`Connection: close`).
     func http(_ port: Int, _ method: String, _ path: String, cookie: String? = nil, form: String? = nil) throws -> HTTPResponse {
-        let fd = try loopbackConnection(port: port)
-        defer { close(fd) }
         var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         if let cookie { request += "Cookie: recall_session=\(cookie)\r\n" }
         if let form { request += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)" } else { request += "\r\n" }
-        _ = request.withCString { send(fd, $0, strlen($0), 0) }
-        var data = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            data += buffer[0..<n]
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        let parts = text.components(separatedBy: "\r\n\r\n")
-        let head = parts[0].components(separatedBy: "\r\n")
-        var headers: [String: String] = [:]
-        for line in head.dropFirst() {
-            if let colon = line.firstIndex(of: ":") { headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
-        }
-        return HTTPResponse(status: Int(head[0].split(separator: " ")[1]) ?? 0, headers: headers, body: parts.dropFirst().joined(separator: "\r\n\r\n"))
+        return try rawHTTP(port: port, request)
     }
 
     func testPagesBehindTheLoginShowTheAPIsNumbersAndRollBackWithCSRF() throws {
