@@ -83,14 +83,14 @@ final class ProvenanceStoreTests: XCTestCase {
         XCTAssertNil(try store.head())
         let v1 = try store.commitVersion(modelID: base.id, parent: nil, task: nil, method: "init")
         var detail = VersionDetail()
-        detail.inputs = [(base.id, "base"), (task.id, "expert")]
+        detail.inputs = [(base.id, .base), (task.id, .expert)]
         detail.layerWeights = [(0, base.id, 0.25), (0, task.id, 0.75), (1, base.id, 0.5), (1, task.id, 0.5)]
         detail.similarities = [(0, base.id, task.id, 0.9, 1.5)]
         let v2 = try store.commitVersion(modelID: task.id, parent: v1.number, task: "a", method: "recall", optionsJSON: #"{"tau":0.1}"#, detail: detail)
         XCTAssertEqual([v1.number, v2.number], [1, 2])
         XCTAssertEqual(try store.head(), 2)
         let back = try store.detail(of: 2)
-        XCTAssertEqual(back.inputs.map(\.role), ["base", "expert"])
+        XCTAssertEqual(back.inputs.map(\.role), [.base, .expert])
         XCTAssertEqual(back.layerWeights.map(\.weight), [0.25, 0.75, 0.5, 0.5])
         XCTAssertEqual(back.similarities.first?.sigma, 1.5)
 

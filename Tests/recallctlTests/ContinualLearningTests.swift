@@ -163,7 +163,7 @@ final class ContinualLearningTests: XCTestCase {
             // Statistics are cached per task model (and, in the sequential loop, per merged head),
             // within 5% of the model's bytes per task.
             let store = try RegistryStore(home: daemon.home)
-            let newModels = try (2...4).map { v in try XCTUnwrap(store.provenance.detail(of: v).inputs.first { $0.role == "new" }?.modelID) }
+            let newModels = try (2...4).map { v in try XCTUnwrap(store.provenance.detail(of: v).inputs.first { $0.role == .new }?.modelID) }
             for id in newModels {
                 let model = try XCTUnwrap(store.provenance.model(id: id))
                 let stats = try XCTUnwrap(store.blobs.statistics(model: model.contentHash, recipe: StatisticsRecipe().key, layers: 4), "model \(id)")
@@ -245,7 +245,7 @@ final class ContinualLearningTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
 
         let store = try RegistryStore(home: daemon.home)
-        let newID = try XCTUnwrap(store.provenance.detail(of: 3).inputs.first { $0.role == "new" }?.modelID)
+        let newID = try XCTUnwrap(store.provenance.detail(of: 3).inputs.first { $0.role == .new }?.modelID)
         let taskModel = try store.checkpoint(of: try XCTUnwrap(store.provenance.model(id: newID)))
         let headModelID = try XCTUnwrap(store.provenance.version(2)?.modelID)
         XCTAssertEqual(try store.provenance.model(id: newID)?.parentID, headModelID, "provenance names the model the adapter was applied to")

@@ -56,7 +56,7 @@ struct RegisterPipeline {
     /// An input of the merge: a stored model, its role (`expert`, `head`, `new`) and its weights.
     struct Input {
         let model: ModelRecord
-        let role: String
+        let role: InputRole
         let weights: StoredCheckpoint
     }
 
@@ -149,23 +149,23 @@ struct RegisterPipeline {
 
     /// The experts scenario merges every task's latest expert; sequential merges head + new.
     func mergeInputs(_ newModel: ModelRecord) throws -> [Input] {
-        var models: [(model: ModelRecord, role: String)] = []
+        var models: [(model: ModelRecord, role: InputRole)] = []
         // OPCM merges the new task onto the head in either scenario (it is sequential by design).
         var isOPCM = false
         if case .opcm = plan.kind { isOPCM = true }
         switch isOPCM ? .sequential : settings.scenario {
         case .experts:
-            for i in try provenance.detail(of: parentVersion).inputs where i.role == "expert" || i.role == "new" {
+            for i in try provenance.detail(of: parentVersion).inputs where i.role == .expert || i.role == .new {
                 guard let m = try provenance.model(id: i.modelID), m.task != request.task, m.id != newModel.id else { continue }
-                models.append((m, "expert"))
+                models.append((m, .expert))
             }
         case .sequential:
             if parentVersion != 1, let v = try provenance.version(parentVersion), let m = try provenance.model(id: v.modelID) {
-                models.append((m, "head"))
+                models.append((m, .head))
             }
         }
         models.sort { $0.model.id < $1.model.id }
-        models.append((newModel, "new"))
+        models.append((newModel, .new))
         return try models.map { Input(model: $0.model, role: $0.role, weights: try store.checkpoint(of: $0.model)) }
     }
 
@@ -180,12 +180,12 @@ struct RegisterPipeline {
         let statistics = try inputs.map { input in
             // A head's Gram is the running sum kept at its merge; a task model's, its own samples'
             // (recomputed for the new model when it comes with other samples than last time).
-            let key = input.role == "head" ? recipe.runningSumKey : recipe.key
-            let sameSamples = input.role != "new" ? true : try store.blobs.statisticsSamples(model: input.model.contentHash, recipe: key) == samplesHash
+            let key = input.role == .head ? recipe.runningSumKey : recipe.key
+            let sameSamples = input.role != .new ? true : try store.blobs.statisticsSamples(model: input.model.contentHash, recipe: key) == samplesHash
             if sameSamples, let cached = try store.blobs.statistics(model: input.model.contentHash, recipe: key, layers: config.numHiddenLayers) {
                 return cached
             }
-            guard input.role == "new" else {
+            guard input.role == .new else {
                 throw RecallError(.notFound, "activation statistics of model \(input.model.id) (\(input.model.name)) are not in the store; register that task again (its samples feed them)")
             }
             let samples = try SamplesFile.parse(Data(request.samples.utf8), source: request.samplesName).prefix(recipe.samples)
@@ -235,7 +235,7 @@ struct RegisterPipeline {
             let w = 1.0 / Double(models.count)
             for l in 0...config.numHiddenLayers + 1 { for i in inputs { fusion.detail.layerWeights.append((l, i.model.id, w)) } }
         }
-        fusion.detail.inputs = [(baseRecord.id, "base")] + inputs.map { ($0.model.id, $0.role) }
+        fusion.detail.inputs = [(baseRecord.id, .base)] + inputs.map { ($0.model.id, $0.role) }
         fusion.options = [("options", settings.json["options"] ?? .object([])), ("scenario", .string(settings.scenario.rawValue)),
                           ("trained_from", .int(trainedFrom))] + fusion.options
         return fusion
@@ -278,7 +278,7 @@ struct RegisterPipeline {
                        statistics: [ActivationStatistics]) throws -> Fusion {
         try report("fuse", 0)
         let tasksSoFar = try registry.lineageLength(parentVersion) + 1
-        let shares = inputs.map { $0.role == "head" ? Double(tasksSoFar - 1) / Double(tasksSoFar)
+        let shares = inputs.map { $0.role == .head ? Double(tasksSoFar - 1) / Double(tasksSoFar)
             : settings.scenario == .sequential ? 1 / Double(tasksSoFar) : 1 / Double(inputs.count) }
         let fallback = try MergedCheckpoint(MergeConfiguration(
             method: GeneralizedTaskArithmetic.taskArithmetic, base: MergeModel(name: "anchor", source: anchor),
@@ -298,9 +298,9 @@ struct RegisterPipeline {
     /// version's options (`opcm`), the new ones are recorded in this version's.
     func fuseByOPCM(_ inputs: [Input], alpha: Double, dtype: DType?) throws -> Fusion {
         try report("fuse", 0)
-        guard let new = inputs.last(where: { $0.role == "new" }) else { throw RecallError(.invalidArgument, "opcm: no new model to merge") }
+        guard let new = inputs.last(where: { $0.role == .new }) else { throw RecallError(.invalidArgument, "opcm: no new model to merge") }
         var previous: (source: TensorSource, state: OPCMMerge.State)?
-        if let head = inputs.first(where: { $0.role == "head" }) {
+        if let head = inputs.first(where: { $0.role == .head }) {
             let options = try (try provenance.version(parentVersion)).map { try JSONValue.parse(Data($0.optionsJSON.utf8), rejectDuplicateKeys: false) }
             guard let state = OPCMMerge.State(json: options?["opcm"]) else {
                 throw RecallError(.invalidArgument, "opcm: version \(parentVersion) was not merged by opcm (its options hold no opcm state); register onto an opcm version")

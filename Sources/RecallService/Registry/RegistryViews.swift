@@ -32,7 +32,7 @@ extension Registry {
             let m = try provenance.model(id: i.modelID)
             names[i.modelID] = m?.name ?? "model \(i.modelID)"
             inputs.append(.object([("model_id", .int(i.modelID)), ("name", .string(m?.name ?? "")),
-                                   ("task", m?.task.map { .string($0) } ?? .null), ("role", .string(i.role)),
+                                   ("task", m?.task.map { .string($0) } ?? .null), ("role", .string(i.role.rawValue)),
                                    ("content_hash", .string(m?.contentHash ?? ""))]))
         }
         var layers: [Int: [(String, JSONValue)]] = [:]

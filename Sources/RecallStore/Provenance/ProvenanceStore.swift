@@ -92,7 +92,7 @@ public final class ProvenanceStore: @unchecked Sendable {
                     """, [.of(number), .of(modelID), .of(parent), .of(task), .text(method), .text(optionsJSON), .text(message),
                           .of(gated ? 1 : 0), .of(gateReason)])
                 for i in detail.inputs {
-                    try db.query("INSERT INTO merge_inputs(version, model_id, role) VALUES (?, ?, ?)", [.of(number), .of(i.modelID), .text(i.role)])
+                    try db.query("INSERT INTO merge_inputs(version, model_id, role) VALUES (?, ?, ?)", [.of(number), .of(i.modelID), .text(i.role.rawValue)])
                 }
                 for w in detail.layerWeights {
                     try db.query("INSERT INTO layer_weights(version, layer, model_id, weight) VALUES (?, ?, ?, ?)",
@@ -125,7 +125,10 @@ public final class ProvenanceStore: @unchecked Sendable {
         try locked {
             var d = VersionDetail()
             d.inputs = try db.query("SELECT model_id, role FROM merge_inputs WHERE version = ? ORDER BY model_id, role", [.of(number)])
-                .map { ($0["model_id"].int ?? 0, $0["role"].text ?? "") }
+                .map { row in
+                    let r = RowReader(row, table: "merge_inputs of version \(number)", key: "model_id")
+                    return (try r.int("model_id"), try r.value("role", as: InputRole.self))
+                }
             d.layerWeights = try db.query("SELECT layer, model_id, weight FROM layer_weights WHERE version = ? ORDER BY layer, model_id", [.of(number)])
                 .map { ($0["layer"].int ?? 0, $0["model_id"].int ?? 0, $0["weight"].double ?? 0) }
             d.similarities = try db.query("SELECT * FROM similarities WHERE version = ? ORDER BY layer, model_a, model_b", [.of(number)])

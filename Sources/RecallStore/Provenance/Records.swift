@@ -65,9 +65,13 @@ public struct VersionRecord: Equatable, Sendable {
     }
 }
 
+/// What a model was to a merge (`merge_inputs.role`): the base it anchored on, an expert of the
+/// experts scenario, the head of the sequential one, or the model this register brought.
+public enum InputRole: String, Sendable, CaseIterable { case base, expert, head, new }
+
 /// What a merge recorded about one version (the store keeps the merge report in these rows).
 public struct VersionDetail: Sendable {
-    public var inputs: [(modelID: Int, role: String)] = []
+    public var inputs: [(modelID: Int, role: InputRole)] = []
     public var layerWeights: [(layer: Int, modelID: Int, weight: Double)] = []
     public var similarities: [(layer: Int, modelA: Int, modelB: Int, value: Double, sigma: Double?)] = []
     public init() {}
