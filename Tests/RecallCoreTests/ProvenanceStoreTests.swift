@@ -44,7 +44,7 @@ final class ProvenanceStoreTests: XCTestCase {
     /// (a job with an unknown state used to read as `failed`, a model's missing size as 0).
     func testDamagedRowsThrowNamingTableRowAndColumn() throws {
         let store = try ProvenanceStore(path: dir.appendingPathComponent("d.sqlite"))
-        let job = try store.enqueueJob(kind: "register", payload: .object([("task", .string("t"))]))
+        let job = try store.enqueueJob(kind: .register, payload: .object([("task", .string("t"))]))
         XCTAssertEqual(try store.job(job.id)?.state, .queued)
         try store.db.query("PRAGMA ignore_check_constraints = ON")
         try store.db.query("UPDATE jobs SET state = 'exploded' WHERE id = ?", [.of(job.id)])

@@ -172,7 +172,7 @@ final class InProcessRouterTests: XCTestCase {
         let orphan = registry.incoming.appendingPathComponent("upload-\(UUID().uuidString)-model.safetensors")
         let kept = registry.incoming.appendingPathComponent("upload-\(UUID().uuidString)-model.safetensors")
         for url in [orphan, kept] { XCTAssertTrue(FileManager.default.createFile(atPath: url.path, contents: Data([1, 2, 3]))) }
-        _ = try registry.store.provenance.enqueueJob(kind: "register", payload: .object([("model", .string(kept.path))]))
+        _ = try registry.store.provenance.enqueueJob(kind: .register, payload: .object([("model", .string(kept.path))]))
         let restarted = try Registry(store: registry.store)
         restarted.removeOrphanUploads()
         XCTAssertFalse(FileManager.default.fileExists(atPath: orphan.path))

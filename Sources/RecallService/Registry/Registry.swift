@@ -155,7 +155,7 @@ public final class Registry: @unchecked Sendable {
             payload.append(("trained_from_version", .int(trainedFrom)))
             // The worker refuses the file if it changed while the job waited.
             payload.append(("fingerprint", try InputFingerprint.of(candidate.format == "gguf" ? work : url)))
-            let job = try provenance.enqueueJob(kind: "register", payload: .object(payload))
+            let job = try provenance.enqueueJob(kind: .register, payload: .object(payload))
             condition.lock(); condition.signal(); condition.unlock()
             log("job \(job.id) queued: register \(url.lastPathComponent) as task \(request.task)")
             return job

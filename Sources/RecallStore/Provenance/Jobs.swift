@@ -4,8 +4,10 @@ import RecallTensor
 /// One durable job of the registry (today: `register`), as the `jobs` table holds it.
 public struct JobRecord: Equatable, Sendable {
     public enum State: String, Sendable { case queued, running, succeeded, failed, cancelled }
+    /// What a job does; `register` is the only kind the worker runs today.
+    public enum Kind: String, Sendable { case register }
     public let id: Int
-    public let kind: String
+    public let kind: Kind
     public let state: State
     public let payload: JSONValue
     public let phase: String?
@@ -20,7 +22,7 @@ public struct JobRecord: Equatable, Sendable {
     init(row: SQLRow) throws {
         let r = RowReader(row, table: "jobs")
         id = try r.int("id")
-        kind = try r.text("kind")
+        kind = try r.value("kind")
         state = try r.value("state")
         guard let payload = try r.json("payload_json") else { throw r.damage("payload_json", "no JSON text") }
         self.payload = payload
@@ -40,7 +42,7 @@ public struct JobRecord: Equatable, Sendable {
                   result: result, createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt)
     }
 
-    private init(id: Int, kind: String, state: State, payload: JSONValue, phase: String?, progress: Double, error: String?,
+    private init(id: Int, kind: Kind, state: State, payload: JSONValue, phase: String?, progress: Double, error: String?,
                  result: JSONValue?, createdAt: String, startedAt: String?, finishedAt: String?) {
         self.id = id; self.kind = kind; self.state = state; self.payload = payload; self.phase = phase
         self.progress = progress; self.error = error; self.result = result; self.createdAt = createdAt
@@ -51,7 +53,7 @@ public struct JobRecord: Equatable, Sendable {
 
     public var json: JSONValue {
         .object([
-            ("id", .int(id)), ("kind", .string(kind)), ("state", .string(state.rawValue)),
+            ("id", .int(id)), ("kind", .string(kind.rawValue)), ("state", .string(state.rawValue)),
             ("phase", phase.map { .string($0) } ?? .null), ("progress", .number(progress, integer: nil)),
             ("error", error.map { .string($0) } ?? .null), ("result", result ?? .null),
             ("task", payload["task"] ?? .null), ("model", payload["model"] ?? .null),
@@ -62,13 +64,13 @@ public struct JobRecord: Equatable, Sendable {
 }
 
 extension ProvenanceStore {
-    public func enqueueJob(kind: String, payload: JSONValue) throws -> JobRecord {
+    public func enqueueJob(kind: JobRecord.Kind, payload: JSONValue) throws -> JobRecord {
         try locked {
             try db.transaction {
-                try db.query("INSERT INTO jobs(kind, state, payload_json) VALUES (?, 'queued', ?)", [.text(kind), .text(payload.serialized())])
+                try db.query("INSERT INTO jobs(kind, state, payload_json) VALUES (?, 'queued', ?)", [.text(kind.rawValue), .text(payload.serialized())])
                 let id = db.lastInsertID
                 try db.query("INSERT INTO events(kind, detail_json) VALUES ('job.queued', ?)",
-                             [.text(JSONValue.object([("job", .int(id)), ("kind", .string(kind))]).serialized())])
+                             [.text(JSONValue.object([("job", .int(id)), ("kind", .string(kind.rawValue))]).serialized())])
                 return try JobRecord(row: try db.query("SELECT * FROM jobs WHERE id = ?", [.of(id)])[0])
             }
         }
