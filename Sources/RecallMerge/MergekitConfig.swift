@@ -30,7 +30,7 @@ public struct MergekitConfig {
         guard let composed, case let .object(root) = try Self.value(composed, at: "", bad: bad) else {
             throw bad("expected a YAML mapping at the top")
         }
-        func field(_ key: String) -> JSONValue? { root.last { $0.0 == key }?.1 }
+        func field(_ key: String) -> JSONValue? { root.first { $0.0 == key }?.1 }
         if field("slices") != nil { throw bad("the slices: form is not supported; list whole models under models:") }
         guard let method = field("merge_method")?.stringValue else { throw bad("missing merge_method") }
         let dir = url.deletingLastPathComponent()
@@ -80,10 +80,27 @@ public struct MergekitConfig {
         case let .sequence(items):
             return .array(try items.enumerated().map { i, item in try value(item, at: "\(path)[\(i)]", bad: bad) })
         case let .mapping(pairs):
-            return .object(try pairs.map { key, item in
+            // YAML merge keys (`<<: *defaults`, or a list of them) as PyYAML applies them: the
+            // merged mappings' keys first, each overridden by the same key given explicitly.
+            var merged: [(String, JSONValue)] = []
+            var explicit: [(String, JSONValue)] = []
+            for (key, item) in pairs {
+                if key.tag.description == Tag.Name.merge.rawValue, key.scalar?.string == "<<" {
+                    let sources = item.sequence.map(Array.init) ?? [item]
+                    for source in sources.reversed() {
+                        guard case let .object(members) = try value(source, at: path, bad: bad) else {
+                            throw bad("a `<<` merge\(path.isEmpty ? "" : " under \(path)") must name a mapping or a list of mappings")
+                        }
+                        for member in members { merged.removeAll { $0.0 == member.0 }; merged.append(member) }
+                    }
+                    continue
+                }
                 guard let name = key.scalar?.string else { throw bad("a mapping key\(path.isEmpty ? "" : " under \(path)") is not a plain scalar") }
-                return (name, try value(item, at: path.isEmpty ? name : "\(path).\(name)", bad: bad))
-            })
+                // A repeated key keeps its last value, as PyYAML does.
+                explicit.removeAll { $0.0 == name }
+                explicit.append((name, try value(item, at: path.isEmpty ? name : "\(path).\(name)", bad: bad)))
+            }
+            return .object(merged.filter { m in !explicit.contains { $0.0 == m.0 } } + explicit)
         }
     }
 

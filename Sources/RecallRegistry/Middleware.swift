@@ -16,7 +16,8 @@ struct RequestLogMiddleware: RouterMiddleware {
         } catch let error as HTTPError {
             // The router's own answers (no such route): JSON like every other error, logged and counted.
             // A path the API has, asked with a method it does not take, is 405 with the methods it does.
-            let allowed = error.status == .notFound ? Routes.methods(forPath: request.uri.path) : []
+            // (HEAD is left a 404: the router does not generate HEAD for GET routes.)
+            let allowed = error.status == .notFound && request.method != .head ? Routes.methods(forPath: request.uri.path) : []
             if !allowed.isEmpty {
                 response = API.error("\(request.uri.path) takes \(allowed.joined(separator: ", ")), not \(request.method); see docs/openapi.yaml",
                                      status: .methodNotAllowed)

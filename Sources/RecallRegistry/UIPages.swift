@@ -205,7 +205,7 @@ struct UIPages {
         let files = ["model.safetensors"] + checkpoint.fileNames.sorted()
         var h = "<section aria-labelledby=\"h-export\"><h2 id=\"h-export\">Export</h2><p>Download this version's files (an HF directory):</p><ul id=\"export-files\">"
         for name in files {
-            h += "<li><a class=\"download\" href=\"/ui/versions/\(n)/files/\(e(name))\" download=\"\(e(name))\">\(e(name))</a></li>"
+            h += "<li><a class=\"download\" href=\"/ui/versions/\(n)/files/\(e(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#%"))) ?? name))\" download=\"\(e(name))\">\(e(name))</a></li>"
         }
         h += "</ul><p class=\"muted\">Or from a shell: <code>recallctl export \(n) OUT_DIR</code> (with <code>--url</code> it downloads the same files).</p></section>"
         let settings = try registry.store.provenance.settings()?.json ?? .null

@@ -50,7 +50,8 @@ struct UIRoutes {
                 response.headers[.contentDisposition] = "attachment; filename=\"\(safe)\""
                 return response
             } catch {
-                return Self.html(UIPages.errorPage(error), status: .notFound)
+                // The API's status for the same failure (404 a missing file, 500 store damage, 507 a full disk).
+                return Self.html(UIPages.errorPage(error), status: API.error(error).status)
             }
         }
         router.post("/ui/versions/:ref/:action") { request, context in

@@ -61,6 +61,25 @@ final class ProvenanceStoreTests: XCTestCase {
         assertRecallError(["models id \(model.id)", "'ghost'", "`kind`"]) { _ = try store.models() }
     }
 
+    /// A queued job whose row does not read is failed with the reason when the worker reaches it,
+    /// and the next job runs (it used to hold the queue for good); the uploads unfinished jobs
+    /// name are listed by SQL, past a row whose payload does not parse.
+    func testADamagedQueuedJobIsFailedAndTheQueueMovesOn() throws {
+        let store = try ProvenanceStore(path: dir.appendingPathComponent("q.sqlite"))
+        let bad = try store.enqueueJob(kind: .register, payload: .object([("model", .string("/h/incoming/upload-a"))]))
+        let good = try store.enqueueJob(kind: .register, payload: .object([("model", .string("/h/incoming/upload-b"))]))
+        try store.db.query("PRAGMA ignore_check_constraints = ON")
+        try store.db.query("UPDATE jobs SET kind = 'exploded' WHERE id = ?", [.of(bad.id)])
+        XCTAssertEqual(try store.uploadsNamedByUnfinishedJobs(), ["upload-a", "upload-b"])
+        XCTAssertEqual(try store.claimNextJob()?.id, good.id)
+        let row = try XCTUnwrap(try store.db.query("SELECT state, error FROM jobs WHERE id = ?", [.of(bad.id)]).first)
+        XCTAssertEqual(row["state"].text, "failed")
+        XCTAssertTrue(row["error"].text?.contains("'exploded'") ?? false, row["error"].text ?? "")
+        XCTAssertNil(try store.claimNextJob())
+        try store.db.query("UPDATE jobs SET state = 'queued', payload_json = '{not json' WHERE id = ?", [.of(good.id)])
+        XCTAssertEqual(try store.uploadsNamedByUnfinishedJobs(), [], "the damaged payload names nothing, and the call does not throw")
+    }
+
     func testModelsAreIdempotentByContent() throws {
         let store = try ProvenanceStore(path: dir.appendingPathComponent("p.sqlite"))
         let (a, createdA) = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: "/x", format: "directory",

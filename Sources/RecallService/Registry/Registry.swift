@@ -281,8 +281,13 @@ public final class Registry: @unchecked Sendable {
     /// every few minutes when the worker is idle), so `incoming/` does not grow for ever; a client
     /// whose upload went this way gets a 404 naming the upload at register and uploads again.
     func removeOrphanUploads(olderThan age: TimeInterval = 0) {
-        let named = Set(((try? provenance.jobs(limit: 10_000)) ?? []).filter { $0.state == .queued || $0.state == .running }
-            .compactMap { $0.payload["model"]?.stringValue.map { URL(fileURLWithPath: $0).lastPathComponent } })
+        // Without the list of uploads jobs still need, nothing is removed (a damaged row must not
+        // turn into deleting every upload).
+        let named: Set<String>
+        do { named = try provenance.uploadsNamedByUnfinishedJobs() } catch {
+            log("cannot list the uploads queued jobs need (\(error)); leaving incoming/ as it is")
+            return
+        }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: incoming.path)) ?? []
         // A forward pass's file-backed copy is unlinked once mapped; one is left only by a kill mid-write.
         for name in (try? FileManager.default.contentsOfDirectory(atPath: cache.path)) ?? [] where name.hasPrefix("forward-") {

@@ -30,7 +30,9 @@ public struct ReproduceCommand: Equatable, Sendable {
         // The model's file name is the last part of the path it was registered from; an upload
         // (no path) is known by its name, which recallctl sets to the file name unless --name.
         let name = request?["name"]?.stringValue ?? newInput?["name"]?.stringValue
-        let path = request?["model"]?.stringValue ?? ""
+        // An upload's `model` is the daemon's own incoming/ path, not a file the user has.
+        let uploaded = request?["uploaded"]?.boolValue == true || request?["upload"].map { !$0.isNull } == true
+        let path = uploaded ? "" : request?["model"]?.stringValue ?? ""
         let model = path.isEmpty ? name.map(Self.fileName) ?? "MODEL" : Self.fileName(path)
         let samples = request.flatMap { $0["samples_name"]?.stringValue }.map(Self.fileName) ?? "SAMPLES.jsonl"
         var register = ["recallctl", "register", model, "--task", task, "--samples", samples]

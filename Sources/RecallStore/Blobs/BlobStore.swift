@@ -339,7 +339,10 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
         try txn.withValue("meta", chunkBytesKey) { value in
             guard let value else { return nil }
             guard value.count == 8 else { throw RecallError(.io, "store: meta \"chunk-stored-bytes\" has \(value.count) bytes, not 8; run `recallctl verify`") }
-            return Int(UInt64(littleEndian: value.loadUnaligned(as: UInt64.self)))
+            guard let total = Int(exactly: UInt64(littleEndian: value.loadUnaligned(as: UInt64.self))) else {
+                throw RecallError(.io, "store: meta \"chunk-stored-bytes\" holds an impossible total; run `recallctl verify`")
+            }
+            return total
         }
     }
 

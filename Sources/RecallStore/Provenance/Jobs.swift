@@ -98,18 +98,40 @@ extension ProvenanceStore {
         try locked { try db.query("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", [.of(limit)]).map { try JobRecord(row: $0) } }
     }
 
-    /// Claims the oldest queued job (arrival order) and marks it running.
+    /// Claims the oldest queued job (arrival order) and marks it running. A queued row that does
+    /// not read (damage) is marked failed with the reason instead, so it cannot hold up the queue.
     package func claimNextJob() throws -> JobRecord? {
         try locked {
-            try db.transaction {
-                guard let row = try db.query("SELECT * FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1").first else { return nil }
-                let id = row["id"].int ?? 0
-                try db.query("""
-                    UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?
-                    """, [.of(id)])
-                return try JobRecord(row: try db.query("SELECT * FROM jobs WHERE id = ?", [.of(id)])[0])
+            while true {
+                let claimed: JobRecord?? = try db.transaction {
+                    guard let row = try db.query("SELECT * FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1").first else { return .some(nil) }
+                    let id = try RowReader(row, table: "jobs").int("id")
+                    try db.query("""
+                        UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?
+                        """, [.of(id)])
+                    do {
+                        return .some(try JobRecord(row: try db.query("SELECT * FROM jobs WHERE id = ?", [.of(id)])[0]))
+                    } catch {
+                        try db.query("""
+                            UPDATE jobs SET state = 'failed', error = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?
+                            """, [.text("\(error)"), .of(id)])
+                        return nil
+                    }
+                }
+                if let claimed { return claimed }
             }
+        }
+    }
+
+    /// Upload file names (the last path component of `model`) that queued or running jobs still need.
+    public func uploadsNamedByUnfinishedJobs() throws -> Set<String> {
+        try locked {
+            Set(try db.query("""
+                SELECT json_extract(payload_json, '$.model') AS model FROM jobs
+                WHERE state IN ('queued', 'running') AND json_valid(payload_json)
+                """).compactMap { $0["model"].text.map { URL(fileURLWithPath: $0).lastPathComponent } })
         }
     }
 
