@@ -289,8 +289,9 @@ public final class Registry: @unchecked Sendable {
             return
         }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: incoming.path)) ?? []
-        // A forward pass's file-backed copy is unlinked once mapped; one is left only by a kill mid-write.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: cache.path)) ?? [] where name.hasPrefix("forward-") {
+        // A forward pass's file-backed copy is unlinked once mapped; one is left only by a kill
+        // mid-write, so only the sweep at start removes them (an API eval may be writing one now).
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: cache.path)) ?? [] where age == 0 && name.hasPrefix("forward-") {
             try? FileManager.default.removeItem(at: cache.appendingPathComponent(name))
         }
         for name in entries where name.hasPrefix("upload-") || name.hasPrefix("export-") {
