@@ -3,6 +3,8 @@
 #
 #   fuzz/run.sh build                      # the libFuzzer + ASan build (.build-fuzz, ~minutes cold)
 #   fuzz/run.sh smoke [SECONDS]            # every harness SECONDS (15) in turn; exit 1 on any finding
+#   fuzz/run.sh ci [RUNS]                  # every harness RUNS (3000) inputs, seed 1, fresh corpus:
+#                                          # the same inputs on every machine (what .ci/run calls)
 #   fuzz/run.sh long SECONDS [JOBS]        # every harness SECONDS, JOBS (2) at a time; figures in
 #                                          # .build-fuzz/results.tsv
 #   fuzz/run.sh one HARNESS SECONDS        # one harness
@@ -28,10 +30,12 @@ build() {
         -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing)
 }
 
-# run_one HARNESS SECONDS: fuzz one harness; prints one result line, returns 1 on a finding.
+# run_one HARNESS SECONDS [LIBFUZZER FLAGS...]: fuzz one harness; prints one result line,
+# returns 1 on a finding. FUZZ_WORK (default .build-fuzz/corpus) holds the corpus it grows.
 run_one() {
     local h=$1 secs=$2
-    local work=$SCRATCH/corpus/$h art=$SCRATCH/artifacts/$h log=$SCRATCH/logs/$h.log
+    shift 2
+    local work=${FUZZ_WORK:-$SCRATCH/corpus}/$h art=${FUZZ_ARTIFACTS:-$SCRATCH/artifacts}/$h log=$SCRATCH/logs/$h.log
     mkdir -p "$work" "$art" "$(dirname "$log")"
     local rc=0
     # -timeout: one input may take 10 s at most (a hang); -rss_limit_mb: memory (an OOM);
@@ -41,7 +45,7 @@ run_one() {
     # report that instead of the trap itself.
     RECALL_FUZZ_HARNESS=$h SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=0} \
         nice -n 5 "$BIN" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
-        -detect_leaks=0 -print_final_stats=1 -artifact_prefix="$art/" \
+        -detect_leaks=0 -print_final_stats=1 -artifact_prefix="$art/" "$@" \
         "$work" "fuzz/corpus/$h" >"$log" 2>&1 || rc=$?
     local line findings
     line=$(figures "$h")
@@ -65,7 +69,7 @@ figures() {
     cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
     ft=$(grep -Eo 'ft: [0-9]+' "$log" | tail -1 | awk '{print $2}')
     corp=$(grep -Eo 'corp: [0-9]+' "$log" | tail -1 | awk '{print $2}')
-    findings=$( (find "$SCRATCH/artifacts/$h" -maxdepth 1 -type f 2>/dev/null || true) | wc -l)
+    findings=$( (find "${FUZZ_ARTIFACTS:-$SCRATCH/artifacts}/$h" -maxdepth 1 -type f 2>/dev/null || true) | wc -l)
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\n' "$h" "${secs:--}" "${execs:-0}" "${cov:-0}" "${ft:-0}" "${corp:-0}" "${rss:-0}" "$findings"
 }
 
@@ -81,6 +85,22 @@ smoke)
     failed=0
     header
     for h in $HARNESSES; do run_one "$h" "$secs" || failed=1; done
+    exit $failed
+    ;;
+ci)
+    # Deterministic: a fixed seed, a fixed number of inputs and an empty working corpus, so a
+    # finding here is reproducible (`fuzz/run.sh repro`) and a green run means the same inputs
+    # passed; the time cap (120 s) only guards a starved machine.
+    runs=${2:-3000}
+    [ -x "$BIN" ] || build
+    FUZZ_WORK=$(mktemp -d)
+    FUZZ_ARTIFACTS=$SCRATCH/artifacts-ci
+    rm -rf "$FUZZ_ARTIFACTS"
+    export FUZZ_WORK FUZZ_ARTIFACTS
+    trap 'rm -rf "$FUZZ_WORK"' EXIT
+    failed=0
+    header
+    for h in $HARNESSES; do run_one "$h" 120 -seed=1 -runs="$runs" || failed=1; done
     exit $failed
     ;;
 long)
