@@ -87,7 +87,10 @@ public struct MergePlan {
 
         func seed() throws -> UInt64 {
             guard let s = options["seed"] else { return 0 }
-            guard let v = UInt64(s) else { throw bad("seed", "must be a non-negative integer") }
+            // Provenance keeps the seed in a signed 64-bit column, so the range stops at Int64.max.
+            guard let v = UInt64(s), v <= UInt64(Int64.max) else {
+                throw bad("seed", "must be an integer from 0 to \(Int64.max)")
+            }
             return v
         }
     }

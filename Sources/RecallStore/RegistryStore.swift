@@ -89,7 +89,7 @@ public final class RegistryStore: @unchecked Sendable {
     public func checkpoint(version ref: String) throws -> (version: VersionRecord, checkpoint: StoredCheckpoint) {
         let n = try provenance.resolve(ref)
         guard let v = try provenance.version(n), let m = try provenance.model(id: v.modelID) else {
-            throw RecallError(.notFound, "no version \(ref); see `recallctl history`")
+            throw RecallError(.notFound, "no version \(ref); list the versions with history")
         }
         return (v, try blobs.checkpoint(m.contentHash))
     }

@@ -325,4 +325,16 @@ final class ComparatorMergeTests: XCTestCase {
         assertRecallError(["lambda=0", "positive"]) { try TSVMerge().checkParameters(["lambda": 0]) }
         assertRecallError(["task_rank=2.5", "whole number"]) { _ = try MergePlan(method: "tsv_m", options: ["task_rank": "2.5"]) }
     }
+
+    /// A seed above Int64.max once passed init and then trapped every register at commit (the
+    /// provenance column is signed), so the daemon crashed on each restart.
+    func testSeedsOutsideTheProvenanceRangeAreRefusedAtThePlan() throws {
+        for method in ["recall", "dare_linear"] {
+            assertRecallError(["seed=9223372036854775808", "from 0 to 9223372036854775807"]) {
+                _ = try MergePlan(method: method, options: ["seed": "9223372036854775808"])
+            }
+            assertRecallError(["seed=-1"]) { _ = try MergePlan(method: method, options: ["seed": "-1"]) }
+            XCTAssertNoThrow(try MergePlan(method: method, options: ["seed": "9223372036854775807"]), method)
+        }
+    }
 }

@@ -48,7 +48,7 @@ final class ProvenanceStoreTests: XCTestCase {
         XCTAssertEqual(try store.job(job.id)?.state, .queued)
         try store.db.query("PRAGMA ignore_check_constraints = ON")
         try store.db.query("UPDATE jobs SET state = 'exploded' WHERE id = ?", [.of(job.id)])
-        assertRecallError(["registry.sqlite", "jobs id \(job.id)", "'exploded'", "`state`", "recallctl verify"]) { _ = try store.job(job.id) }
+        assertRecallError(["registry.sqlite", "jobs id \(job.id)", "'exploded'", "`state`", "verify it and restore"]) { _ = try store.job(job.id) }
         assertRecallError(["jobs id \(job.id)"]) { _ = try store.jobs() }
         try store.db.query("UPDATE jobs SET state = 'queued', payload_json = '{not json' WHERE id = ?", [.of(job.id)])
         assertRecallError(["jobs id \(job.id)", "`payload_json`"]) { _ = try store.job(job.id) }
@@ -59,6 +59,32 @@ final class ProvenanceStoreTests: XCTestCase {
         assertRecallError(["models id \(model.id)", "`raw_bytes`"]) { _ = try store.model(id: model.id) }
         try store.db.query("UPDATE models SET raw_bytes = 10, kind = 'ghost' WHERE id = ?", [.of(model.id)])
         assertRecallError(["models id \(model.id)", "'ghost'", "`kind`"]) { _ = try store.models() }
+    }
+
+    /// A damaged settings table is reported naming the key; it used to read as "not initialised"
+    /// (nil), which would have let a second init write over the registry's choices.
+    func testDamagedSettingsThrowNamingTheKeyInsteadOfReadingAsUninitialised() throws {
+        let store = try ProvenanceStore(path: dir.appendingPathComponent("s.sqlite"))
+        XCTAssertNil(try store.settings(), "no rows: not initialised")
+        for (key, value) in [("base_model_id", "1"), ("method", "regmean"), ("scenario", "experts"),
+                             ("options", "{\"alpha\":\"0.9\"}"), ("gate_points", "2.5")] {
+            try store.db.query("INSERT INTO settings(key, value) VALUES (?, ?)", [.text(key), .text(value)])
+        }
+        let read = try XCTUnwrap(try store.settings())
+        XCTAssertEqual(read.options, ["alpha": "0.9"])
+        XCTAssertEqual(read.gatePoints, 2.5)
+        XCTAssertEqual(read.evalMetric, "accuracy", "homes from before the metric setting used accuracy")
+        for (key, value, fragment) in [("scenario", "sideways", "`scenario` is not one of experts, sequential"),
+                                       ("gate_points", "lots", "`gate_points` is not a number"),
+                                       ("options", "[1]", "`options` is not a JSON object"),
+                                       ("base_model_id", "one", "`base_model_id` is not an integer")] {
+            let old = try XCTUnwrap(try store.db.query("SELECT value FROM settings WHERE key = ?", [.text(key)]).first?["value"].text)
+            try store.db.query("UPDATE settings SET value = ? WHERE key = ?", [.text(value), .text(key)])
+            assertRecallError(["registry.sqlite", fragment, "restore"]) { _ = try store.settings() }
+            try store.db.query("UPDATE settings SET value = ? WHERE key = ?", [.text(old), .text(key)])
+        }
+        try store.db.query("DELETE FROM settings WHERE key = 'method'")
+        assertRecallError(["settings `method` is missing"]) { _ = try store.settings() }
     }
 
     /// A queued job whose row does not read is failed with the reason when the worker reaches it,

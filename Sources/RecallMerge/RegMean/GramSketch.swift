@@ -186,14 +186,14 @@ extension GramSketch {
     /// Reads one sketch at `offset`, advancing it; `source` names the bytes in errors.
     public static func read(_ bytes: UnsafeRawBufferPointer, offset: inout Int, source: String) throws -> GramSketch {
         func u32() throws -> Int {
-            guard offset + 4 <= bytes.count else { throw RecallError(.invalidFile, "\(source): truncated Gram sketch; run `recallctl gc` and register again") }
+            guard offset + 4 <= bytes.count else { throw RecallError(.invalidFile, "\(source): truncated Gram sketch; run gc and register again") }
             defer { offset += 4 }
             return Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
         }
         let d = try u32(), k = try u32(), rows = try u32()
         let floats = d + d * k
         guard k <= d, offset + 4 * floats <= bytes.count else {
-            throw RecallError(.invalidFile, "\(source): truncated Gram sketch (width \(d), rank \(k)); run `recallctl gc` and register again")
+            throw RecallError(.invalidFile, "\(source): truncated Gram sketch (width \(d), rank \(k)); run gc and register again")
         }
         func floatsAt(_ count: Int) -> [Float] {
             defer { offset += 4 * count }

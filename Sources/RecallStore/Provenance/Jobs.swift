@@ -189,7 +189,10 @@ extension ProvenanceStore {
     public func jobCounts() throws -> [String: Int] {
         try locked {
             var out: [String: Int] = [:]
-            for r in try db.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") { out[r["state"].text ?? ""] = r["n"].int ?? 0 }
+            for row in try db.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") {
+                let r = RowReader(row, table: "jobs", key: "n")
+                out[try r.value("state", as: JobRecord.State.self).rawValue] = try r.int("n")
+            }
             return out
         }
     }

@@ -19,7 +19,7 @@ public enum Migrator {
             """)
         let current = try appliedVersion(db)
         if current > latestVersion {
-            throw RecallError(.unsupported, "\(db.path): database schema version \(current) is newer than this binary's (\(latestVersion)); upgrade recallctl and recall-registry")
+            throw RecallError(.unsupported, "\(db.path): database schema version \(current) is newer than this binary's (\(latestVersion)); upgrade the registry's binaries")
         }
         for m in EmbeddedMigrations.all.sorted(by: { $0.version < $1.version }) where m.version > current && m.version <= target {
             try db.transaction {

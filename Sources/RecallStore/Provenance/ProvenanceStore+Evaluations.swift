@@ -22,7 +22,10 @@ extension ProvenanceStore {
     package func evalSets() throws -> [(task: String, eval: String)] {
         try locked {
             try db.query("SELECT name, eval_json FROM tasks WHERE eval_json IS NOT NULL ORDER BY created_at, name")
-                .compactMap { r in r["eval_json"].text.map { (r["name"].text ?? "", $0) } }
+                .map { row in
+                    let r = RowReader(row, table: "tasks", key: "name")
+                    return (try r.text("name"), try r.text("eval_json"))
+                }
         }
     }
 
@@ -32,7 +35,10 @@ extension ProvenanceStore {
             try db.query("""
                 SELECT e.value, e.version FROM evaluations e JOIN versions v ON v.number = e.version
                 WHERE e.task = ? AND e.metric = ? AND v.gated = 0 ORDER BY e.value DESC, e.version LIMIT 1
-                """, [.text(task), .text(metric)]).first.map { ($0["value"].double ?? 0, $0["version"].int ?? 0) }
+                """, [.text(task), .text(metric)]).first.map { row in
+                    let r = RowReader(row, table: "evaluations", key: "version")
+                    return (try r.double("value"), try r.int("version"))
+                }
         }
     }
 
@@ -55,7 +61,10 @@ extension ProvenanceStore {
     package func evaluations(metric: String) throws -> [(version: Int, task: String, value: Double, n: Int)] {
         try locked {
             try db.query("SELECT version, task, value, n FROM evaluations WHERE metric = ? ORDER BY version, task", [.text(metric)])
-                .map { ($0["version"].int ?? 0, $0["task"].text ?? "", $0["value"].double ?? 0, $0["n"].int ?? 0) }
+                .map { row in
+                    let r = RowReader(row, table: "evaluations", key: "version")
+                    return (try r.int("version"), try r.text("task"), try r.double("value"), try r.int("n"))
+                }
         }
     }
 }

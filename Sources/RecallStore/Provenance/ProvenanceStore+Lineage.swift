@@ -24,7 +24,8 @@ extension ProvenanceStore {
         try locked {
             try db.query("SELECT at, version, detail_json FROM events WHERE kind = 'head.rollback' ORDER BY id").map { row in
                 let detail = row["detail_json"].text.flatMap { try? JSONValue.parse(Data($0.utf8), rejectDuplicateKeys: false) }
-                return RollbackEvent(at: row["at"].text ?? "", version: row["version"].int ?? 0, from: detail?["from"]?.intValue)
+                let r = RowReader(row, table: "events", key: "version")
+                return RollbackEvent(at: try r.text("at"), version: try r.int("version"), from: detail?["from"]?.intValue)
             }
         }
     }
@@ -35,8 +36,11 @@ extension ProvenanceStore {
             try db.query("""
                 SELECT i.version, i.model_id, m.name, m.task FROM merge_inputs i JOIN models m ON m.id = i.model_id
                 WHERE i.role = 'new' ORDER BY i.version, i.model_id
-                """).map { TaskModelInput(version: $0["version"].int ?? 0, modelID: $0["model_id"].int ?? 0,
-                                          name: $0["name"].text ?? "", task: $0["task"].text) }
+                """).map { row in
+                    let r = RowReader(row, table: "merge_inputs", key: "version")
+                    return TaskModelInput(version: try r.int("version"), modelID: try r.int("model_id"),
+                                          name: try r.text("name"), task: row["task"].text)
+                }
         }
     }
 }

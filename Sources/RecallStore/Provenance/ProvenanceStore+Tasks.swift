@@ -39,7 +39,10 @@ extension ProvenanceStore {
             try db.query("""
                 SELECT s.text, t.name FROM tasks t JOIN samples s ON s.set_id = t.sample_set_id
                 WHERE t.name != ? ORDER BY t.created_at, t.name, s.position
-                """, [.text(task)]).compactMap { r in r["text"].text.map { ($0, r["name"].text ?? "") } }
+                """, [.text(task)]).map { row in
+                    let r = RowReader(row, table: "samples", key: "position")
+                    return (try r.text("text"), try r.text("name"))
+                }
         }
     }
 
@@ -78,7 +81,10 @@ extension ProvenanceStore {
             try db.query("""
                 SELECT s.text, s.cluster_size FROM tasks t JOIN samples s ON s.set_id = t.sample_set_id
                 WHERE t.name = ? ORDER BY s.position
-                """, [.text(task)]).map { ($0["text"].text ?? "", $0["cluster_size"].int ?? 0) }
+                """, [.text(task)]).map { row in
+                    let r = RowReader(row, table: "samples", key: "position")
+                    return (try r.text("text"), try r.int("cluster_size"))
+                }
         }
     }
 }

@@ -130,9 +130,15 @@ public final class ProvenanceStore: @unchecked Sendable {
                     return (try r.int("model_id"), try r.value("role", as: InputRole.self))
                 }
             d.layerWeights = try db.query("SELECT layer, model_id, weight FROM layer_weights WHERE version = ? ORDER BY layer, model_id", [.of(number)])
-                .map { ($0["layer"].int ?? 0, $0["model_id"].int ?? 0, $0["weight"].double ?? 0) }
+                .map { row in
+                    let r = RowReader(row, table: "layer_weights of version \(number)", key: "layer")
+                    return (try r.int("layer"), try r.int("model_id"), try r.double("weight"))
+                }
             d.similarities = try db.query("SELECT * FROM similarities WHERE version = ? ORDER BY layer, model_a, model_b", [.of(number)])
-                .map { ($0["layer"].int ?? 0, $0["model_a"].int ?? 0, $0["model_b"].int ?? 0, $0["value"].double ?? 0, $0["sigma"].double) }
+                .map { row in
+                    let r = RowReader(row, table: "similarities of version \(number)", key: "layer")
+                    return (try r.int("layer"), try r.int("model_a"), try r.int("model_b"), try r.double("value"), try r.optionalDouble("sigma"))
+                }
             return d
         }
     }
@@ -156,7 +162,7 @@ public final class ProvenanceStore: @unchecked Sendable {
         try locked {
             try db.transaction {
                 guard try !db.query("SELECT 1 FROM versions WHERE number = ?", [.of(version)]).isEmpty else {
-                    throw RecallError(.notFound, "no version \(version); see `recallctl history`")
+                    throw RecallError(.notFound, "no version \(version); list the versions with history")
                 }
                 let from = try db.query("SELECT version FROM refs WHERE name = 'head'").first?["version"].int
                 try setRef("head", kind: "head", version: version)
@@ -174,7 +180,7 @@ public final class ProvenanceStore: @unchecked Sendable {
         try locked {
             try db.transaction {
                 guard try !db.query("SELECT 1 FROM versions WHERE number = ?", [.of(version)]).isEmpty else {
-                    throw RecallError(.notFound, "no version \(version); see `recallctl history`")
+                    throw RecallError(.notFound, "no version \(version); list the versions with history")
                 }
                 try setRef(name, kind: "tag", version: version)
                 try db.query("INSERT INTO events(kind, version, detail_json) VALUES ('tag', ?, ?)",
@@ -184,17 +190,22 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     public func tags() throws -> [(name: String, version: Int)] {
-        try locked { try db.query("SELECT name, version FROM refs WHERE kind = 'tag' ORDER BY name").map { ($0["name"].text ?? "", $0["version"].int ?? 0) } }
+        try locked {
+            try db.query("SELECT name, version FROM refs WHERE kind = 'tag' ORDER BY name").map { row in
+                let r = RowReader(row, table: "refs", key: "version")
+                return (try r.text("name"), try r.int("version"))
+            }
+        }
     }
 
     /// Resolves `head`, a tag, or a version number.
     public func resolve(_ ref: String) throws -> Int {
         if let n = Int(ref) {
-            guard try version(n) != nil else { throw RecallError(.notFound, "no version \(n); see `recallctl history`") }
+            guard try version(n) != nil else { throw RecallError(.notFound, "no version \(n); list the versions with history") }
             return n
         }
         if let v = try locked({ try db.query("SELECT version FROM refs WHERE name = ?", [.text(ref)]).first?["version"].int }) { return v }
-        throw RecallError(.notFound, "no version or tag named \"\(ref)\"; see `recallctl history`")
+        throw RecallError(.notFound, "no version or tag named \"\(ref)\"; list the versions with history")
     }
 
     /// Content hashes of every recorded model: the manifests registry gc must keep.

@@ -55,18 +55,50 @@ public struct RegistrySettings: Equatable, Sendable {
 }
 
 extension ProvenanceStore {
-    /// The registry's settings, or nil before `init`.
+    /// The registry's settings, or nil before `init` (no rows). A settings table with rows is
+    /// read strictly: a missing or unreadable value is damage, reported naming the key, never
+    /// mistaken for "not initialised".
     public func settings() throws -> RegistrySettings? {
         try locked {
             let rows = try db.query("SELECT key, value FROM settings")
+            guard !rows.isEmpty else { return nil }
             var map: [String: String] = [:]
-            for r in rows { map[r["key"].text ?? ""] = r["value"].text ?? "" }
-            guard let base = map["base_model_id"].flatMap(Int.init), let method = map["method"],
-                  let scenario = map["scenario"].flatMap(RegistrySettings.Scenario.init(rawValue:)) else { return nil }
-            let options = try map["options"].map { try JSONValue.parse(Data($0.utf8)) }?.objectValue ?? []
-            return RegistrySettings(baseModelID: base, method: method, scenario: scenario,
-                                    options: Dictionary(uniqueKeysWithValues: options.map { ($0.0, $0.1.stringValue ?? "") }),
-                                    gatePoints: map["gate_points"].flatMap(Double.init), evalMetric: map["eval_metric"] ?? "accuracy")
+            for row in rows {
+                let r = RowReader(row, table: "settings", key: "key")
+                map[try r.text("key")] = try r.text("value")
+            }
+            func damage(_ key: String, _ what: String) -> RecallError {
+                RecallError(.io, "registry.sqlite: settings `\(key)` \(what); the home is damaged: verify it and restore it from a backup")
+            }
+            func required(_ key: String) throws -> String {
+                guard let v = map[key] else { throw damage(key, "is missing") }
+                return v
+            }
+            guard let base = Int(try required("base_model_id")) else { throw damage("base_model_id", "is not an integer") }
+            let method = try required("method")
+            guard let scenario = RegistrySettings.Scenario(rawValue: try required("scenario")) else {
+                throw damage("scenario", "is not one of \(RegistrySettings.Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            var options: [String: String] = [:]
+            if let text = map["options"] {
+                guard let object = (try? JSONValue.parse(Data(text.utf8)))?.objectValue else { throw damage("options", "is not a JSON object") }
+                for (key, value) in object {
+                    guard let s = value.stringValue else { throw damage("options", "has a non-string value for '\(key)'") }
+                    options[key] = s
+                }
+            }
+            var gatePoints: Double?
+            if let text = map["gate_points"] {
+                guard let v = Double(text) else { throw damage("gate_points", "is not a number") }
+                gatePoints = v
+            }
+            // Homes made before the eval metric was a setting have no row: they used accuracy.
+            let metric = map["eval_metric"] ?? "accuracy"
+            guard RegistrySettings.evalMetrics.contains(metric) else {
+                throw damage("eval_metric", "is not one of \(RegistrySettings.evalMetrics.joined(separator: ", "))")
+            }
+            return RegistrySettings(baseModelID: base, method: method, scenario: scenario, options: options,
+                                    gatePoints: gatePoints, evalMetric: metric)
         }
     }
 

@@ -18,7 +18,7 @@ struct RowReader {
 
     func damage(_ column: String, _ what: String) -> RecallError {
         let rowName = row[key].int.map { "\(key) \($0)" } ?? "a row"
-        return RecallError(.io, "registry.sqlite: \(table) \(rowName) has \(what) in `\(column)`; run `recallctl verify` and restore the home from a backup")
+        return RecallError(.io, "registry.sqlite: \(table) \(rowName) has \(what) in `\(column)`; the home is damaged: verify it and restore it from a backup")
     }
 
     func int(_ column: String) throws -> Int {
@@ -50,6 +50,12 @@ struct RowReader {
             throw damage(column, "no JSON text")
         }
         do { return try JSONValue.parse(Data(text.utf8)) } catch { throw damage(column, "JSON that does not parse (\(error))") }
+    }
+
+    /// An optional number: NULL is nil, anything else must be a number.
+    func optionalDouble(_ column: String) throws -> Double? {
+        if case .null = row[column] { return nil }
+        return try double(column)
     }
 
     /// An optional integer: NULL is nil, anything else must be an integer.

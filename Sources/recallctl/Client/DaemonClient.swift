@@ -100,8 +100,21 @@ struct DaemonClient {
         }
         _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: file.path) else { throw RecallError(.io, "\(file.path): cannot write") }
-        defer { try? handle.close() }
-        try reader.readBody { try? handle.write(contentsOf: $0); return true }
+        // A failed write or close (disk full) must fail the command: a silently short file
+        // would look like a complete download.
+        func cannotWrite(_ error: Error) -> RecallError {
+            RecallError(.io, "\(file.path): cannot write the download (\(error.localizedDescription)); check free space and run the command again")
+        }
+        do {
+            try reader.readBody { try handle.write(contentsOf: $0); return true }
+        } catch let error as RecallError {
+            try? handle.close()  // the write or read error above is the one to report
+            throw error
+        } catch {
+            try? handle.close()
+            throw cannotWrite(error)
+        }
+        do { try handle.close() } catch { throw cannotWrite(error) }
         return Response(status: status, body: Data())
     }
 

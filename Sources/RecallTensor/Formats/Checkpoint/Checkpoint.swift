@@ -51,7 +51,7 @@ public final class Checkpoint: @unchecked Sendable {
             let dir = url
             if fm.fileExists(atPath: dir.appendingPathComponent("adapter_config.json").path),
                !fm.fileExists(atPath: dir.appendingPathComponent("config.json").path) {
-                throw RecallError(.unsupported, "\(dir.path): is a PEFT adapter directory, not a full model; apply it to its base with `recallctl apply-lora`")
+                throw RecallError(.unsupported, "\(dir.path): is a PEFT adapter directory, not a full model; apply it to its base first (apply-lora) or register it with its base")
             }
             let config = dir.appendingPathComponent("config.json")
             let sidecars = sidecarNames.map { dir.appendingPathComponent($0) }.filter { fm.fileExists(atPath: $0.path) }
