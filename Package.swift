@@ -5,6 +5,9 @@ import PackageDescription
 // -Ounchecked only where hot loops have already validated their inputs (forward pass, merge
 // kernels); the targets that parse what users upload or read from disk keep their checks.
 let uncheckedKernels: SwiftSetting = .unsafeFlags(["-Ounchecked"], .when(configuration: .release))
+// The test build (debug) optimises the targets whose loops touch every weight: unoptimised,
+// generic element loops run 100x slower and made a few merge tests most of `make test`.
+let optimisedInDebug: SwiftSetting = .unsafeFlags(["-O"], .when(configuration: .debug))
 
 let package = Package(
     name: "RecallRegistry",
@@ -38,25 +41,27 @@ let package = Package(
         // Tensors, dtypes and the checkpoint formats users hand us (safetensors, GGUF, PEFT, samples).
         .target(
             name: "RecallTensor",
-            dependencies: ["COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: [optimisedInDebug]
         ),
         // The model: config, tokenizer, the Llama forward pass.
         .target(
             name: "RecallModel",
             dependencies: ["RecallTensor", "COpenBLAS"],
-            swiftSettings: [uncheckedKernels]
+            swiftSettings: [uncheckedKernels, optimisedInDebug]
         ),
         // Merge methods (RECALL, RegMean, task arithmetic family, SLERP, MagMax) and their plans.
         .target(
             name: "RecallMerge",
             dependencies: ["RecallTensor", "RecallModel", "COpenBLAS", .product(name: "Yams", package: "Yams")],
-            swiftSettings: [uncheckedKernels]
+            swiftSettings: [uncheckedKernels, optimisedInDebug]
         ),
         // Persistence: LMDB blobs and caches, SQLite provenance. The only target with SQL or LMDB calls.
         .target(
             name: "RecallStore",
             dependencies: ["RecallTensor", "RecallMerge", "CLMDB", "CZstd", "CSQLite",
-                           .product(name: "Crypto", package: "swift-crypto")]
+                           .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: [optimisedInDebug]
         ),
         // The API's request and reply bodies and the error shape, shared by the daemon and recallctl.
         .target(

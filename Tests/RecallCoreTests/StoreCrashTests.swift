@@ -25,16 +25,35 @@ final class StoreCrashTests: XCTestCase {
             let out = Pipe()
             p.standardOutput = out
             p.standardError = FileHandle.nullDevice
+            // Collect the helper's lines as they come; the first ACK starts the clock, so a slow
+            // (loaded) machine still kills it mid-work rather than before it wrote anything.
+            let firstAck = DispatchSemaphore(value: 0)
+            let collected = LockedText()
+            let reader = out.fileHandleForReading, drained = DispatchSemaphore(value: 0)
             try p.run()
-            // Let it work for a random 0.3-1.5 s, then kill it without warning.
-            usleep(UInt32.random(in: 300_000...1_500_000, using: &rng))
+            Thread.detachNewThread {
+                while case let data = reader.availableData, !data.isEmpty {
+                    if collected.append(data) { firstAck.signal() }
+                }
+                drained.signal()
+            }
+            guard firstAck.wait(timeout: .now() + 60) == .success else {
+                kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+                drained.wait()
+                return XCTFail("iteration \(iteration): the helper acknowledged no version within 60 s")
+            }
+            // Then let it work a random 0-1.2 s more and kill it without warning.
+            usleep(UInt32.random(in: 0...1_200_000, using: &rng))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
+            drained.wait()  // the pipe reaches EOF once the helper is gone
             XCTAssertEqual(p.terminationReason, .uncaughtSignal, "iteration \(iteration): the helper must be killed mid-work")
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            for line in text.split(separator: "\n") where line.hasPrefix("ACK ") {
+            // Only whole lines: a kill can cut the last one short.
+            for line in collected.completeLines() where line.hasPrefix("ACK ") {
                 let parts = line.split(separator: " ")
-                acknowledged.append((Int(parts[1])!, String(parts[2])))
+                guard parts.count == 3, let number = Int(parts[1]) else { return XCTFail("helper wrote \(line)") }
+                acknowledged.append((number, String(parts[2])))
             }
 
             let store = try RegistryStore(home: home, initialMapSize: 1 << 22)
@@ -49,7 +68,6 @@ final class StoreCrashTests: XCTestCase {
             XCTAssertTrue(report.missing.isEmpty, "iteration \(iteration): \(report.missing.prefix(3))")
             XCTAssertTrue(report.corrupt.isEmpty, "iteration \(iteration): \(report.corrupt.prefix(3))")
         }
-        XCTAssertGreaterThan(acknowledged.count, iterations, "the helper must have committed versions before being killed")
         // Whatever the kills left behind is garbage that gc removes; the store stays clean.
         let store = try RegistryStore(home: home, initialMapSize: 1 << 22)
         _ = try store.gc()
@@ -57,5 +75,25 @@ final class StoreCrashTests: XCTestCase {
         let after = try store.blobs.verify()
         XCTAssertTrue(after.isClean)
         XCTAssertEqual(after.unreferencedChunks, 0)
+    }
+}
+
+/// The helper's output so far, appended from the pipe's reader thread.
+private final class LockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text = ""
+
+    /// Appends; true when this piece brought the first `ACK`.
+    func append(_ data: Data) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        let had = text.contains("ACK ")
+        text += String(decoding: data, as: UTF8.self)
+        return !had && text.contains("ACK ")
+    }
+
+    func completeLines() -> [Substring] {
+        lock.lock(); defer { lock.unlock() }
+        guard let end = text.lastIndex(of: "\n") else { return [] }
+        return text[..<end].split(separator: "\n")
     }
 }
