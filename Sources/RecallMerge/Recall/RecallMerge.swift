@@ -22,13 +22,16 @@ public struct RecallMerge {
         public var similarity = LayerSimilarity()
         public var score: LayerWeighting.Score = .centrality
         public var temperature = 0.1
-        public var lambda: Lambda = .auto([1, 1.5, 2, 3])
+        public var lambda: Lambda = .auto(Options.defaultLambdaGrid)
         public var sparsify: LayerwiseFusion.Sparsify = .none
         public var outputDType: DType?
         /// Linear layers fused by RegMean with the per-layer weights scaling each task's Gram
         /// (`merge(statistics:)` then gives every expert's statistics); nil: task-vector fusion.
         public var regmean: RegMeanMerge.Options?
         public init() {}
+
+        /// The lambdas `auto` tries (the option's default, `lambda=auto`, `merge --lambda auto`).
+        public static let defaultLambdaGrid: [Double] = [1, 1.5, 2, 3]
     }
 
     public struct Expert {
