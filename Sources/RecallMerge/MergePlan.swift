@@ -1,5 +1,6 @@
 import Foundation
 import RecallTensor
+import RecallModel
 
 /// The registry's merge method with its options checked once, at `init`: RECALL's options or a
 /// baseline method's parameters. Unknown keys and bad values are refused with the key named.
@@ -48,9 +49,13 @@ public struct MergePlan {
     }
     public static let baselinePerModelKeys = ["weight", "density"]
 
-    public init(method: String, options: [String: String]) throws {
+    /// How a bad option is named in errors: `option key=value` for the `--opt` map of `init`,
+    /// `--key value` when the map was built from a command's own flags (`merge --method recall`).
+    public enum Spelling: Sendable { case keyValue, flags }
+
+    public init(method: String, options: [String: String], spelling: Spelling = .keyValue) throws {
         self.method = method
-        let reader = OptionReader(options: options)
+        let reader = OptionReader(options: options, spelling: spelling)
         switch method {
         case "recall": (kind, statistics) = try Self.recallPlan(reader)
         case "regmean":
@@ -65,11 +70,16 @@ public struct MergePlan {
     /// Typed reads of `--opt key=value` pairs; a bad value is one line naming the option.
     struct OptionReader {
         let options: [String: String]
+        var spelling: Spelling = .keyValue
 
         subscript(_ key: String) -> String? { options[key] }
 
         func bad(_ key: String, _ what: String) -> RecallError {
-            RecallError(.invalidArgument, "option \(key)=\(options[key] ?? ""): \(what)")
+            let value = options[key] ?? ""
+            switch spelling {
+            case .keyValue: return RecallError(.invalidArgument, "option \(key)=\(value): \(what)")
+            case .flags: return RecallError(.invalidArgument, "--\(key.replacingOccurrences(of: "_", with: "-")) \(value): \(what)")
+            }
         }
 
         func refuseUnknown(_ known: [String], of method: String) throws {
@@ -105,7 +115,7 @@ public struct MergePlan {
         o.seed = try options.seed()
         if let v = options["tau"] { guard let t = Double(v), t > 0 else { throw bad("tau", "must be a positive number") }; o.temperature = t }
         if let v = options["lambda"] {
-            if v == "auto" { o.lambda = .auto([1, 1.5, 2, 3]) } else {
+            if v == "auto" { o.lambda = .auto(RecallMerge.Options.defaultLambdaGrid) } else {
                 guard let l = Double(v), l > 0 else { throw bad("lambda", "must be a positive number or auto") }
                 o.lambda = .fixed(l)
             }
@@ -115,19 +125,12 @@ public struct MergePlan {
             o.score = s
         }
         if let v = options["pooling"] {
-            switch v {
-            case "exclude-first": o.pooling = .meanExcludingFirst
-            case "mean": o.pooling = .mean
-            case "exclude-outliers": o.pooling = .meanExcludingFirstAndOutliers(ratio: 10)
-            default: throw bad("pooling", "must be exclude-first, mean or exclude-outliers")
-            }
+            guard let p = Pooling(argument: v) else { throw bad("pooling", "must be exclude-first, mean or exclude-outliers") }
+            o.pooling = p
         }
         if let v = options["sparsify"] {
-            let parts = v.split(separator: ":")
-            guard parts.count == 2, parts[0] == "ties", let d = Double(parts[1]), d > 0, d <= 1 else {
-                throw bad("sparsify", "must be ties:DENSITY with 0 < DENSITY <= 1")
-            }
-            o.sparsify = .ties(density: d)
+            guard let s = LayerwiseFusion.Sparsify(argument: v) else { throw bad("sparsify", "must be ties:DENSITY with 0 < DENSITY <= 1, e.g. ties:0.5") }
+            o.sparsify = s
         }
         if let v = options["sigma"] {
             guard let sigma = Self.sigma(v) else { throw bad("sigma", "must be cross, within or a positive number") }

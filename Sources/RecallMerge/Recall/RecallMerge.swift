@@ -22,13 +22,16 @@ public struct RecallMerge {
         public var similarity = LayerSimilarity()
         public var score: LayerWeighting.Score = .centrality
         public var temperature = 0.1
-        public var lambda: Lambda = .auto([1, 1.5, 2, 3])
+        public var lambda: Lambda = .auto(Options.defaultLambdaGrid)
         public var sparsify: LayerwiseFusion.Sparsify = .none
         public var outputDType: DType?
         /// Linear layers fused by RegMean with the per-layer weights scaling each task's Gram
         /// (`merge(statistics:)` then gives every expert's statistics); nil: task-vector fusion.
         public var regmean: RegMeanMerge.Options?
         public init() {}
+
+        /// The lambdas `auto` tries (the option's default, `lambda=auto`, `merge --lambda auto`).
+        public static let defaultLambdaGrid: [Double] = [1, 1.5, 2, 3]
     }
 
     public struct Expert {
@@ -134,6 +137,29 @@ public struct RecallMerge {
         progress(.represent, 0)
         let probes = typical + earlierProbes
         report.probeCount = probes.count
+        let values = try represent(probes, experts: experts, config: config, newModel: newModel, tokenizer: tokenizer, cache: cache,
+                                   scratch: scratch, cachedCount: &report.cachedRepresentations, progress: progress)
+        lap("represent")
+
+        // 4-5. Similarities and weights per layer.
+        progress(.fuse, 0)
+        try score(values, experts: experts, typicalCount: typical.count, earlierProbes: earlierProbes, report: &report)
+
+        // 6. Fusion, with lambda fixed or chosen by the loss on the typical samples.
+        lap("similarity")
+        let fusion = try fuse(config: config, base: base, experts: experts, statistics: statistics, weights: report.weights,
+                              typical: typical, tokenizer: tokenizer, scratch: scratch, progress: progress)
+        report.lambda = fusion.lambda
+        report.lambdaLosses = fusion.losses
+        if case .auto = options.lambda { lap("fuse") }
+        return (fusion.merged, report)
+    }
+
+    /// Every expert's pooled representations of every probe, `[expert][probe][layer]`: from
+    /// `cache` when it has them, else from a forward pass (stored back into `cache`).
+    func represent(_ probes: [Sample], experts: [Expert], config: ModelConfig, newModel: LlamaModel, tokenizer: Tokenizer,
+                   cache: RepresentationCache?, scratch: URL, cachedCount: inout Int,
+                   progress: (Phase, Double) -> Void) throws -> [[[[Float]]]] {
         let layerCount = config.numHiddenLayers + 1
         let poolingKey = "\(options.pooling)"
         var values: [[[[Float]]]] = []
@@ -158,14 +184,16 @@ public struct RecallMerge {
                     }
                 }
             }
-            report.cachedRepresentations += probes.count - missing.count
+            cachedCount += probes.count - missing.count
             values.append(rows.map { $0! })
             progress(.represent, Double(e + 1) / Double(experts.count))
         }
+        return values
+    }
 
-        lap("represent")
-        // 4-5. Similarities and weights per layer.
-        progress(.fuse, 0)
+    /// Similarities and the per-layer weights of every expert, into `report`. The probes are
+    /// the new task's `typicalCount` typical samples followed by `earlierProbes`.
+    func score(_ values: [[[[Float]]]], experts: [Expert], typicalCount: Int, earlierProbes: [Sample], report: inout Report) throws {
         let similarity = try options.similarity.compute(Representations(values))
         report.sigmas = similarity.sigmas
         report.similarities = similarity.matrices
@@ -173,7 +201,7 @@ public struct RecallMerge {
         if options.score == .routing {
             // Probe groups: the new task's typical samples belong to the new model; earlier probes
             // to the expert whose task they name. Probes of tasks without an expert here are skipped.
-            var owner = [Int?](repeating: experts.count - 1, count: typical.count)
+            var owner = [Int?](repeating: experts.count - 1, count: typicalCount)
             for p in earlierProbes { owner.append(p.task.flatMap { t in experts.lastIndex { $0.task == t } }) }
             var groups: [(expert: Int, matrices: [[[Double]]])] = []
             for e in Set(owner.compactMap { $0 }).sorted() {
@@ -185,28 +213,32 @@ public struct RecallMerge {
         } else {
             report.weights = try weighting.weights(similarity.matrices)
         }
+    }
 
-        // 6. Fusion, with lambda fixed or chosen by the loss on the typical samples.
-        lap("similarity")
+    /// Layer-wise fusion with the per-layer `weights`: at the fixed lambda (lazy: the fusion runs
+    /// while the caller writes or stores the result), or at the lambda of the grid whose merged
+    /// model has the lowest loss on the `typical` samples.
+    func fuse(config: ModelConfig, base: TensorSource, experts: [Expert], statistics: [ActivationStatistics]?, weights: [[Double]],
+              typical: [Sample], tokenizer: Tokenizer, scratch: URL,
+              progress: (Phase, Double) -> Void) throws -> (merged: TensorSource, lambda: Double, losses: [(lambda: Double, loss: Double)]) {
         let baseModel = MergeModel(name: "base", source: base)
         let inputs = experts.map { MergeModel(name: $0.name, source: $0.weights) }
         func fused(_ lambda: Double) throws -> TensorSource {
             let fusion = LayerwiseFusion(lambda: lambda, sparsify: options.sparsify)
-            let taskVectors = try MergedCheckpoint(try fusion.configuration(base: baseModel, models: inputs, weights: report.weights,
+            let taskVectors = try MergedCheckpoint(try fusion.configuration(base: baseModel, models: inputs, weights: weights,
                                                                             outputDType: options.outputDType))
             guard let regmean = options.regmean, let statistics else { return taskVectors }
             // Decoder layer N takes representation layer N + 1's weights (as the task-vector fusion).
             return try RegMeanMerge(anchor: base, inputs: zip(experts, statistics).map { RegMeanMerge.Input(name: $0.name, weights: $0.weights, statistics: $1) },
-                                    layerWeights: Array(report.weights.dropFirst()), fallback: taskVectors,
+                                    layerWeights: Array(weights.dropFirst()), fallback: taskVectors,
                                     options: regmean, outputDType: options.outputDType)
         }
         switch options.lambda {
         case let .fixed(v):
-            report.lambda = v
-            // Lazy: the fusion itself runs while the caller writes or stores the result.
-            return (try fused(v), report)
+            return (try fused(v), v, [])
         case let .auto(grid):
             guard !grid.isEmpty else { throw RecallError(.invalidArgument, "lambda auto needs at least one value to try") }
+            var losses: [(lambda: Double, loss: Double)] = []
             var best: (lambda: Double, loss: Double, source: TensorSource)?
             for lambda in grid {
                 let merged = try fused(lambda)
@@ -216,13 +248,11 @@ public struct RecallMerge {
                     : try ForwardWeights.mapped(merged, scratch: scratch)
                 let model = try LlamaModel(config: config, weights: materialised, origin: "merge (lambda \(lambda))")
                 let loss = try languageModelLoss(model, typical, tokenizer: tokenizer)
-                report.lambdaLosses.append((lambda, loss))
-                progress(.fuse, Double(report.lambdaLosses.count) / Double(grid.count))
+                losses.append((lambda, loss))
+                progress(.fuse, Double(losses.count) / Double(grid.count))
                 if best == nil || loss < best!.loss { best = (lambda, loss, materialised) }
             }
-            report.lambda = best!.lambda
-            lap("fuse")
-            return (best!.source, report)
+            return (best!.source, best!.lambda, losses)
         }
     }
 

@@ -54,6 +54,35 @@ enum BF16ContextCoder {
         guard n >= 4096 else { return nil }
         let rotated = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
         defer { rotated.deallocate() }
+        let planes = rotateAndCount(src, count: n, into: rotated)
+        let blockClass = blockClasses(blockSum: planes.blockSum, count: n)
+        let common = nibbleContexts(expCount: planes.expCount, count: n)
+        let (expFreq, nibFreq) = conditionalTables(rotated, count: n, blockClass: blockClass, common: common)
+        let model = Model(common: common, expFreq: expFreq, nibFreq: nibFreq)
+
+        var payload: [UInt8] = [version, UInt8(blockLog), UInt8(common.count)]
+        payload += common.map(UInt8.init)
+        for f in expFreq + nibFreq { appendTable(f, to: &payload) }
+        var packed = [UInt8](repeating: 0, count: (blockClass.count + 3) / 4)
+        for b in blockClass.indices { packed[b >> 2] |= blockClass[b] << UInt8(2 * (b & 3)) }
+        payload += packed
+        payload += planes.nibbles
+        let lowNibbleBits = planes.nibbleCount.reduce(0.0) { h, c in c == 0 ? h : h - Double(c) / Double(n) * log2(Double(c) / Double(n)) }
+        appendStream(rotated, count: n, blockClass: blockClass, common: common, model: model, rareNibbleFreq: nibFreq[common.count], to: &payload)
+        return (payload, lowNibbleBits)
+    }
+
+    /// What the first pass over a chunk learns: order-0 counts of exponents and low nibbles,
+    /// the low nibbles packed two per byte, and the exponents summed per block.
+    struct PlaneCounts {
+        var expCount: [Int]
+        var nibbleCount: [Int]
+        var nibbles: [UInt8]
+        var blockSum: [Int]
+    }
+
+    /// First pass: rotates every element (sign to the bottom) into `rotated` and counts.
+    static func rotateAndCount(_ src: UnsafeRawPointer, count n: Int, into rotated: UnsafeMutablePointer<UInt16>) -> PlaneCounts {
         // Counting goes through buffer pointers (an array subscript in these loops costs a
         // uniqueness check per element) and into four interleaved histograms: exponents repeat
         // a lot, and increments of one counter would wait on each other.
@@ -62,34 +91,37 @@ enum BF16ContextCoder {
         var nibbles = [UInt8](repeating: 0, count: (n + 1) / 2)
         let blockSize = 1 << blockLog
         let blocks = (n + blockSize - 1) / blockSize
-        var blockSum = [Int](repeating: 0, count: blocks)  // exponents summed per block, for the classes below
-        do {
-            let width = 256 + 16  // exponents, then low nibbles
-            let counts = UnsafeMutablePointer<Int>.allocate(capacity: 4 * width)
-            defer { counts.deallocate() }
-            counts.initialize(repeating: 0, count: 4 * width)
-            blockSum.withUnsafeMutableBufferPointer { blockSum in
-                for i in 0..<n {
-                    let v = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
-                    let r = v << 1 | v >> 15
-                    rotated[i] = r
-                    let h = counts + (i & 3) * width
-                    h[Int(r >> 8)] += 1
-                    h[256 + Int(r & 15)] += 1
-                    blockSum[i >> blockLog] += Int(r >> 8)
-                }
-            }
-            for k in 0..<4 {
-                for e in 0..<256 { expCount[e] += counts[k * width + e] }
-                for l in 0..<16 { nibbleCount[l] += counts[k * width + 256 + l] }
-            }
-            nibbles.withUnsafeMutableBufferPointer { packed in
-                for j in 0..<(n / 2) { packed[j] = UInt8(truncatingIfNeeded: rotated[2 * j] & 15 | (rotated[2 * j + 1] & 15) << 4) }
-                if n % 2 == 1 { packed[n / 2] = UInt8(truncatingIfNeeded: rotated[n - 1] & 15) }
+        var blockSum = [Int](repeating: 0, count: blocks)  // exponents summed per block, for the classes
+        let width = 256 + 16  // exponents, then low nibbles
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: 4 * width)
+        defer { counts.deallocate() }
+        counts.initialize(repeating: 0, count: 4 * width)
+        blockSum.withUnsafeMutableBufferPointer { blockSum in
+            for i in 0..<n {
+                let v = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                let r = v << 1 | v >> 15
+                rotated[i] = r
+                let h = counts + (i & 3) * width
+                h[Int(r >> 8)] += 1
+                h[256 + Int(r & 15)] += 1
+                blockSum[i >> blockLog] += Int(r >> 8)
             }
         }
+        for k in 0..<4 {
+            for e in 0..<256 { expCount[e] += counts[k * width + e] }
+            for l in 0..<16 { nibbleCount[l] += counts[k * width + 256 + l] }
+        }
+        nibbles.withUnsafeMutableBufferPointer { packed in
+            for j in 0..<(n / 2) { packed[j] = UInt8(truncatingIfNeeded: rotated[2 * j] & 15 | (rotated[2 * j + 1] & 15) << 4) }
+            if n % 2 == 1 { packed[n / 2] = UInt8(truncatingIfNeeded: rotated[n - 1] & 15) }
+        }
+        return PlaneCounts(expCount: expCount, nibbleCount: nibbleCount, nibbles: nibbles, blockSum: blockSum)
+    }
 
-        // Block classes by the quartiles of the blocks' mean exponents.
+    /// Block classes by the quartiles of the blocks' mean exponents.
+    static func blockClasses(blockSum: [Int], count n: Int) -> [UInt8] {
+        let blockSize = 1 << blockLog
+        let blocks = blockSum.count
         let blockMean = (0..<blocks).map { b in  // sum scaled to a full block
             blockSum[b] * blockSize / (min(n, (b + 1) * blockSize) - b * blockSize)
         }
@@ -101,13 +133,24 @@ enum BF16ContextCoder {
             while c < cuts.count && blockMean[b] >= cuts[c] { c += 1 }
             blockClass[b] = UInt8(c)
         }
+        return blockClass
+    }
 
-        // Nibble contexts: the most frequent exponents, then one shared table.
-        let common = (0..<256).filter { expCount[$0] > 0 && expCount[$0] * contextShare >= n && expCount[$0] >= minContextCount }
+    /// Nibble contexts: the most frequent exponents (most frequent first); every other
+    /// exponent shares one more table.
+    static func nibbleContexts(expCount: [Int], count n: Int) -> [Int] {
+        (0..<256).filter { expCount[$0] > 0 && expCount[$0] * contextShare >= n && expCount[$0] >= minContextCount }
             .sorted { expCount[$0] > expCount[$1] }.prefix(maxContexts).map { $0 }
+    }
+
+    /// Second pass: the transmitted tables, p(exponent | block class) per class and
+    /// p(high nibble | exponent context) per context plus the shared one.
+    static func conditionalTables(_ rotated: UnsafeMutablePointer<UInt16>, count n: Int, blockClass: [UInt8], common: [Int])
+        -> (expFreq: [[UInt16]], nibFreq: [[UInt16]]) {
+        let blockSize = 1 << blockLog
+        let blocks = blockClass.count
         var contextOf = [Int](repeating: common.count, count: 256)
         for (k, e) in common.enumerated() { contextOf[e] = k }
-
         var expCounts = [Int](repeating: 0, count: classCount * 256)
         var nibCounts = [Int](repeating: 0, count: (common.count + 1) * 16)
         do {  // four interleaved histograms again, summed at the end
@@ -133,8 +176,13 @@ enum BF16ContextCoder {
         }
         let expFreq = (0..<classCount).map { k in expCounts.withUnsafeBufferPointer { Rans.normalize(UnsafeBufferPointer(rebasing: $0[(k * 256)..<((k + 1) * 256)]), total: exponentTotal) } }
         let nibFreq = (0...common.count).map { k in nibCounts.withUnsafeBufferPointer { Rans.normalize(UnsafeBufferPointer(rebasing: $0[(k * 16)..<((k + 1) * 16)]), total: nibbleTotal) } }
-        let model = Model(common: common, expFreq: expFreq, nibFreq: nibFreq)
+        return (expFreq, nibFreq)
+    }
 
+    /// Third pass: rANS over the high 12 bits of every element, backwards, element i on state
+    /// i % 4; appends `[u32 words]` and the words, the four states first.
+    static func appendStream(_ rotated: UnsafeMutablePointer<UInt16>, count n: Int, blockClass: [UInt8], common: [Int], model: Model,
+                             rareNibbleFreq: [UInt16], to payload: inout [UInt8]) {
         // Encoding tables: per class the joint table then the rare-exponent table; the rare nibbles.
         let jointSymbols = common.count * 16 + 1
         let perClass = jointSymbols + 256
@@ -145,9 +193,8 @@ enum BF16ContextCoder {
             Rans.encodeSymbols(model.rare[k], into: symbols + k * perClass + jointSymbols)
         }
         let rareNibble = symbols + classCount * perClass
-        Rans.encodeSymbols(nibFreq[common.count], into: rareNibble)
+        Rans.encodeSymbols(rareNibbleFreq, into: rareNibble)
 
-        // rANS, backwards; element i on state i % 4.
         let capacity = 3 * n + 9  // words: at most one per symbol, the final states, one spare below
         let words = UnsafeMutablePointer<UInt16>.allocate(capacity: capacity)
         defer { words.deallocate() }
@@ -155,7 +202,9 @@ enum BF16ContextCoder {
         var x0 = Rans.lowerBound, x1 = Rans.lowerBound, x2 = Rans.lowerBound, x3 = Rans.lowerBound
         let context = UnsafeMutablePointer<Int>.allocate(capacity: 256)
         defer { context.deallocate() }
-        for e in 0..<256 { context[e] = contextOf[e] }
+        for e in 0..<256 { context[e] = common.count }
+        for (k, e) in common.enumerated() { context[e] = k }
+        let blocks = blockClass.count
         let classes = UnsafeMutablePointer<UInt8>.allocate(capacity: blocks)
         defer { classes.deallocate() }
         for b in 0..<blocks { classes[b] = blockClass[b] }
@@ -194,19 +243,9 @@ enum BF16ContextCoder {
             out -= 1; out.pointee = UInt16(truncatingIfNeeded: x >> 16)
         }
         let wordCount = words + capacity - out
-
-        var payload: [UInt8] = [version, UInt8(blockLog), UInt8(common.count)]
-        payload += common.map(UInt8.init)
-        for f in expFreq + nibFreq { appendTable(f, to: &payload) }
-        var packed = [UInt8](repeating: 0, count: (blocks + 3) / 4)
-        for b in 0..<blocks { packed[b >> 2] |= blockClass[b] << UInt8(2 * (b & 3)) }
-        payload += packed
-        payload += nibbles
-        let lowNibbleBits = nibbleCount.reduce(0.0) { h, c in c == 0 ? h : h - Double(c) / Double(n) * log2(Double(c) / Double(n)) }
         ChunkCodec.appendLength(wordCount, to: &payload)
         for k in 0..<wordCount { out[k] = out[k].littleEndian }
         payload += UnsafeRawBufferPointer(start: out, count: 2 * wordCount)
-        return (payload, lowNibbleBits)
     }
 
     /// The tables both sides derive from the transmitted ones.
@@ -240,150 +279,4 @@ enum BF16ContextCoder {
         out += [UInt8(used.count & 0xFF), UInt8(used.count >> 8)]
         for s in used { out += [UInt8(s), UInt8(f[s] & 0xFF), UInt8(f[s] >> 8)] }
     }
-
-    /// Decodes a payload written by `encode` into `n` BF16 elements at `dst`. Throws on any
-    /// inconsistency: bad tables, a stream that ends early or late, states that do not return
-    /// to their start.
-    static func decode(_ p: UnsafeRawBufferPointer, count n: Int, into dst: UnsafeMutableRawPointer) throws {
-        func bad(_ what: String) -> RecallError { RecallError(.invalidFile, "chunk (format 3): \(what)") }
-        var at = 0
-        func byte() throws -> Int {
-            guard at < p.count else { throw bad("truncated") }
-            defer { at += 1 }
-            return Int(p[at])
-        }
-        func u16() throws -> Int { let lo = try byte(); return try lo | byte() << 8 }
-        guard try byte() == Int(version) else { throw bad("unknown version") }
-        guard try byte() == blockLog else { throw bad("unexpected block size") }
-        let contexts = try byte()
-        guard contexts <= maxContexts else { throw bad("too many contexts") }
-        var common: [Int] = []
-        for _ in 0..<contexts {
-            let e = try byte()
-            guard !common.contains(e) else { throw bad("context listed twice") }
-            common.append(e)
-        }
-        func table(_ symbols: Int, total: Int) throws -> [UInt16] {
-            let used = try u16()
-            guard used <= symbols else { throw bad("table has too many symbols") }
-            var f = [UInt16](repeating: 0, count: symbols), sum = 0
-            for _ in 0..<used {
-                let s = try byte(), v = try u16()
-                guard s < symbols, v > 0, f[s] == 0 else { throw bad("table entry is invalid") }
-                f[s] = UInt16(v)
-                sum += v
-            }
-            guard used == 0 || sum == total else { throw bad("table does not sum to \(total)") }
-            return f
-        }
-        let expFreq = try (0..<classCount).map { _ in try table(256, total: exponentTotal) }
-        let nibFreq = try (0...contexts).map { _ in try table(16, total: nibbleTotal) }
-        let model = Model(common: common, expFreq: expFreq, nibFreq: nibFreq)
-
-        // Slots: per class the joint then the rare-exponent table; then the rare nibbles.
-        let perClass = 2 * jointTotal
-        let slots = UnsafeMutablePointer<UInt64>.allocate(capacity: classCount * perClass + nibbleTotal)
-        defer { slots.deallocate() }
-        let jointValue: (Int) -> UInt16 = { s in s == contexts * 16 ? escape : UInt16(common[s >> 4] << 4 | s & 15) }
-        for k in 0..<classCount {
-            Rans.decodeSlots(model.joint[k], total: jointTotal, value: jointValue, into: slots + k * perClass)
-            Rans.decodeSlots(model.rare[k], total: jointTotal, value: { UInt16($0) }, into: slots + k * perClass + jointTotal)
-        }
-        let rareNibble = UnsafePointer(slots + classCount * perClass)
-        Rans.decodeSlots(nibFreq[contexts], total: nibbleTotal, value: { UInt16($0) }, into: slots + classCount * perClass)
-
-        let blocks = (n + (1 << blockLog) - 1) >> blockLog
-        let classBytes = (blocks + 3) / 4, nibbleBytes = (n + 1) / 2
-        guard p.count - at >= classBytes + nibbleBytes + 4 else { throw bad("truncated") }
-        let classes = p.baseAddress! + at
-        let nibbles = classes + classBytes
-        at += classBytes + nibbleBytes
-        let wordCount = Int(p[at]) | Int(p[at + 1]) << 8 | Int(p[at + 2]) << 16 | Int(p[at + 3]) << 24
-        at += 4
-        guard wordCount >= 8, p.count - at == 2 * wordCount else { throw bad("stream length does not match") }
-        // The words are read in place. A block takes at most three words per element and every
-        // step reads one word ahead, so once fewer than `padding` words remain, the rest is
-        // copied into a buffer followed by zeros; checking for an overrun once per block then
-        // keeps every read inside the payload or that buffer.
-        let padding = 3 << blockLog
-        let stream = p.baseAddress! + at
-        func word(_ k: Int) -> UInt32 { UInt32(UInt16(littleEndian: stream.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self))) }
-        var x0 = word(0) << 16 | word(1), x1 = word(2) << 16 | word(3)
-        var x2 = word(4) << 16 | word(5), x3 = word(6) << 16 | word(7)
-        var w = stream + 16, end = stream + 2 * wordCount
-        var tail: UnsafeMutableRawPointer?
-        defer { tail?.deallocate() }
-        // Per block: the rANS loop decodes the high 12 bits of each element into `values`, then a
-        // plain loop adds the raw nibbles and undoes the rotation (fewer live registers in the
-        // rANS loop, no variable shifts).
-        let values = UnsafeMutablePointer<UInt16>.allocate(capacity: 1 << blockLog)
-        defer { values.deallocate() }
-        /// One element from state `x`: the joint symbol, or escape, exponent and nibble.
-        @inline(__always) func element(_ x: inout UInt32, _ table: UnsafePointer<UInt64>, _ j: Int) {
-            var v = Rans.take(&x, slots: table, scaleBits: jointScale, words: &w)
-            if v == UInt32(escape) {
-                let e = Rans.take(&x, slots: table + jointTotal, scaleBits: jointScale, words: &w)
-                v = e << 4 | Rans.take(&x, slots: rareNibble, scaleBits: nibbleScale, words: &w)
-            }
-            values[j] = UInt16(truncatingIfNeeded: v)
-        }
-        for b in 0..<blocks {
-            guard w <= end else { throw bad("stream is corrupt") }
-            if tail == nil && end - w < 2 * padding {
-                let remaining = end - w
-                let t = UnsafeMutableRawPointer.allocate(byteCount: remaining + 2 * padding, alignment: 16)
-                t.copyMemory(from: w, byteCount: remaining)
-                (t + remaining).initializeMemory(as: UInt8.self, repeating: 0, count: 2 * padding)
-                tail = t
-                w = UnsafeRawPointer(t)
-                end = w + remaining
-            }
-            let cls = Int(classes.load(fromByteOffset: b >> 2, as: UInt8.self) >> UInt8(2 * (b & 3)) & 3)
-            let table = UnsafePointer(slots + cls * perClass)
-            let lo = b << blockLog, hi = min(n, lo + (1 << blockLog))
-            let count = hi - lo
-            var j = 0
-            while j + 4 <= count {
-                element(&x0, table, j)
-                element(&x1, table, j + 1)
-                element(&x2, table, j + 2)
-                element(&x3, table, j + 3)
-                j += 4
-            }
-            while j < count {  // the chunk's last few elements
-                switch j & 3 {
-                case 0: element(&x0, table, j)
-                case 1: element(&x1, table, j)
-                default: element(&x2, table, j)
-                }
-                j += 1
-            }
-            let nib = nibbles + lo >> 1
-            var k = 0
-            while k + 32 <= count {  // 16 nibble bytes -> 32 elements
-                let bytes = nib.loadUnaligned(fromByteOffset: k >> 1, as: SIMD16<UInt8>.self)
-                // As UInt16 lanes `lo | hi << 8`, which in memory order is one nibble per element.
-                let spread = unsafeBitCast(SIMD16<UInt16>(truncatingIfNeeded: bytes & 15) | SIMD16<UInt16>(truncatingIfNeeded: bytes &>> 4) &<< 8,
-                                           to: SIMD32<UInt8>.self)
-                for half in 0..<2 {
-                    let low = SIMD16<UInt16>(truncatingIfNeeded: half == 0 ? spread.lowHalf : spread.highHalf)
-                    let r = UnsafeRawPointer(values).loadUnaligned(fromByteOffset: 2 * (k + 16 * half), as: SIMD16<UInt16>.self) &<< 4 | low
-                    dst.storeBytes(of: r &>> 1 | r &<< 15, toByteOffset: 2 * (lo + k + 16 * half), as: SIMD16<UInt16>.self)
-                }
-                k += 32
-            }
-            while k < count {
-                let byte = UInt16(nib.load(fromByteOffset: k >> 1, as: UInt8.self))
-                let r = values[k] << 4 | (k & 1 == 0 ? byte & 15 : byte >> 4)
-                dst.storeBytes(of: r >> 1 | r << 15, toByteOffset: 2 * (lo + k), as: UInt16.self)
-                k += 1
-            }
-        }
-        guard x0 == Rans.lowerBound, x1 == Rans.lowerBound, x2 == Rans.lowerBound, x3 == Rans.lowerBound, w == end else {
-            throw bad("stream is corrupt")
-        }
-    }
-
-    /// Decoded value of the escape symbol (a real value has 12 bits).
-    static let escape: UInt16 = 0xFFFF
 }

@@ -317,43 +317,6 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
         try withLock(LOCK_SH) { try env.write { txn in _ = try txn.delete("manifests", Self.key(hash)) } }
     }
 
-    /// Number of chunks and their total stored size.
-    /// Chunks stored and their bytes, in O(1): LMDB's entry count and the running total in `meta`
-    /// (status and /metrics ask on every call; walking every chunk cost 24 ms at 400 versions).
-    /// A store written before the total existed is walked once, and the total kept from then on.
-    public func chunkStatistics() throws -> (count: Int, storedBytes: Int) {
-        if let known = try env.read({ txn in try Self.chunkBytes(in: txn).map { (try txn.count("chunks"), $0) } }) { return known }
-        return try env.write { txn in
-            var n = 0, bytes = 0
-            try txn.forEach("chunks") { _, v in n += 1; bytes += v.count; return true }
-            try txn.put("meta", Self.chunkBytesKey, Self.littleEndian(bytes))
-            return (n, bytes)
-        }
-    }
-
-    /// `meta` key of the stored bytes of every chunk (u64 little-endian), changed in the same write
-    /// transaction as the chunks it counts, so a crash cannot leave it wrong.
-    static let chunkBytesKey = Array("chunk-stored-bytes".utf8)
-
-    static func chunkBytes(in txn: LMDBTransaction) throws -> Int? {
-        try txn.withValue("meta", chunkBytesKey) { value in
-            guard let value else { return nil }
-            guard value.count == 8 else { throw RecallError(.io, "store: meta \"chunk-stored-bytes\" has \(value.count) bytes, not 8; run `recallctl verify`") }
-            guard let total = Int(exactly: UInt64(littleEndian: value.loadUnaligned(as: UInt64.self))) else {
-                throw RecallError(.io, "store: meta \"chunk-stored-bytes\" holds an impossible total; run `recallctl verify`")
-            }
-            return total
-        }
-    }
-
-    /// Adds `delta` to the running total; a store without one yet is totalled on its first read.
-    static func addChunkBytes(_ delta: Int, in txn: LMDBTransaction) throws {
-        guard delta != 0, let current = try chunkBytes(in: txn) else { return }
-        try txn.put("meta", chunkBytesKey, littleEndian(max(0, current + delta)))
-    }
-
-    static func littleEndian(_ n: Int) -> [UInt8] { withUnsafeBytes(of: UInt64(n).littleEndian) { [UInt8]($0) } }
-
     // MARK: Representation cache
 
     static func representationKey(model: String, sample: String, layer: Int) -> [UInt8] {
@@ -377,35 +340,5 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
                 }
             }
         }
-    }
-}
-
-/// Lowercase hexadecimal spelling of digests.
-enum Hex {
-    static func encode(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8](repeating: 0, count: bytes.count * 2)
-        for (i, b) in bytes.enumerated() {
-            out[2 * i] = digits[Int(b >> 4)]
-            out[2 * i + 1] = digits[Int(b & 15)]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func decode(_ hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(hex.utf8.count / 2)
-        var high: UInt8? = nil
-        for c in hex.utf8 {
-            let v: UInt8
-            switch c {
-            case 48...57: v = c - 48
-            case 97...102: v = c - 87
-            case 65...70: v = c - 55
-            default: continue
-            }
-            if let h = high { out.append(h << 4 | v); high = nil } else { high = v }
-        }
-        return out
     }
 }

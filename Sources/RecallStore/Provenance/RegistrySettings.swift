@@ -39,19 +39,6 @@ public struct RegistrySettings: Equatable, Sendable {
             ("gate_points", gatePoints.map { .number($0, integer: nil) } ?? .null), ("eval_metric", .string(evalMetric)),
         ])
     }
-
-    /// Parses `key=value` pairs; a pair without `=` or with an empty key is a usage error.
-    public static func parseOptions(_ pairs: [String]) throws -> [String: String] {
-        var out: [String: String] = [:]
-        for p in pairs {
-            let kv = p.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard kv.count == 2, !kv[0].isEmpty, !kv[1].isEmpty else {
-                throw RecallError(.invalidArgument, "option '\(p)' must be key=value (e.g. tau=0.1)")
-            }
-            out[kv[0]] = kv[1]
-        }
-        return out
-    }
 }
 
 extension ProvenanceStore {

@@ -18,26 +18,11 @@ struct Convert: ParsableCommand {
     @Argument(help: "Output .safetensors file or directory.")
     var output: String
 
-    @Option(help: "Convert float tensors to this dtype (f32, f16, bf16). Default: keep each tensor's dtype.")
-    var dtype: DType?
-
-    @Option(name: .customLong("shard-size"), help: "Split the weights into shards of at most this size (e.g. 2GB, 500MB).")
-    var shardSize: String?
-
-    @Flag(help: "Overwrite OUT if it exists and is not empty.")
-    var force = false
+    /// --dtype converts float tensors (default: keep each tensor's dtype).
+    @OptionGroup var writing: OutputOptions
 
     @Flag(help: "Print a JSON summary.")
     var json = false
-
-    func validate() throws {
-        if let dtype, !dtype.isComputeFloat {
-            throw ValidationError("--dtype must be f32, f16 or bf16")
-        }
-        if let shardSize, parseByteSize(shardSize) == nil {
-            throw ValidationError("--shard-size '\(shardSize)' is not a size such as 2GB, 500MB or 1048576")
-        }
-    }
 
     func run() throws {
         try reportingFailures {
@@ -47,10 +32,10 @@ struct Convert: ParsableCommand {
             if inURL.standardizedFileURL.resolvingSymlinksInPath() == outURL.standardizedFileURL.resolvingSymlinksInPath() {
                 throw RecallError(.invalidArgument, "\(output): output is the input; choose another path")
             }
-            try refuseToClobber(outURL, force: force)
+            try refuseToClobber(outURL, force: writing.force)
             let writer = CheckpointWriter(
-                dtype: dtype,
-                maxShardBytes: shardSize.flatMap(parseByteSize),
+                dtype: writing.dtype,
+                maxShardBytes: writing.maxShardBytes,
                 metadata: ["recall.tool": "recallctl convert \(RecallVersion.string)",
                            "recall.source": inURL.lastPathComponent]
             )

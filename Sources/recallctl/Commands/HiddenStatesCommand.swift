@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RecallTensor
 import RecallModel
+import RecallMerge
 
 struct HiddenStatesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

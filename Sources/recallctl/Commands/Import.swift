@@ -17,29 +17,18 @@ struct Import: ParsableCommand {
     @Argument(help: "Output directory (must be empty or absent).")
     var out: String
 
-    @Option(help: "Float dtype of the written weights (f32, f16, bf16).")
-    var dtype: DType = .bf16
-
-    @Option(name: .customLong("shard-size"), help: "Shard the weights (e.g. 2GB).")
-    var shardSize: String?
+    /// --dtype defaults to bf16 here.
+    @OptionGroup var writing: OutputOptions
 
     @Option(help: "Tokenizer to rebuild: llama.cpp (default; as llama.cpp and the model's original tokenizer) or transformers (as transformers' GGUF loading, which drops the digit split of smollm/starcoder-style tokenizers, so numerals like ½ tokenize differently).")
     var tokenizer: GGUFTokenizerBuilder.Compatibility = .llamaCpp
 
-    @Flag(help: "Overwrite OUT if it is not empty.")
-    var force = false
-
-    func validate() throws {
-        guard dtype.isComputeFloat else { throw ValidationError("--dtype must be f32, f16 or bf16") }
-        if let shardSize, parseByteSize(shardSize) == nil { throw ValidationError("--shard-size '\(shardSize)' is not a size") }
-    }
-
     func run() throws {
         try reportingFailures {
             let outURL = URL(fileURLWithPath: out)
-            try refuseToClobber(outURL, force: force)
-            try GGUFImporter.importModel(gguf: URL(fileURLWithPath: gguf), to: outURL, dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize),
-                                         tokenizer: tokenizer)
+            try refuseToClobber(outURL, force: writing.force)
+            try GGUFImporter.importModel(gguf: URL(fileURLWithPath: gguf), to: outURL, dtype: writing.dtype ?? .bf16,
+                                         maxShardBytes: writing.maxShardBytes, tokenizer: tokenizer)
             print("imported \(gguf) into \(out)")
         }
     }
@@ -60,21 +49,15 @@ struct ApplyLoRA: ParsableCommand {
     @Argument(help: "Output directory (must be empty or absent).")
     var out: String
 
-    @Option(help: "Float dtype of the written weights (default: the base's).")
-    var dtype: DType?
-
-    @Flag(help: "Overwrite OUT if it is not empty.")
-    var force = false
-
-    func validate() throws {
-        if let dtype, !dtype.isComputeFloat { throw ValidationError("--dtype must be f32, f16 or bf16") }
-    }
+    /// --dtype defaults to the base's.
+    @OptionGroup var writing: OutputOptions
 
     func run() throws {
         try reportingFailures {
             let outURL = URL(fileURLWithPath: out)
-            try refuseToClobber(outURL, force: force)
-            try LoRAApplier.apply(base: URL(fileURLWithPath: base), adapter: URL(fileURLWithPath: adapter), to: outURL, dtype: dtype)
+            try refuseToClobber(outURL, force: writing.force)
+            try LoRAApplier.apply(base: URL(fileURLWithPath: base), adapter: URL(fileURLWithPath: adapter), to: outURL,
+                                  dtype: writing.dtype, maxShardBytes: writing.maxShardBytes)
             print("applied \(adapter) to \(base) into \(out)")
         }
     }

@@ -45,7 +45,7 @@ struct Merge: ParsableCommand {
     @Option(help: "recall: typical samples kept for earlier tasks (JSONL), added to the probe set.")
     var probe: String?
 
-    @Option(help: "recall: lambda, a number or 'auto' (tries 1, 1.5, 2, 3 and keeps the lowest loss).")
+    @Option(help: "recall: lambda, a number or 'auto' (tries \(RecallMerge.Options.defaultLambdaGrid.map { String(format: "%g", $0) }.joined(separator: ", ")) and keeps the lowest loss).")
     var lambda: String = "auto"
 
     @Option(help: "recall: softmax temperature tau.")
@@ -87,20 +87,14 @@ struct Merge: ParsableCommand {
     @Option(name: .customLong("param"), help: "A global parameter as key=value (normalize, lambda, rescale, t; iso_cts: common_fraction; opcm: alpha). Repeatable.")
     var params: [String] = []
 
-    @Option(help: "Output float dtype (f32, f16, bf16). Default: the base's.")
-    var dtype: DType?
-
-    @Option(name: .customLong("shard-size"), help: "Shard the output weights (e.g. 2GB).")
-    var shardSize: String?
-
     @Option(help: "Seed for the random methods (dare_*).")
     var seed: UInt64 = 0
 
     @Option(help: "Output directory.")
     var out: String
 
-    @Flag(help: "Overwrite OUT if it exists and is not empty.")
-    var force = false
+    /// --dtype defaults to the base's (or a mergekit YAML's dtype).
+    @OptionGroup var writing: OutputOptions
 
     @Flag(help: "Print a JSON summary.")
     var json = false
@@ -118,20 +112,43 @@ struct Merge: ParsableCommand {
         return numbers.count == 1 ? Array(repeating: numbers[0], count: modelPaths.count) : numbers
     }
 
+    /// `--param` pairs as numbers (true/false as 1/0).
     func globalParameters() throws -> [String: ParameterSetting] {
+        let pairs: [String: String]
+        do { pairs = try KeyValueOptions.parse(params, flag: "--param", example: "t=0.5") } catch let e as RecallError {
+            throw ValidationError(e.message)
+        }
         var out: [String: ParameterSetting] = [:]
-        for p in params {
-            let kv = p.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2, !kv[0].isEmpty else { throw ValidationError("--param '\(p)' must be key=value") }
-            switch kv[1].lowercased() {
-            case "true": out[kv[0]] = .scalar(1)
-            case "false": out[kv[0]] = .scalar(0)
+        for (key, value) in pairs.sorted(by: { $0.key < $1.key }) {
+            switch value.lowercased() {
+            case "true": out[key] = .scalar(1)
+            case "false": out[key] = .scalar(0)
             default:
-                guard let v = Double(kv[1]) else { throw ValidationError("--param \(kv[0]) value '\(kv[1])' is not a number or true/false") }
-                out[kv[0]] = .scalar(v)
+                guard let v = Double(value) else { throw ValidationError("--param \(key) value '\(value)' is not a number or true/false") }
+                out[key] = .scalar(v)
             }
         }
         return out
+    }
+
+    /// The `--method recall` flags as `MergePlan` options, so they are checked where `init --opt`
+    /// is (the CLI's --probe is a file, not the `probe` option; fusion stays task-vector).
+    var recallOptionMap: [String: String] {
+        var o = ["clusters": String(clusters), "seed": String(seed), "tau": String(tau), "lambda": lambda, "score": score,
+                 "pooling": pooling, "sigma": sigma, "kernel": kernel]
+        if let sparsify { o["sparsify"] = sparsify }
+        if let dtype = writing.dtype { o["dtype"] = dtype.rawValue }
+        return o
+    }
+
+    /// RECALL's options from the flags; a bad value is a usage error naming its flag.
+    func recallOptions() throws -> RecallMerge.Options {
+        let plan: MergePlan
+        do { plan = try MergePlan(method: "recall", options: recallOptionMap, spelling: .flags) } catch let e as RecallError {
+            throw ValidationError(e.message)
+        }
+        guard case let .recall(options, _) = plan.kind else { throw ValidationError("--method recall: no RECALL options") }
+        return options
     }
 
     func validate() throws {
@@ -155,13 +172,7 @@ struct Merge: ParsableCommand {
         }
         if method == "recall" {
             guard base != nil, samples != nil else { throw ValidationError("--method recall needs --base and --samples") }
-            guard lambda == "auto" || Double(lambda) != nil else { throw ValidationError("--lambda must be a number or auto") }
-            guard LayerWeighting.Score(rawValue: score) != nil else { throw ValidationError("--score must be centrality, anchor-new or routing") }
-            guard tau > 0, clusters >= 1 else { throw ValidationError("--tau must be positive and --clusters at least 1") }
-            guard Pooling(argument: pooling) != nil else { throw ValidationError("--pooling must be exclude-first, mean or exclude-outliers") }
-            guard MergePlan.sigma(sigma) != nil else { throw ValidationError("--sigma must be cross, within or a positive number") }
-            guard LayerSimilarity.Kernel(rawValue: kernel) != nil else { throw ValidationError("--kernel must be rbf, linear-cka or rbf-cka") }
-            if let sparsify { _ = try tiesDensity(sparsify) }
+            _ = try recallOptions()
             guard !modelPaths.isEmpty else { throw ValidationError("--models needs at least one model") }
             return
         }
@@ -177,14 +188,12 @@ struct Merge: ParsableCommand {
         _ = try values(weight, option: "weight")
         _ = try values(density, option: "density")
         _ = try globalParameters()
-        if let shardSize, parseByteSize(shardSize) == nil { throw ValidationError("--shard-size '\(shardSize)' is not a size") }
-        if let dtype, !dtype.isComputeFloat { throw ValidationError("--dtype must be f32, f16 or bf16") }
     }
 
     func run() throws {
         try reportingFailures {
             let outURL = URL(fileURLWithPath: out)
-            try refuseToClobber(outURL, force: force)
+            try refuseToClobber(outURL, force: writing.force)
             if method == "recall" { return try runRecall(outURL) }
             if method == "regmean" { return try runRegMean(outURL) }
             if method == "opcm" { return try runOPCM(outURL) }
@@ -215,7 +224,7 @@ struct Merge: ParsableCommand {
                 checkpoints.append(c)
                 inputs.append(MergeModel(name: URL(fileURLWithPath: entry.path).lastPathComponent, source: c.weights, parameters: entry.parameters))
             }
-            let outputDType = spec?.dtype ?? dtype
+            let outputDType = spec?.dtype ?? writing.dtype
             var given: [String: Double] = [:]
             for (key, value) in try spec?.parameters ?? globalParameters() { if case let .scalar(v) = value { given[key] = v } }
             try mergeMethod.checkParameters(given)
@@ -227,7 +236,7 @@ struct Merge: ParsableCommand {
             guard let template = baseCheckpoint ?? checkpoints.first else {
                 throw RecallError(.invalidArgument, "nothing to merge: no models besides the base")
             }
-            try CheckpointWriter(dtype: outputDType, maxShardBytes: shardSize.flatMap(parseByteSize),
+            try CheckpointWriter(dtype: outputDType, maxShardBytes: writing.maxShardBytes,
                                  metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": methodName],
                                  prefetch: true)
                 .write(merged, configJSON: template.configJSON, sidecars: template.sidecarFiles, to: outURL)
@@ -249,22 +258,13 @@ struct Merge: ParsableCommand {
             e.task = name
             return e
         }
-        var options = RecallMerge.Options()
-        options.clusters = clusters
-        options.seed = seed
-        options.temperature = tau
-        options.score = LayerWeighting.Score(rawValue: score)!
-        options.lambda = Double(lambda).map { .fixed($0) } ?? .auto([1, 1.5, 2, 3])
-        options.outputDType = dtype
-        options.pooling = Pooling(argument: pooling)!
-        options.similarity = LayerSimilarity(sigma: MergePlan.sigma(sigma)!, kernel: LayerSimilarity.Kernel(rawValue: kernel)!)
-        if let sparsify { options.sparsify = .ties(density: try tiesDensity(sparsify)) }
+        let options = try recallOptions()
         let tokenizer = try Tokenizer(directory: URL(fileURLWithPath: base!))
         let newSamples = try SamplesFile.load(URL(fileURLWithPath: samples!))
         let earlier = try probe.map { try SamplesFile.load(URL(fileURLWithPath: $0)) } ?? []
         let (merged, mergeReport) = try RecallMerge(options: options).merge(base: baseCheckpoint, experts: experts, newSamples: newSamples,
                                                                              earlierProbes: earlier, tokenizer: tokenizer)
-        try CheckpointWriter(dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize),
+        try CheckpointWriter(dtype: writing.dtype, maxShardBytes: writing.maxShardBytes,
                              metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": "recall"],
                              prefetch: true)
             .write(merged, configJSON: baseCheckpoint.configJSON, sidecars: baseCheckpoint.sidecarFiles, to: outURL)
@@ -303,11 +303,11 @@ struct Merge: ParsableCommand {
         let fallback = try MergedCheckpoint(MergeConfiguration(
             method: GeneralizedTaskArithmetic.taskArithmetic, base: MergeModel(name: "base", source: baseCheckpoint.weights),
             models: inputs.map { MergeModel(name: $0.name, source: $0.weights, parameters: ["weight": .scalar(share)]) },
-            parameters: ["lambda": .scalar(1)], outputDType: dtype))
+            parameters: ["lambda": .scalar(1)], outputDType: writing.dtype))
         let merged = try RegMeanMerge(anchor: baseCheckpoint.weights, inputs: inputs, fallback: fallback,
-                                      options: RegMeanMerge.Options(alpha: alpha, ridge: ridge), outputDType: dtype)
+                                      options: RegMeanMerge.Options(alpha: alpha, ridge: ridge), outputDType: writing.dtype)
         try withExtendedLifetime(checkpoints) {
-            try CheckpointWriter(dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize),
+            try CheckpointWriter(dtype: writing.dtype, maxShardBytes: writing.maxShardBytes,
                                  metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": "regmean"])
                 .write(merged, configJSON: baseCheckpoint.configJSON, sidecars: baseCheckpoint.sidecarFiles, to: outURL)
         }
@@ -347,9 +347,9 @@ struct Merge: ParsableCommand {
             checkpoints.append(c)
             return OPCMMerge.Task(name: name, source: c.weights)
         }
-        let merged = try OPCMMerge(base: baseCheckpoint.weights, tasks: tasks, alpha: alpha, outputDType: dtype)
+        let merged = try OPCMMerge(base: baseCheckpoint.weights, tasks: tasks, alpha: alpha, outputDType: writing.dtype)
         try withExtendedLifetime(checkpoints) {
-            try CheckpointWriter(dtype: dtype, maxShardBytes: shardSize.flatMap(parseByteSize),
+            try CheckpointWriter(dtype: writing.dtype, maxShardBytes: writing.maxShardBytes,
                                  metadata: ["recall.tool": "recallctl merge \(RecallVersion.string)", "recall.merge_method": "opcm"])
                 .write(merged, configJSON: baseCheckpoint.configJSON, sidecars: baseCheckpoint.sidecarFiles, to: outURL)
         }
@@ -359,14 +359,5 @@ struct Merge: ParsableCommand {
         } else {
             print("merged \(tasks.count) model(s) with opcm into \(outURL.path) (alpha \(alpha), lambda \(String(format: "%.4f", merged.state.lambda)))")
         }
-    }
-
-    /// Parses `ties:DENSITY` with 0 < DENSITY <= 1.
-    func tiesDensity(_ text: String) throws -> Double {
-        let parts = text.split(separator: ":")
-        guard parts.count == 2, parts[0] == "ties", let d = Double(parts[1]), d > 0, d <= 1 else {
-            throw ValidationError("--sparsify must be ties:DENSITY with 0 < DENSITY <= 1, e.g. ties:0.5")
-        }
-        return d
     }
 }

@@ -18,15 +18,3 @@ struct LoadedModel {
         tokenizer = try Tokenizer(directory: url)
     }
 }
-
-extension Pooling {
-    /// Parses the CLI spelling.
-    init?(argument: String) {
-        switch argument {
-        case "mean": self = .mean
-        case "exclude-first": self = .meanExcludingFirst
-        case "exclude-outliers": self = .meanExcludingFirstAndOutliers(ratio: 10)
-        default: return nil
-        }
-    }
-}

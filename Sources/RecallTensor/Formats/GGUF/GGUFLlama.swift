@@ -1,24 +1,5 @@
 import Foundation
 
-/// The hyperparameters of a llama-architecture GGUF (`llama.*` keys), as transformers' config
-/// names them.
-public struct GGUFLlamaHyperparameters: Equatable, Sendable {
-    public var hiddenSize: Int
-    public var numHiddenLayers: Int
-    public var numAttentionHeads: Int
-    public var numKeyValueHeads: Int
-    public var headDim: Int
-    public var intermediateSize: Int
-    public var maxPositionEmbeddings: Int
-    public var rmsNormEps: Double
-    public var ropeTheta: Double
-    /// `llama.rope.scaling.factor` when `llama.rope.scaling.type` is `linear`.
-    public var linearRopeFactor: Double?
-    public var vocabSize: Int
-    public var tieWordEmbeddings: Bool
-    public var attentionBias: Bool
-}
-
 /// A llama-architecture GGUF seen as a Hugging Face `LlamaForCausalLM` checkpoint: tensors under
 /// HF names and shapes, dequantised to F32 on request (F32/F16/BF16 tensors keep their type),
 /// with the Q/K row permutation of llama.cpp's converter undone, and `config.json` rebuilt from
@@ -37,7 +18,7 @@ public final class GGUFLlamaModel: TensorSource, @unchecked Sendable {
     public let file: GGUFFile
     public let hyperparameters: GGUFLlamaHyperparameters
     public let infos: [TensorInfo]
-    private let sources: [String: (info: GGUFTensorInfo, permuteHeads: Int?)]
+    private let sources: [String: Source]
 
     static let layerParts: [(gguf: String, hf: String)] = [
         ("attn_q", "self_attn.q_proj"), ("attn_k", "self_attn.k_proj"), ("attn_v", "self_attn.v_proj"),
@@ -52,59 +33,26 @@ public final class GGUFLlamaModel: TensorSource, @unchecked Sendable {
 
     public init(file: GGUFFile) throws {
         self.file = file
+        var h = try GGUFLlamaHyperparameters(llamaMetadataOf: file)
+        let sources = try Self.mapTensors(of: file, hyperparameters: h)
+        try Self.checkShapes(sources, path: file.url.path, hyperparameters: &h)
+        hyperparameters = h
+        self.sources = sources
+        infos = Self.hfOrder(sources, layers: h.numHiddenLayers, tied: h.tieWordEmbeddings).map { n in
+            let s = sources[n]!
+            return TensorInfo(name: n, dtype: Self.outputDType(of: s.info.type), shape: s.info.shape)
+        }
+    }
+
+    /// A GGUF tensor behind an HF name, and the head count to undo the Q/K permutation with.
+    typealias Source = (info: GGUFTensorInfo, permuteHeads: Int?)
+
+    /// Every tensor under its HF name; anything we cannot place is an error, never silently dropped.
+    static func mapTensors(of file: GGUFFile, hyperparameters h: GGUFLlamaHyperparameters) throws -> [String: Source] {
         let path = file.url.path
-        func bad(_ why: String) -> RecallError { RecallError(.invalidFile, "\(path): \(why)") }
-        guard let arch = file.architecture else { throw bad("missing string key general.architecture; is this a model GGUF?") }
-        guard arch == "llama" else {
-            throw RecallError(.unsupported, "\(path): general.architecture \"\(arch)\" is not supported (supported: llama)")
-        }
-        func int(_ key: String) throws -> Int {
-            guard let v = file["llama.\(key)"] else { throw bad("missing key llama.\(key)") }
-            guard let i = v.intValue, i > 0 else { throw bad("llama.\(key) must be a positive integer (is \(v.jsonValue.serialized()))") }
-            return i
-        }
-        func optInt(_ key: String) throws -> Int? { file["llama.\(key)"] == nil ? nil : try int(key) }
-        func double(_ key: String) throws -> Double? {
-            guard let v = file["llama.\(key)"] else { return nil }
-            guard let d = v.doubleValue else { throw bad("llama.\(key) must be a number") }
-            // A float32 key is written as its shortest decimal (1e-05, not 9.99999974e-06).
-            if case let .float32(f) = v { return Double("\(f)") ?? d }
-            return d
-        }
-
-        let hidden = try int("embedding_length")
-        let layers = try int("block_count")
-        let heads = try int("attention.head_count")
-        // head_count_kv may be an array (one per layer) in some models; llama has one value.
-        let kvHeads: Int
-        if let v = file["llama.attention.head_count_kv"], let a = v.intArray {
-            guard let first = a.first, a.allSatisfy({ $0 == first }), first > 0 else {
-                throw RecallError(.unsupported, "\(path): llama.attention.head_count_kv differs between layers, which LlamaForCausalLM cannot express")
-            }
-            kvHeads = first
-        } else {
-            kvHeads = try optInt("attention.head_count_kv") ?? heads
-        }
-        guard heads % kvHeads == 0 else { throw bad("llama.attention.head_count \(heads) is not a multiple of llama.attention.head_count_kv \(kvHeads)") }
-        let headDim = try optInt("attention.key_length") ?? optInt("rope.dimension_count") ?? (hidden / heads)
-        guard headDim % 2 == 0 else { throw bad("head dimension \(headDim) is odd; rotary embeddings need an even one") }
-        let ffn = try int("feed_forward_length")
-        let context = try optInt("context_length") ?? 2048
-        let eps = try double("attention.layer_norm_rms_epsilon") ?? 1e-5
-        let theta = try double("rope.freq_base") ?? 10000
-        var linearFactor: Double?
-        if let t = file["llama.rope.scaling.type"]?.stringValue, t != "none" {
-            guard t == "linear" else {
-                throw RecallError(.unsupported, "\(path): llama.rope.scaling.type \"\(t)\" is not supported (supported: none, linear)")
-            }
-            guard let f = try double("rope.scaling.factor"), f > 0 else { throw bad("llama.rope.scaling.type is linear but llama.rope.scaling.factor is missing") }
-            linearFactor = f
-        }
-
-        // Map every tensor; anything we cannot place is an error, never silently dropped.
-        var sources: [String: (info: GGUFTensorInfo, permuteHeads: Int?)] = [:]
+        var sources: [String: Source] = [:]
         for t in file.tensors {
-            if let hf = Self.globalParts[t.name] {
+            if let hf = globalParts[t.name] {
                 sources[hf] = (t, nil)
                 continue
             }
@@ -113,16 +61,25 @@ public final class GGUFLlamaModel: TensorSource, @unchecked Sendable {
             }
             let parts = t.name.split(separator: ".", omittingEmptySubsequences: false)
             guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0,
-                  let part = Self.layerParts.first(where: { $0.gguf == parts[2] }),
+                  let part = layerParts.first(where: { $0.gguf == parts[2] }),
                   parts[3] == "weight" || (parts[3] == "bias" && !part.gguf.hasSuffix("norm")) else {
                 throw RecallError(.unsupported, "\(path): tensor \"\(t.name)\" has no LlamaForCausalLM equivalent; this GGUF is not a plain llama model")
             }
-            guard layer < layers else { throw bad("tensor \"\(t.name)\": layer \(layer) but llama.block_count is \(layers)") }
+            guard layer < h.numHiddenLayers else {
+                throw RecallError(.invalidFile, "\(path): tensor \"\(t.name)\": layer \(layer) but llama.block_count is \(h.numHiddenLayers)")
+            }
             let hf = "model.layers.\(layer).\(part.hf).\(parts[3])"
-            let permute = part.gguf == "attn_q" ? heads : part.gguf == "attn_k" ? kvHeads : nil
+            let permute = part.gguf == "attn_q" ? h.numAttentionHeads : part.gguf == "attn_k" ? h.numKeyValueHeads : nil
             sources[hf] = (t, permute)
         }
+        return sources
+    }
 
+    /// Checks every tensor's shape against the `llama.*` keys and that biases come as a set;
+    /// fills in what only the tensors tell: vocabulary size, tied embeddings, attention biases.
+    static func checkShapes(_ sources: [String: Source], path: String, hyperparameters h: inout GGUFLlamaHyperparameters) throws {
+        func bad(_ why: String) -> RecallError { RecallError(.invalidFile, "\(path): \(why)") }
+        let hidden = h.hiddenSize, layers = h.numHiddenLayers, ffn = h.intermediateSize
         guard let embed = sources["model.embed_tokens.weight"] else { throw bad("missing tensor token_embd.weight") }
         let embShape = embed.info.shape
         guard embShape.count == 2, embShape[1] == hidden else {
@@ -134,7 +91,7 @@ public final class GGUFLlamaModel: TensorSource, @unchecked Sendable {
         ]
         let tied = sources["lm_head.weight"] == nil
         if !tied { expected["lm_head.weight"] = [vocab, hidden] }
-        let qRows = heads * headDim, kvRows = kvHeads * headDim
+        let qRows = h.numAttentionHeads * h.headDim, kvRows = h.numKeyValueHeads * h.headDim
         for l in 0..<layers {
             let p = "model.layers.\(l)."
             expected[p + "self_attn.q_proj.weight"] = [qRows, hidden]
@@ -155,7 +112,7 @@ public final class GGUFLlamaModel: TensorSource, @unchecked Sendable {
         }
         for (name, shape) in expected {
             guard let s = sources[name] else {
-                let gguf = Self.ggufName(of: name)
+                let gguf = ggufName(of: name)
                 throw bad("missing tensor \(gguf) (needed for \(name))")
             }
             guard s.info.shape == shape else {
@@ -174,16 +131,15 @@ public final class GGUFLlamaModel: TensorSource, @unchecked Sendable {
             }
         }
         for name in biasNames where name.contains(".mlp.") {
-            throw RecallError(.unsupported, "\(path): MLP biases (\(Self.ggufName(of: name))) are not supported")
+            throw RecallError(.unsupported, "\(path): MLP biases (\(ggufName(of: name))) are not supported")
         }
+        h.vocabSize = vocab
+        h.tieWordEmbeddings = tied
+        h.attentionBias = attentionBias
+    }
 
-        hyperparameters = GGUFLlamaHyperparameters(
-            hiddenSize: hidden, numHiddenLayers: layers, numAttentionHeads: heads, numKeyValueHeads: kvHeads,
-            headDim: headDim, intermediateSize: ffn, maxPositionEmbeddings: context, rmsNormEps: eps,
-            ropeTheta: theta, linearRopeFactor: linearFactor, vocabSize: vocab, tieWordEmbeddings: tied,
-            attentionBias: attentionBias)
-        self.sources = sources
-        // HF order: embeddings, layers in order (parts in HF module order), final norm, lm_head.
+    /// HF order: embeddings, layers in order (parts in HF module order), final norm, lm_head.
+    static func hfOrder(_ sources: [String: Source], layers: Int, tied: Bool) -> [String] {
         var order: [String] = ["model.embed_tokens.weight"]
         for l in 0..<layers {
             for part in ["input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.weight",
@@ -196,10 +152,7 @@ public final class GGUFLlamaModel: TensorSource, @unchecked Sendable {
         }
         order.append("model.norm.weight")
         if !tied { order.append("lm_head.weight") }
-        infos = order.map { n in
-            let s = sources[n]!
-            return TensorInfo(name: n, dtype: Self.outputDType(of: s.info.type), shape: s.info.shape)
-        }
+        return order
     }
 
     /// F32, F16 and BF16 tensors keep their type; everything else becomes F32.

@@ -45,14 +45,14 @@ struct InitCommand: ParsableCommand {
         guard RegistrySettings.evalMetrics.contains(evalMetric) else { throw ValidationError("--eval-metric must be accuracy or accuracy_norm") }
         if let gate, !(gate >= 0) { throw ValidationError("--gate must be a non-negative number of points") }
         guard RegistrySettings.Scenario(rawValue: scenario) != nil else { throw ValidationError("--scenario must be experts or sequential") }
-        do { _ = try MergePlan(method: method, options: try RegistrySettings.parseOptions(options)) } catch let e as RecallError {
+        do { _ = try MergePlan(method: method, options: try KeyValueOptions.parse(options, flag: "--opt")) } catch let e as RecallError {
             throw ValidationError(e.message)
         }
     }
 
     func run() throws {
         try reportingFailures {
-            let opts = try RegistrySettings.parseOptions(options)
+            let opts = try KeyValueOptions.parse(options, flag: "--opt")
             let body = InitRequest(base: URL(fileURLWithPath: base).standardizedFileURL.path, method: method, scenario: scenario,
                                    options: opts, gate: gate, evalMetric: evalMetric)
             let result = try daemon.client().call("POST", "/v1/init", body.json)
