@@ -65,7 +65,7 @@ final class JobProgressStreamTests: XCTestCase {
         // Phases in pipeline order (linear has no statistics/select/represent), progress never going back.
         var phases: [String] = []
         for c in changes { if let p = c.phase, p != phases.last { phases.append(p) } }
-        XCTAssertEqual(phases, ["store", "store-merged", "evaluate", "commit", "done"])
+        XCTAssertEqual(phases, ["store", "fuse", "store-merged", "evaluate", "commit", "done"])
         XCTAssertEqual(changes.map(\.progress), changes.map(\.progress).sorted(), "progress only grows")
 
         // The row agrees with the stream's end, and the eval ran with the tokenizer read from the store.
