@@ -23,19 +23,28 @@ extension Routes {
                 let id = try Self.jobID(context)
                 _ = try await API.blocking { try Self.job(registry, id, hidingPaths: remote) }
                 // NDJSON: one line per change of phase or progress, the last one when the job is over.
+                // The row is read once (and again when the state changes, for its timestamps and
+                // result); in between the lines follow the registry's progress stream.
                 let body = ResponseBody { writer in
-                    var last = ""
-                    while true {
-                        let job = try await API.blocking { try registry.job(id) }
-                        guard let job else { break }
-                        let line = registry.jobJSON(job, hidingPaths: remote).serialized()
-                        let key = "\(job.state)|\(job.phase ?? "")|\(job.progress)"
-                        if key != last {
-                            try await writer.write(ByteBuffer(string: line + "\n"))
-                            last = key
+                    // Subscribed before the read: a change after it is delivered; one before it is in the row.
+                    let updates = registry.progressUpdates(job: id)
+                    guard var job = try await API.blocking({ try registry.job(id) }) else { try await writer.finish(nil); return }
+                    var last = "\(job.state)|\(job.phase ?? "")|\(job.progress)"
+                    try await writer.write(ByteBuffer(string: registry.jobJSON(job, hidingPaths: remote).serialized() + "\n"))
+                    if !job.isFinished {
+                        for await change in updates {
+                            var line = registry.jobJSON(job, after: change, hidingPaths: remote)
+                            if change.state != job.state, let row = try await API.blocking({ try registry.job(id) }) {
+                                job = row
+                                line = change.isFinished ? registry.jobJSON(job, hidingPaths: remote) : registry.jobJSON(job, after: change, hidingPaths: remote)
+                            }
+                            let key = "\(line["state"]?.stringValue ?? "")|\(line["phase"]?.stringValue ?? "")|\(line["progress"]?.doubleValue ?? 0)"
+                            if key != last {
+                                try await writer.write(ByteBuffer(string: line.serialized() + "\n"))
+                                last = key
+                            }
+                            if change.isFinished { break }
                         }
-                        if job.isFinished { break }
-                        try await Task.sleep(nanoseconds: 200_000_000)
                     }
                     try await writer.finish(nil)
                 }

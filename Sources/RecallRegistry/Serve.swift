@@ -100,7 +100,9 @@ struct Serve: AsyncParsableCommand {
         let logger = { var l = Logger(label: "recall-registry"); l.logLevel = level; return l }()
 
         let store = try RegistryStore(home: homeURL)
-        let registry = try Registry(store: store)
+        // Fault injection for the crash tests: a pause at each job phase so a test can kill the daemon mid-job.
+        let phaseDelayMS = ProcessInfo.processInfo.environment["RECALL_JOB_PHASE_DELAY_MS"].flatMap(UInt32.init) ?? 0
+        let registry = try Registry(store: store, phaseDelay: Double(phaseDelayMS) / 1000)
         let workerLogger = logger
         registry.log = { workerLogger.info("\($0)") }
         try registry.startWorker()

@@ -80,24 +80,37 @@ struct UIRoutes {
         }
         router.get("/ui/jobs/events") { _, _ in
             // One `jobs` event whenever a job changes (state, phase, progress); ends after 10 minutes.
-            // A comment line every 5 s when nothing changed, so a reader that went away is noticed
-            // (the write fails) instead of holding the stream open to the end.
+            // The list is read when the registry's job stream says something changed. A comment
+            // line every 5 s when nothing changed, so a reader that went away is noticed (the
+            // write fails) instead of holding the stream open to the end.
             let body = ResponseBody { writer in
+                enum Wake: Sendable { case changed, tick }
+                let (wakes, wake) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .bufferingNewest(2))
+                let changes = registry.jobChanges()
+                let follower = Task { for await _ in changes { wake.yield(.changed) }; wake.finish() }
+                let ticker = Task { while !Task.isCancelled { try? await Task.sleep(nanoseconds: 5_000_000_000); wake.yield(.tick) } }
+                defer { follower.cancel(); ticker.cancel() }
                 var last = ""
                 let deadline = Date().addingTimeInterval(600)
-                var lastWrite = Date()
-                while Date() < deadline {
-                    let json = try await API.blocking { JSONValue.array(try registry.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }).serialized() }
-                    if json != last {
-                        try await writer.write(ByteBuffer(string: "event: jobs\ndata: \(json)\n\n"))
-                        last = json
-                        lastWrite = Date()
-                    } else if Date().timeIntervalSince(lastWrite) >= 5 {
+                var lastWrite = Date.distantPast
+                var changed = true  // the first list is sent at once
+                var next = wakes.makeAsyncIterator()
+                repeat {
+                    if changed {
+                        let json = try await API.blocking { JSONValue.array(try registry.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }).serialized() }
+                        if json != last {
+                            try await writer.write(ByteBuffer(string: "event: jobs\ndata: \(json)\n\n"))
+                            last = json
+                            lastWrite = Date()
+                        }
+                    }
+                    if Date().timeIntervalSince(lastWrite) >= 5 {
                         try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                         lastWrite = Date()
                     }
-                    try await Task.sleep(nanoseconds: 500_000_000)
-                }
+                    guard Date() < deadline, let woke = await next.next() else { break }
+                    changed = woke == .changed
+                } while true
                 try await writer.finish(nil)
             }
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)

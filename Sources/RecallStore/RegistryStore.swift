@@ -66,13 +66,31 @@ public final class RegistryStore: @unchecked Sendable {
     public func putModel(_ source: TensorSource, files: [URL] = [], kind: ModelRecord.Kind, name: String, task: String?,
                          sourcePath: String?, format: String, architecture: String,
                          parentID: Int? = nil) throws -> (model: ModelRecord, stats: PutStats, created: Bool) {
+        let stored = try storeModel(source, files: try files.map(SideFile.init(contentsOf:)), kind: kind, name: name, task: task,
+                                    sourcePath: sourcePath, format: format, architecture: architecture, parentID: parentID)
+        return (stored.record, stored.stats, stored.created)
+    }
+
+    /// What `storeModel` wrote: the model's record and its stored weights, ready to read.
+    public struct StoredModel {
+        public let record: ModelRecord
+        public let checkpoint: StoredCheckpoint
+        public let stats: PutStats
+        /// False when identical content was already recorded (the record is that model's).
+        public let created: Bool
+    }
+
+    /// `putModel` with the side files' bytes in hand; returns the checkpoint it wrote, so a
+    /// caller that reads the weights next (a merge input, an evaluation) does not load them again.
+    public func storeModel(_ source: TensorSource, files: [SideFile] = [], kind: ModelRecord.Kind, name: String, task: String?,
+                           sourcePath: String?, format: String, architecture: String, parentID: Int? = nil) throws -> StoredModel {
         try blobs.withSharedLock {
-            let (hash, stats) = try blobs.put(source, files: files)
+            let (checkpoint, stats) = try blobs.putCheckpoint(source, files: files)
             let (record, created) = try provenance.insertModel(kind: kind, name: name, task: task, sourcePath: sourcePath,
-                                                               format: format, contentHash: hash, architecture: architecture,
+                                                               format: format, contentHash: checkpoint.hash, architecture: architecture,
                                                                parentID: parentID, rawBytes: stats.rawBytes, storedBytes: stats.storedBytes,
                                                                uniqueBytes: stats.uniqueBytes)
-            return (record, stats, created)
+            return StoredModel(record: record, checkpoint: checkpoint, stats: stats, created: created)
         }
     }
 

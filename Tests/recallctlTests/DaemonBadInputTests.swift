@@ -27,7 +27,7 @@ final class DaemonBadInputTests: XCTestCase {
         let samples = try models.samples("alpha")
         let good = try models.expert("alpha", seed: 1)
         try expectFailure(daemon, ["register", good.path, "--task", "alpha", "--samples", samples.path],
-                          mentions: ["recallctl init"])
+                          mentions: ["no base yet", "init BASE_MODEL_DIR"])
         try daemon.ok(["init", models.base.path, "--method", "recall", "--opt", "clusters=3", "--opt", "lambda=1"])
         try daemon.ok(["register", good.path, "--task", "alpha", "--samples", samples.path])
         let before = try snapshot(daemon)

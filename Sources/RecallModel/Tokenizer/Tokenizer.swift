@@ -39,6 +39,11 @@ public struct Tokenizer: Sendable {
         } catch {
             throw TokenizerError(file: name, message: "cannot read the file (\(error.localizedDescription))")
         }
+        try self.init(json: data, name: name, options: options)
+    }
+
+    /// Parses `tokenizer.json` bytes; errors name the file as `name`.
+    init(json data: Data, name: String, options: TokenizerJSON.Options = TokenizerJSON.Options()) throws {
         do {
             core = try TokenizerCore(json: try TokenizerJSON.parse(data, options: options), config: nil)
         } catch var e as TokenizerError {
@@ -61,16 +66,38 @@ public struct Tokenizer: Sendable {
             self = base
             return
         }
-        let config: TokenizerConfig
+        let configData: Data
         do {
-            config = try TokenizerConfig(data: try Data(contentsOf: configURL))
-        } catch var e as TokenizerError {
-            e.file = "tokenizer_config.json"
-            throw e
+            configData = try Data(contentsOf: configURL)
         } catch {
             throw TokenizerError(file: "tokenizer_config.json", message: "cannot read the file (\(error.localizedDescription))")
         }
-        core = try base.core.with(config: config)
+        self = try base.applying(config: configData)
+    }
+
+    /// The same from the files' bytes (a model held in a store rather than a directory):
+    /// `tokenizer.json`, plus `tokenizer_config.json` when the model has one.
+    public init(tokenizerJSON: Data, tokenizerConfig: Data? = nil) throws {
+        let base = try Tokenizer(json: tokenizerJSON, name: "tokenizer.json")
+        guard let tokenizerConfig else {
+            self = base
+            return
+        }
+        self = try base.applying(config: tokenizerConfig)
+    }
+
+    private init(core: TokenizerCore) { self.core = core }
+
+    /// This tokenizer with a `tokenizer_config.json`'s special tokens applied.
+    private func applying(config data: Data) throws -> Tokenizer {
+        let config: TokenizerConfig
+        do {
+            config = try TokenizerConfig(data: data)
+        } catch var e as TokenizerError {
+            e.file = "tokenizer_config.json"
+            throw e
+        }
+        return Tokenizer(core: try core.with(config: config))
     }
 
     /// Token ids of `text`; `addSpecialTokens` applies the post-processor (e.g. a BOS token).

@@ -41,6 +41,18 @@ public struct ModelIntake {
         return Candidate(weights: c.weights, format: c.layout.rawValue, owner: c)
     }
 
+    /// Opens a model `open` already checked, as the `format` it found then: a PEFT adapter is
+    /// applied to `base` again; anything else (a GGUF file's import included) is the checkpoint at
+    /// `url`. Nothing is sniffed or imported a second time.
+    public static func reopen(_ url: URL, format: String, trainedFrom base: TensorSource) throws -> Candidate {
+        if format == "peft-lora" {
+            let applier = try LoRAApplier(base: base, adapter: try LoRAAdapter(directory: url))
+            return Candidate(weights: applier, format: format, owner: applier)
+        }
+        let c = try Checkpoint.open(url)
+        return Candidate(weights: c.weights, format: format, owner: c)
+    }
+
     static func isGGUF(_ url: URL) throws -> Bool {
         guard let h = FileHandle(forReadingAtPath: url.path) else {
             throw RecallError(.io, "\(url.path): cannot open for reading; check its permissions")

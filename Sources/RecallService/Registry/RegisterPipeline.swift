@@ -11,46 +11,39 @@ import RecallAPI
 /// job a dead daemon left behind resumes without storing the task model again.
 struct RegisterPipeline {
     let registry: Registry
-    let job: JobRecord
-    let request: RegisterRequest
+    /// The job row's id.
+    let id: Int
+    let job: RegisterJob
     let settings: RegistrySettings
     let plan: MergePlan
-    let baseRecord: ModelRecord
-    let base: StoredCheckpoint
+    /// The base: record, weights, config, and the job's one tokenizer.
+    let base: RegistryBase
     let parentVersion: Int
     /// The version the new model was fine-tuned from, and its weights (an adapter is applied there).
-    let trainedFrom: Int
+    var trainedFrom: Int { job.trainedFromVersion }
     let origin: StoredCheckpoint
-    /// The base's config.json and tokenizer files on disk.
-    let filesDir: URL
-    let config: ModelConfig
     private var state: [(String, JSONValue)]
 
+    var request: RegisterRequest { job.request }
     var provenance: ProvenanceStore { registry.store.provenance }
     var store: RegistryStore { registry.store }
+    var baseRecord: ModelRecord { base.record }
+    var config: ModelConfig { base.config }
     /// Where models too large to decode into memory get their file-backed copy for a forward pass.
     var scratch: URL { registry.cache }
 
-    init(registry: Registry, job: JobRecord) throws {
+    /// `record` is the job's row: its id, and what a previous run of it recorded (`result`).
+    init(registry: Registry, record: JobRecord, job: RegisterJob) throws {
         self.registry = registry
+        id = record.id
         self.job = job
-        request = try RegisterRequest(json: job.payload)
         settings = try registry.settings()
         plan = try MergePlan(method: settings.method, options: settings.options)
-        state = job.result?.objectValue ?? []
+        state = record.result?.objectValue ?? []
         let provenance = registry.store.provenance
-        guard let baseRecord = try provenance.model(id: settings.baseModelID) else {
-            throw RecallError(.notFound, "store: the base model record is missing; run `recallctl verify`")
-        }
-        self.baseRecord = baseRecord
-        base = try registry.store.checkpoint(of: baseRecord)
-        parentVersion = try request.parent.map { try provenance.resolve($0) } ?? (try provenance.head()) ?? 1
-        // Jobs queued before trained_from was recorded applied adapters to the base.
-        trainedFrom = job.payload["trained_from_version"]?.intValue ?? 1
-        origin = try registry.trainedFromCheckpoint(trainedFrom, base: base)
-        filesDir = try registry.baseFiles(base)
-        config = try ModelConfig(json: try JSONValue.parse(try base.file(named: "config.json"), rejectDuplicateKeys: false),
-                                 source: "config.json of the base")
+        base = try RegistryBase(store: registry.store, settings: settings)
+        parentVersion = try job.request.parent.map { try provenance.resolve($0) } ?? (try provenance.head()) ?? 1
+        origin = try registry.trainedFromCheckpoint(job.trainedFromVersion, base: base.weights)
     }
 
     /// An input of the merge: a stored model, its role (`expert`, `head`, `new`) and its weights.
@@ -69,17 +62,18 @@ struct RegisterPipeline {
     }
 
     mutating func run() throws -> JSONValue {
-        let newModel: ModelRecord
+        let newModel: ModelRecord, newWeights: StoredCheckpoint
         switch try storeTaskModel() {
         case let .existing(reply): return reply
-        case let .stored(model): newModel = model
+        case let .stored(model, weights): (newModel, newWeights) = (model, weights)
         }
-        let inputs = try mergeInputs(newModel)
+        let inputs = try mergeInputs(newModel, weights: newWeights)
         let statistics = try activationStatistics(inputs)
         let fusion = try fuse(inputs, statistics: statistics)
-        let (mergedModel, stats) = try storeMerged(fusion.merged, newModel: newModel)
+        let merged = try storeMerged(fusion.merged, newModel: newModel)
+        let (mergedModel, stats) = (merged.record, merged.stats)
         try keepRunningSum(statistics, of: mergedModel)
-        let scores = try evaluate(mergedModel)
+        let scores = try evaluate(merged.checkpoint)
         let gateReason = try gate(scores)
         let version = try commit(fusion, newModel: newModel, mergedModel: mergedModel, scores: scores, gateReason: gateReason)
         return .object([("existing", .bool(false)), ("model_id", .int(newModel.id)), ("version", .int(version)),
@@ -94,16 +88,17 @@ struct RegisterPipeline {
     }
 
     func report(_ phase: String, _ fraction: Double, record: Bool = false) throws {
-        if fraction == 0, registry.phaseDelay > 0 { usleep(registry.phaseDelay) }
+        if fraction == 0, registry.phaseDelay > 0 { Thread.sleep(forTimeInterval: registry.phaseDelay) }
         let span = Registry.phaseSpans[phase] ?? (0, 1)
-        try provenance.updateJob(job.id, phase: phase, progress: span.0 + (span.1 - span.0) * fraction,
-                                 result: record ? .object(state) : nil)
+        try registry.recordProgress(id, phase: phase, progress: span.0 + (span.1 - span.0) * fraction,
+                                    result: record ? .object(state) : nil)
     }
 
     // MARK: store
 
     enum Stored {
-        case stored(ModelRecord)
+        /// The task model and its stored weights.
+        case stored(ModelRecord, StoredCheckpoint)
         /// Identical content already registered: the job's reply, no new version.
         case existing(JSONValue)
     }
@@ -121,19 +116,20 @@ struct RegisterPipeline {
                                           ("gated", .bool(record?.gated ?? false)), ("gate_reason", record?.gateReason.map { .string($0) } ?? .null),
                                           ("message", .string("version \(committed) was committed before the restart"))]))
             }
-            return .stored(m)
+            return .stored(m, try store.checkpoint(of: m))
         }
-        let resolved = URL(fileURLWithPath: job.payload["resolved"]?.stringValue ?? request.model)
-        try InputFingerprint.check(job.payload["fingerprint"], of: resolved)
-        let candidate = try ModelIntake.open(resolved, trainedFrom: origin, workDirectory: registry.incoming.appendingPathComponent("unused-\(job.id)"))
+        try InputFingerprint.check(job.fingerprint, of: job.resolved)
+        // Checked at submit; opened as the format found then (a GGUF file was imported then).
+        let candidate = try ModelIntake.reopen(job.resolved, format: job.format, trainedFrom: origin)
         let name = request.name ?? URL(fileURLWithPath: request.model).lastPathComponent
         // The model it was fine-tuned from (and an adapter applied to): its task vector's anchor.
         let parentModel = try provenance.version(trainedFrom).map(\.modelID) ?? settings.baseModelID
-        let (m, putStats, created) = try withExtendedLifetime(candidate) {
-            try store.putModel(candidate.weights, files: [], kind: .task, name: name, task: request.task,
-                               sourcePath: request.model, format: job.payload["format"]?.stringValue ?? "file",
-                               architecture: baseRecord.architecture, parentID: parentModel)
+        let stored = try withExtendedLifetime(candidate) {
+            try store.storeModel(candidate.weights, kind: .task, name: name, task: request.task,
+                                 sourcePath: request.model, format: job.format,
+                                 architecture: baseRecord.architecture, parentID: parentModel)
         }
+        let (m, putStats, created) = (stored.record, stored.stats, stored.created)
         if !created, let existing = try provenance.versionMerging(modelID: m.id) {
             return .existing(.object([("existing", .bool(true)), ("model_id", .int(m.id)), ("version", .int(existing)),
                                       ("message", .string("identical content is already registered (model \(m.id)); no new version"))]))
@@ -142,13 +138,14 @@ struct RegisterPipeline {
         state.append(("task_model_id", .int(m.id)))
         state.append(("task_reused_tensors", .int(putStats.reusedTensors)))
         try report("store", 1, record: true)
-        return .stored(m)
+        return .stored(m, stored.checkpoint)
     }
 
     // MARK: inputs
 
     /// The experts scenario merges every task's latest expert; sequential merges head + new.
-    func mergeInputs(_ newModel: ModelRecord) throws -> [Input] {
+    /// `weights` is the new model's, as the store phase wrote it.
+    func mergeInputs(_ newModel: ModelRecord, weights: StoredCheckpoint) throws -> [Input] {
         var models: [(model: ModelRecord, role: InputRole)] = []
         // OPCM merges the new task onto the head in either scenario (it is sequential by design).
         var isOPCM = false
@@ -165,8 +162,8 @@ struct RegisterPipeline {
             }
         }
         models.sort { $0.model.id < $1.model.id }
-        models.append((newModel, .new))
         return try models.map { Input(model: $0.model, role: $0.role, weights: try store.checkpoint(of: $0.model)) }
+            + [Input(model: newModel, role: .new, weights: weights)]
     }
 
     // MARK: statistics
@@ -176,7 +173,7 @@ struct RegisterPipeline {
     func activationStatistics(_ inputs: [Input]) throws -> [ActivationStatistics]? {
         guard let recipe = plan.statistics else { return nil }
         try report("statistics", 0)
-        let samplesHash = ContentHash.sha256Hex(Data(request.samples.utf8))
+        let samplesHash = job.samplesHash
         let statistics = try inputs.map { input in
             // A head's Gram is the running sum kept at its merge; a task model's, its own samples'
             // (recomputed for the new model when it comes with other samples than last time).
@@ -188,8 +185,8 @@ struct RegisterPipeline {
             guard input.role == .new else {
                 throw RecallError(.notFound, "activation statistics of model \(input.model.id) (\(input.model.name)) are not in the store; register that task again (its samples feed them)")
             }
-            let samples = try SamplesFile.parse(Data(request.samples.utf8), source: request.samplesName).prefix(recipe.samples)
-            let tokenizer = try Tokenizer(directory: filesDir)
+            let samples = job.samples.prefix(recipe.samples)
+            let tokenizer = try base.tokenizer()
             let model = try LlamaModel(config: config, mapping: input.weights, scratch: scratch, origin: input.model.name)
             let collected = try ActivationStatistics.collect(model, batch: samples.map { tokenizer.encode($0.text) }, rank: recipe.rank)
             try store.blobs.store(model: input.model.contentHash, recipe: recipe.key, collected, samples: samplesHash)
@@ -212,7 +209,7 @@ struct RegisterPipeline {
     /// Task vectors are taken against the model the new one was fine-tuned from. In the
     /// sequential scenario that is the parent (head): anchoring at the base instead would
     /// rescale everything learned before by lambda at every step (B + lambda (H - B) + ...).
-    var anchor: StoredCheckpoint { settings.scenario == .sequential ? origin : base }
+    var anchor: StoredCheckpoint { settings.scenario == .sequential ? origin : base.weights }
 
     func fuse(_ inputs: [Input], statistics: [ActivationStatistics]?) throws -> Fusion {
         var fusion: Fusion
@@ -227,7 +224,7 @@ struct RegisterPipeline {
             try report("fuse", 0)
             let models = inputs.map { MergeModel(name: $0.model.name, source: $0.weights, parameters: perModel) }
             // MagMax compares cumulative task vectors, all against the pre-trained model (its paper's setting).
-            let reference = method.name == MagMaxMerge().name ? base : anchor
+            let reference = method.name == MagMaxMerge().name ? base.weights : anchor
             fusion = Fusion(merged: try MergedCheckpoint(MergeConfiguration(
                 method: method, base: method.needsBase ? MergeModel(name: baseRecord.name, source: reference) : nil,
                 models: models, parameters: global, outputDType: dtype, seed: seed)))
@@ -243,15 +240,20 @@ struct RegisterPipeline {
 
     func fuseByRecall(_ inputs: [Input], options: RecallMerge.Options, probeNewOnly: Bool,
                       statistics: [ActivationStatistics]?) throws -> Fusion {
-        let tokenizer = try Tokenizer(directory: filesDir)
-        let samples = try SamplesFile.parse(Data(request.samples.utf8), source: request.samplesName)
+        let tokenizer = try base.tokenizer()
+        let samples = job.samples
         let earlier = probeNewOnly ? [] : try provenance.typicalSamples(excludingTask: request.task)
             .map { Sample(text: $0.text, prompt: nil, answer: nil, choices: nil, line: 0, task: $0.task) }
         let (source, report) = try RecallMerge(options: options).merge(
             config: config, base: anchor,
             experts: inputs.map { RecallMerge.Expert(name: $0.model.name, weights: $0.weights, contentHash: $0.model.contentHash, task: $0.model.task) },
             newSamples: samples, earlierProbes: earlier, tokenizer: tokenizer, cache: store.blobs, statistics: statistics, scratch: scratch,
-            progress: { phase, fraction in try? self.report(phase.rawValue, fraction) })
+            progress: { phase, fraction in
+                // The merge goes on without it; a disk that cannot take progress fails the next phase's write.
+                do { try self.report(phase.rawValue, fraction) } catch {
+                    self.registry.log("job \(self.id): cannot record \(phase.rawValue) progress: \(error)")
+                }
+            })
         var fusion = Fusion(merged: source)
         for (l, row) in report.weights.enumerated() {
             for (e, w) in row.enumerated() { fusion.detail.layerWeights.append((l, inputs[e].model.id, w)) }
@@ -307,7 +309,7 @@ struct RegisterPipeline {
             }
             previous = (head.weights, state)
         }
-        let merge = try OPCMMerge(base: base, tasks: [OPCMMerge.Task(name: new.model.name, source: new.weights)], previous: previous,
+        let merge = try OPCMMerge(base: base.weights, tasks: [OPCMMerge.Task(name: new.model.name, source: new.weights)], previous: previous,
                                   alpha: alpha, outputDType: dtype)
         var fusion = Fusion(merged: merge)
         let w = 1.0 / Double(inputs.count)
@@ -318,34 +320,28 @@ struct RegisterPipeline {
 
     // MARK: store-merged, evaluate, gate, commit
 
-    /// The merged weights with the base's config and tokenizer files.
-    func storeMerged(_ merged: TensorSource, newModel: ModelRecord) throws -> (ModelRecord, PutStats) {
+    /// The merged weights with the base's config and tokenizer files (from the store, as stored
+    /// with the base); returns what was stored, weights included, for the evaluate phase.
+    func storeMerged(_ merged: TensorSource, newModel: ModelRecord) throws -> RegistryStore.StoredModel {
         try report("store-merged", 0)
-        let files = try FileManager.default.contentsOfDirectory(atPath: filesDir.path)
-            .filter { !$0.hasPrefix(".") }.sorted().map { filesDir.appendingPathComponent($0) }
-        let (model, stats, _) = try store.putModel(merged, files: files, kind: .merged, name: "\(settings.method) + \(request.task)",
-                                                   task: request.task, sourcePath: nil, format: "merged",
-                                                   architecture: baseRecord.architecture, parentID: newModel.id)
-        return (model, stats)
+        let files = try base.weights.sideFiles().filter { !$0.name.hasPrefix(".") }
+        return try store.storeModel(merged, files: files, kind: .merged, name: "\(settings.method) + \(request.task)",
+                                    task: request.task, sourcePath: nil, format: "merged",
+                                    architecture: baseRecord.architecture, parentID: newModel.id)
     }
 
     /// Every watched task (and the new one's eval items) on the merged model.
-    func evaluate(_ merged: ModelRecord) throws -> [(task: String, result: TaskEvaluator.Result)] {
+    func evaluate(_ merged: StoredCheckpoint) throws -> [(task: String, result: TaskEvaluator.Result)] {
         try report("evaluate", 0)
         var watched = try provenance.evalSets().filter { $0.task != request.task }
         if let eval = request.eval { watched.append((request.task, eval)) } else if let own = try provenance.evalSets().first(where: { $0.task == request.task }) {
             watched.append(own)
         }
         guard !watched.isEmpty else { return [] }
-        let model = try LlamaModel(config: config, mapping: try store.checkpoint(of: merged), scratch: scratch, origin: "merged model")
-        let tokenizer = try Tokenizer(directory: filesDir)
-        var scores: [(task: String, result: TaskEvaluator.Result)] = []
-        for (i, w) in watched.enumerated() {
-            let items = try TaskEvaluator.items(Data(w.eval.utf8), source: "eval items of task \(w.task)")
-            scores.append((w.task, try TaskEvaluator().evaluate(model, tokenizer: tokenizer, items: items)))
-            try report("evaluate", Double(i + 1) / Double(watched.count))
+        let evaluator = VersionEvaluator(store: store, config: config, tokenizer: try base.tokenizer(), scratch: scratch)
+        return try evaluator.evaluate(merged, origin: "merged model", sets: watched) { done in
+            try report("evaluate", Double(done) / Double(watched.count))
         }
-        return scores
     }
 
     /// Why head must not move (a watched task fell more than the gate below its best earlier
@@ -367,7 +363,7 @@ struct RegisterPipeline {
     func commit(_ fusion: Fusion, newModel: ModelRecord, mergedModel: ModelRecord,
                 scores: [(task: String, result: TaskEvaluator.Result)], gateReason: String?) throws -> Int {
         try report("commit", 0)
-        let samplesHash = ContentHash.sha256Hex(Data(request.samples.utf8))
+        let samplesHash = job.samplesHash
         let request = self.request, seed = Int(plan.seed), typical = fusion.typical
         return try provenance.commitVersion(
             modelID: mergedModel.id, parent: parentVersion, task: request.task, method: settings.method,

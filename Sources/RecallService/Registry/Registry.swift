@@ -24,9 +24,11 @@ public final class Registry: @unchecked Sendable {
     /// A job whose failure the worker could not yet write (see `recordFailure`).
     private var unrecordedFailure: (id: Int, error: String)?
     public var log: @Sendable (String) -> Void = { _ in }
-    /// Fault-injection knob for the crash tests (`RECALL_JOB_PHASE_DELAY_MS`): a pause at the
-    /// start of every phase so a test can kill the daemon mid-job. Zero unless set.
-    let phaseDelay = useconds_t(ProcessInfo.processInfo.environment["RECALL_JOB_PHASE_DELAY_MS"].flatMap(UInt32.init) ?? 0) * 1000
+    /// A pause at the start of every phase, so a crash test can kill the daemon mid-job (the
+    /// daemon sets it from `RECALL_JOB_PHASE_DELAY_MS`). Zero in normal use.
+    let phaseDelay: TimeInterval
+    /// Job changes for watchers, fed where the worker records them in SQLite.
+    let changes = JobProgressBroadcaster()
 
     private var durations: [Double] = []
     /// Durations of finished jobs, for metrics.
@@ -35,8 +37,9 @@ public final class Registry: @unchecked Sendable {
         return durations
     }
 
-    public init(store: RegistryStore) throws {
+    public init(store: RegistryStore, phaseDelay: TimeInterval = 0) throws {
         self.store = store
+        self.phaseDelay = max(0, phaseDelay)
         incoming = store.home.appendingPathComponent("incoming")
         cache = store.home.appendingPathComponent("cache")
         try FileManager.default.createDirectory(at: incoming, withIntermediateDirectories: true)
@@ -102,19 +105,9 @@ public final class Registry: @unchecked Sendable {
 
     func settings() throws -> RegistrySettings {
         guard let s = try provenance.settings() else {
-            throw RecallError(.invalidArgument, "the registry has no base yet; run `recallctl init BASE_MODEL_DIR` first")
+            throw RecallError(.invalidArgument, "the registry has no base yet; initialise it with a base model first (init BASE_MODEL_DIR)")
         }
         return s
-    }
-
-    /// The base's config and tokenizer files, written once under `cache/` (the tokenizer loads from a directory).
-    func baseFiles(_ base: StoredCheckpoint) throws -> URL {
-        let dir = cache.appendingPathComponent("base-\(base.hash.prefix(16))")
-        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent(".complete").path) {
-            _ = try base.writeFiles(to: dir)
-            FileManager.default.createFile(atPath: dir.appendingPathComponent(".complete").path, contents: Data())
-        }
-        return dir
     }
 
     // MARK: Register
@@ -126,13 +119,14 @@ public final class Registry: @unchecked Sendable {
         guard !request.task.isEmpty, !request.task.contains(where: { $0.isNewline }) else {
             throw RecallError(.invalidArgument, "--task must be a non-empty name")
         }
+        // Parsed once here; the worker parses them again only from the job's row (it may run after a restart).
         let samples = try SamplesFile.parse(Data(request.samples.utf8), source: request.samplesName)
-        if settings.method == "recall" || settings.method == "regmean", samples.count < 1 {
+        if settings.method == "recall" || settings.method == "regmean", samples.isEmpty {
             throw RecallError(.invalidFile, "\(request.samplesName): no samples")
         }
         if let parent = request.parent { _ = try provenance.resolve(parent) }
         guard let baseRecord = try provenance.model(id: settings.baseModelID) else {
-            throw RecallError(.notFound, "store: the base model record is missing; run `recallctl verify`")
+            throw RecallError(.notFound, "store: the base model record is missing; check the store (verify)")
         }
         let base = try store.checkpoint(of: baseRecord)
         if let eval = request.eval {
@@ -148,14 +142,12 @@ public final class Registry: @unchecked Sendable {
         do {
             let candidate = try ModelIntake.open(url, trainedFrom: origin, workDirectory: work)
             try ModelIntake.check(candidate.weights, against: base, file: url.path, store: store.blobs)
-            var payload = request.json.objectValue ?? []
-            payload.append(("resolved", .string(candidate.format == "gguf" ? work.path : url.path)))
-            payload.append(("format", .string(candidate.format)))
-            // Resolved now, so the job applies the adapter to the same model even if head moves meanwhile.
-            payload.append(("trained_from_version", .int(trainedFrom)))
-            // The worker refuses the file if it changed while the job waited.
-            payload.append(("fingerprint", try InputFingerprint.of(candidate.format == "gguf" ? work : url)))
-            let job = try provenance.enqueueJob(kind: .register, payload: .object(payload))
+            let resolved = candidate.format == "gguf" ? work : url
+            // The worker refuses the file if it changed while the job waited (the fingerprint).
+            let register = RegisterJob(request: request, samples: samples, resolved: resolved, format: candidate.format,
+                                           trainedFromVersion: trainedFrom, fingerprint: try InputFingerprint.of(resolved))
+            let job = try provenance.enqueueJob(kind: .register, payload: register.payload)
+            changes.publish(JobProgress(job: job.id, state: job.state, phase: job.phase, progress: job.progress))
             condition.lock(); condition.signal(); condition.unlock()
             log("job \(job.id) queued: register \(url.lastPathComponent) as task \(request.task)")
             return job
@@ -193,7 +185,7 @@ public final class Registry: @unchecked Sendable {
         while let v = current, v != 1, let record = try provenance.version(v) {
             n += 1
             current = record.parentVersion
-            if n > 1_000_000 { throw RecallError(.invalidFile, "registry: the version chain from \(number) loops; run `recallctl verify`") }
+            if n > 1_000_000 { throw RecallError(.invalidFile, "registry: the version chain from \(number) loops; check the store (verify)") }
         }
         return n
     }
@@ -202,7 +194,7 @@ public final class Registry: @unchecked Sendable {
     func trainedFromCheckpoint(_ number: Int, base: StoredCheckpoint) throws -> StoredCheckpoint {
         guard number != 1 else { return base }
         guard let v = try provenance.version(number), let m = try provenance.model(id: v.modelID) else {
-            throw RecallError(.notFound, "version \(number) has no model record; run `recallctl verify`")
+            throw RecallError(.notFound, "version \(number) has no model record; check the store (verify)")
         }
         return try store.checkpoint(of: m)
     }
@@ -235,6 +227,7 @@ public final class Registry: @unchecked Sendable {
                     continue
                 }
                 condition.lock(); running = (job.id, Date()); condition.unlock()
+                changes.publish(JobProgress(job: job.id, state: job.state, phase: job.phase, progress: job.progress))
                 run(job)
                 condition.lock(); running = nil; condition.unlock()
             }
@@ -252,17 +245,20 @@ public final class Registry: @unchecked Sendable {
     /// Meanwhile the failure is answered from memory (`job(_:)`), so a client watching the job
     /// sees it fail with its reason instead of `running` until the disk has room.
     func recordFailure(_ id: Int, _ message: String) {
-        var wait = 0.5
+        var wait = 0.5, published = false
         while true {
             do {
                 try provenance.failJob(id, error: message)
                 condition.lock(); unrecordedFailure = nil; condition.unlock()
+                if !published { publishEnd(id, .failed) }
                 return
             } catch {
                 log("job \(id): cannot record its failure (\(error)); retrying in \(wait) s")
                 condition.lock()
                 unrecordedFailure = (id, "\(message) (not yet written to registry.sqlite: \(error); the daemon retries until it can)")
                 condition.unlock()
+                // Watchers read the failure from memory meanwhile (`job(_:)`), so they hear of it now.
+                if !published { publishEnd(id, .failed); published = true }
             }
             condition.lock()
             if stopping { unrecordedFailure = nil; condition.unlock(); return }
@@ -276,35 +272,6 @@ public final class Registry: @unchecked Sendable {
     /// registers within seconds; one that never registers must not fill the disk).
     public var uploadMaxAge: TimeInterval = 3600
 
-    /// Uploads no queued job names (never registered, or cut off by a kill) are removed: all of
-    /// them when the worker starts, and while it runs those older than `uploadMaxAge` (checked
-    /// every few minutes when the worker is idle), so `incoming/` does not grow for ever; a client
-    /// whose upload went this way gets a 404 naming the upload at register and uploads again.
-    func removeOrphanUploads(olderThan age: TimeInterval = 0) {
-        // Without the list of uploads jobs still need, nothing is removed (a damaged row must not
-        // turn into deleting every upload).
-        let named: Set<String>
-        do { named = try provenance.uploadsNamedByUnfinishedJobs() } catch {
-            log("cannot list the uploads queued jobs need (\(error)); leaving incoming/ as it is")
-            return
-        }
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: incoming.path)) ?? []
-        // A forward pass's file-backed copy is unlinked once mapped; one is left only by a kill
-        // mid-write, so only the sweep at start removes them (an API eval may be writing one now).
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: cache.path)) ?? [] where age == 0 && name.hasPrefix("forward-") {
-            try? FileManager.default.removeItem(at: cache.appendingPathComponent(name))
-        }
-        for name in entries where name.hasPrefix("upload-") || name.hasPrefix("export-") {
-            let path = incoming.appendingPathComponent(name).path
-            guard !named.contains(name) else { continue }
-            if age > 0, let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-               Date().timeIntervalSince(modified) < age { continue }
-            do { try FileManager.default.removeItem(atPath: path); log("removed orphan upload \(name)") } catch {
-                log("cannot remove orphan upload \(name): \(error)")
-            }
-        }
-    }
-
     /// Stops taking jobs and waits up to `timeout` for the running one to finish. A job still
     /// running after that stays `running` in SQLite and resumes on the next start.
     public func stop(timeout: TimeInterval) -> Bool {
@@ -315,6 +282,8 @@ public final class Registry: @unchecked Sendable {
         while !workerDone, Date() < deadline { _ = condition.wait(until: deadline) }
         let done = workerDone
         condition.unlock()
+        // Watchers end with the daemon; a job still running resumes at the next start.
+        changes.close()
         return done
     }
 
@@ -340,23 +309,27 @@ public final class Registry: @unchecked Sendable {
         return running
     }
 
-    func run(_ job: JobRecord) {
+    func run(_ record: JobRecord) {
         let started = Date()
+        var job: RegisterJob?
         do {
-            let result = try runRegister(job)
-            try provenance.finishJob(job.id, result: result)
-            log("job \(job.id) succeeded: \(result.serialized())")
+            let decoded = try RegisterJob(job: record)
+            job = decoded
+            var pipeline = try RegisterPipeline(registry: self, record: record, job: decoded)
+            let result = try pipeline.run()
+            try provenance.finishJob(record.id, result: result)
+            publishEnd(record.id, .succeeded)
+            log("job \(record.id) succeeded: \(result.serialized())")
         } catch {
             let message = (error as? RecallError)?.message ?? "\(error)"
-            log("job \(job.id) failed: \(message)")
-            recordFailure(job.id, message)
+            log("job \(record.id) failed: \(message)")
+            recordFailure(record.id, message)
         }
         condition.lock(); durations.append(Date().timeIntervalSince(started)); condition.unlock()
-        if job.payload["uploaded"]?.boolValue == true, let m = job.payload["model"]?.stringValue {
-            try? FileManager.default.removeItem(atPath: m)
-        }
-        if job.payload["format"]?.stringValue == "gguf", let r = job.payload["resolved"]?.stringValue {
-            try? FileManager.default.removeItem(atPath: r)
+        for file in job?.filesToRemove ?? [] where FileManager.default.fileExists(atPath: file.path) {
+            do { try FileManager.default.removeItem(at: file) } catch {
+                log("job \(record.id): cannot remove \(file.path) after the job: \(error)")
+            }
         }
     }
 
@@ -365,11 +338,6 @@ public final class Registry: @unchecked Sendable {
         "store": (0, 0.2), "statistics": (0.2, 0.25), "select": (0.25, 0.3), "represent": (0.3, 0.6), "fuse": (0.6, 0.8),
         "store-merged": (0.8, 0.88), "evaluate": (0.88, 0.98), "commit": (0.98, 1),
     ]
-
-    func runRegister(_ job: JobRecord) throws -> JSONValue {
-        var pipeline = try RegisterPipeline(registry: self, job: job)
-        return try pipeline.run()
-    }
 }
 
 extension MergePlan {

@@ -23,7 +23,7 @@ extension Registry {
     public func versionJSON(_ ref: String) throws -> JSONValue {
         let number = try provenance.resolve(ref)
         guard let v = try provenance.version(number), let model = try provenance.model(id: v.modelID) else {
-            throw RecallError(.notFound, "no version \(ref); see `recallctl history`")
+            throw RecallError(.notFound, "no version \(ref); see the version history")
         }
         let detail = try provenance.detail(of: number)
         var names: [Int: String] = [:]
@@ -98,12 +98,29 @@ extension Registry {
                 }
             }
         }
-        var eta: JSONValue = .null
-        if let r = runningJob, r.id == job.id, job.progress > 0.02 {
-            let elapsed = Date().timeIntervalSince(r.started)
-            eta = .number((elapsed / job.progress * (1 - job.progress) * 10).rounded() / 10, integer: nil)
-        }
-        members.append(("eta_seconds", eta))
+        members.append(("eta_seconds", eta(job.id, progress: job.progress)))
         return .object(members)
+    }
+
+    /// `job` as `jobJSON` shows it, moved on by a later `change` (its state, phase and progress):
+    /// what a watcher that read the row once shows as the job runs.
+    public func jobJSON(_ job: JobRecord, after change: JobProgress, hidingPaths: Bool = false) -> JSONValue {
+        let members = (jobJSON(job, hidingPaths: hidingPaths).objectValue ?? []).map { key, value -> (String, JSONValue) in
+            switch key {
+            case "state": return (key, .string(change.state.rawValue))
+            case "phase": return (key, change.phase.map { .string($0) } ?? .null)
+            case "progress": return (key, .number(change.progress, integer: nil))
+            case "eta_seconds": return (key, eta(job.id, progress: change.progress))
+            default: return (key, value)
+            }
+        }
+        return .object(members)
+    }
+
+    /// Seconds left for the running job at `progress`, from how long it has run; null otherwise.
+    private func eta(_ id: Int, progress: Double) -> JSONValue {
+        guard let r = runningJob, r.id == id, progress > 0.02 else { return .null }
+        let elapsed = Date().timeIntervalSince(r.started)
+        return .number((elapsed / progress * (1 - progress) * 10).rounded() / 10, integer: nil)
     }
 }

@@ -88,6 +88,13 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
     /// Stores every tensor of `source` and its manifest; returns the content hash and what it cost.
     /// Storing a checkpoint that is already there adds nothing and returns the same hash.
     public func put(_ source: TensorSource, files: [URL] = [], metadata: [(String, String)] = []) throws -> (hash: String, stats: PutStats) {
+        let (stored, stats) = try putCheckpoint(source, files: try files.map(SideFile.init(contentsOf:)), metadata: metadata)
+        return (stored.hash, stats)
+    }
+
+    /// `put` with the side files' bytes in hand, returning the checkpoint it wrote (built from the
+    /// manifest it just committed, so a caller that goes on to read the weights need not load it again).
+    public func putCheckpoint(_ source: TensorSource, files: [SideFile], metadata: [(String, String)] = []) throws -> (checkpoint: StoredCheckpoint, stats: PutStats) {
         try withLock(LOCK_SH) {
             var stats = PutStats()
             var stored: [StoredTensor] = []
@@ -159,12 +166,8 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
                 stored.append(try storeTensor(try source.tensor(named: info.name)))
             }
             var storedFiles: [StoredTensor] = []
-            for url in files {
-                let data: [UInt8]
-                do { data = [UInt8](try Data(contentsOf: url)) } catch {
-                    throw RecallError(.notFound, "\(url.path): cannot read (\(error.localizedDescription))")
-                }
-                storedFiles.append(try storeTensor(TensorView(name: url.lastPathComponent, dtype: .u8, shape: [data.count], copying: data)))
+            for file in files {
+                storedFiles.append(try storeTensor(TensorView(name: file.name, dtype: .u8, shape: [file.bytes.count], copying: [UInt8](file.bytes))))
             }
             try flush()
             let manifest = Manifest(tensors: stored, files: storedFiles, metadata: metadata)
@@ -173,7 +176,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
             try env.write { txn in
                 if try !txn.contains("manifests", Self.key(hash)) { try txn.put("manifests", Self.key(hash), json) }
             }
-            return (hash, stats)
+            return (StoredCheckpoint(store: self, hash: hash, manifest: manifest), stats)
         }
     }
 

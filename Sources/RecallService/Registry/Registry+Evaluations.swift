@@ -1,8 +1,9 @@
 import Foundation
 import RecallTensor
-import RecallModel
 import RecallStore
 
+/// Evaluations as the API asks for them: a version scored now (by `VersionEvaluator`), and the
+/// accuracy matrix provenance holds.
 extension Registry {
     /// Evaluates a version on every watched task now (and stores the results).
     public func evaluate(version ref: String) throws -> JSONValue {
@@ -10,23 +11,14 @@ extension Registry {
         let settings = try settings()
         let sets = try provenance.evalSets()
         guard !sets.isEmpty else {
-            throw RecallError(.invalidArgument, "no task has eval items; register tasks with --eval FILE.jsonl first")
+            throw RecallError(.invalidArgument, "no task has eval items; register tasks with eval items (--eval FILE.jsonl) first")
         }
-        guard let v = try provenance.version(number), let m = try provenance.model(id: v.modelID),
-              let baseRecord = try provenance.model(id: settings.baseModelID) else {
-            throw RecallError(.notFound, "no version \(ref); see `recallctl history`")
+        guard let v = try provenance.version(number), let m = try provenance.model(id: v.modelID) else {
+            throw RecallError(.notFound, "no version \(ref); see the version history")
         }
-        let base = try store.checkpoint(of: baseRecord)
-        let filesDir = try baseFiles(base)
-        let config = try ModelConfig(json: try JSONValue.parse(try base.file(named: "config.json"), rejectDuplicateKeys: false),
-                                     source: "config.json of the base")
-        let model = try LlamaModel(config: config, mapping: try store.checkpoint(of: m), scratch: cache, origin: "version \(number)")
-        let tokenizer = try Tokenizer(directory: filesDir)
-        var results: [(task: String, result: TaskEvaluator.Result)] = []
-        for s in sets {
-            let items = try TaskEvaluator.items(Data(s.eval.utf8), source: "eval items of task \(s.task)")
-            results.append((s.task, try TaskEvaluator().evaluate(model, tokenizer: tokenizer, items: items)))
-        }
+        let base = try RegistryBase(store: store, settings: settings)
+        let evaluator = VersionEvaluator(store: store, config: base.config, tokenizer: try base.tokenizer(), scratch: cache)
+        let results = try evaluator.evaluate(try store.checkpoint(of: m), origin: "version \(number)", sets: sets)
         try provenance.recordEvaluations(version: number, results.map { $0.result.score(task: $0.task) })
         return .object([("version", .int(number)), ("results", .array(results.map {
             .object([("task", .string($0.task)), ("accuracy", .number($0.result.accuracy, integer: nil)),
