@@ -107,12 +107,14 @@ let package = Package(
             // Yams reads docs/openapi.yaml for the API conformance test.
             dependencies: ["RecallService", "RecallAPI", "RecallStore", "RecallMerge", "RecallModel", "RecallTensor", "recallctl", .product(name: "Yams", package: "Yams")]
         ),
-        // The daemon's routers in process (HummingbirdTesting), over a real registry on a temp home.
+        // The daemon's routers in process (HummingbirdTesting), over a real registry on a temp home;
+        // Yams reads docs/openapi.yaml to check the route table against it.
         .testTarget(
             name: "RecallRegistryTests",
             dependencies: ["RecallRegistry", "RecallService", "RecallAPI", "RecallStore", "RecallTensor",
                            .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "HummingbirdTesting", package: "hummingbird")]
+                           .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "Yams", package: "Yams")]
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -13,6 +13,20 @@ enum API {
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
     }
 
+    /// A RecallAPI reply type as JSON. Keys are sorted: JSONEncoder's own order changes from run
+    /// to run, and the same answer should be the same bytes. Slashes (paths) are left unescaped.
+    static func json(_ reply: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            var buffer = ByteBuffer(bytes: try encoder.encode(reply))
+            buffer.writeString("\n")
+            return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+        } catch {
+            return self.error("cannot encode the reply (\(error))", status: .internalServerError)
+        }
+    }
+
     static func error(_ message: String, status: HTTPResponse.Status, hint: String? = nil) -> Response {
         json(ErrorBody(error: message, hint: hint).json, status: status)
     }

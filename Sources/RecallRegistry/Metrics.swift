@@ -18,15 +18,15 @@ final class Metrics: @unchecked Sendable {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             for s in samples { out += "\(name)\(s.labels.isEmpty ? "" : "{\(s.labels)}") \(format(s.value))\n" }
         }
-        let counts = try registry.store.provenance.jobCounts()
+        let counts = try registry.jobCounts()
         metric("recall_jobs", "gauge", "Jobs by state.",
                ["queued", "running", "succeeded", "failed"].map { ("state=\"\($0)\"", Double(counts[$0] ?? 0)) })
         let durations = registry.finishedDurations
         metric("recall_job_duration_seconds", "summary", "Wall time of jobs run by this daemon.",
                [("quantile=\"0.5\"", quantile(durations, 0.5)), ("quantile=\"0.9\"", quantile(durations, 0.9))])
         out += "recall_job_duration_seconds_sum \(format(durations.reduce(0, +)))\nrecall_job_duration_seconds_count \(durations.count)\n"
-        let chunks = try registry.store.blobs.chunkStatistics()
-        let totals = try registry.store.provenance.totals()
+        let chunks = try registry.chunkStatistics()
+        let totals = try registry.storeTotals()
         let logical = totals.modelRawBytes
         metric("recall_store_stored_bytes", "gauge", "Compressed bytes of all chunks in the blob store.", [("", Double(chunks.storedBytes))])
         metric("recall_store_logical_bytes", "gauge", "Raw bytes of every stored model, before deduplication and compression.", [("", Double(logical))])

@@ -5,20 +5,28 @@ import RecallService
 
 /// The job queue: list, one job, and a job's progress as a chunked NDJSON stream.
 extension Routes {
-    func addJobsRoutes(to router: Router<BasicRequestContext>) {
-        let registry = self.registry, remote = self.remote
-        router.get("/v1/jobs") { _, _ in
+    /// `GET /v1/jobs`
+    var jobs: Route.Handler {
+        { _, _ in
             await handle {
                 API.json(.array(try await API.blocking { try registry.jobs().map { registry.jobJSON($0, hidingPaths: remote) } }))
             }
         }
-        router.get("/v1/jobs/:id") { _, context in
+    }
+
+    /// `GET /v1/jobs/{id}`
+    var job: Route.Handler {
+        { _, context in
             await handle {
                 let id = try Self.jobID(context)
                 return API.json(try await API.blocking { try Self.job(registry, id, hidingPaths: remote) })
             }
         }
-        router.get("/v1/jobs/:id/watch") { _, context in
+    }
+
+    /// `GET /v1/jobs/{id}/watch`: NDJSON until the job is over.
+    var watchJob: Route.Handler {
+        { _, context in
             await handle {
                 let id = try Self.jobID(context)
                 _ = try await API.blocking { try Self.job(registry, id, hidingPaths: remote) }

@@ -4,9 +4,9 @@ import RecallAPI
 
 /// Uploads and registers: a model comes in as bytes (or, on the Unix socket, a path) and leaves as a queued job.
 extension Routes {
-    func addModelsRoutes(to router: Router<BasicRequestContext>) {
-        let registry = self.registry, limits = self.limits, remote = self.remote, uploadsInFlight = self.uploadsInFlight
-        router.post("/v1/uploads") { request, _ in
+    /// `POST /v1/uploads`: the model's bytes as the body, stored under `incoming/` until its job ends.
+    var upload: Route.Handler {
+        { request, _ in
             await handle {
                 let name = Uploads.safeName(request.uri.queryParameters.get("name") ?? "model.safetensors")
                 if let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxUploadBytes {
@@ -43,7 +43,11 @@ extension Routes {
                 return API.json(reply.json, status: .created)
             }
         }
-        router.post("/v1/register") { request, _ in
+    }
+
+    /// `POST /v1/register`: checks the model and queues its job (202 with the job).
+    var register: Route.Handler {
+        { request, _ in
             await handle {
                 let body = try await API.body(request, limit: limits.maxJSONBytes)
                 var register = try RegisterRequest(json: body)
@@ -53,7 +57,7 @@ extension Routes {
                 } else if remote {
                     try refusePath("a register names an upload: POST the model to /v1/uploads and send {\"upload\": id}")
                 }
-                if try await API.blocking({ try registry.store.provenance.jobCounts()["queued"] ?? 0 }) >= limits.maxQueuedJobs {
+                if try await API.blocking({ try registry.queuedJobCount() }) >= limits.maxQueuedJobs {
                     throw APIError(.tooManyRequests, "\(limits.maxQueuedJobs) register jobs are already queued; retry when some are done", retryAfter: 30)
                 }
                 if register.upload == nil, register.uploaded {

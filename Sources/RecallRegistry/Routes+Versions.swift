@@ -6,32 +6,48 @@ import RecallService
 
 /// The lineage: list, show, rollback, tag, export, files, evaluations.
 extension Routes {
-    func addVersionsRoutes(to router: Router<BasicRequestContext>) {
-        let registry = self.registry, limits = self.limits
-        router.get("/v1/versions") { _, _ in
+    /// `GET /v1/versions`
+    var versions: Route.Handler {
+        { _, _ in
             await handle { API.json(try await API.blocking { try registry.historyJSON() }) }
         }
-        router.get("/v1/versions/:ref") { _, context in
+    }
+
+    /// `GET /v1/versions/{ref}`
+    var version: Route.Handler {
+        { _, context in
             await handle {
                 let ref = try context.parameters.require("ref")
                 return API.json(try await API.blocking { try registry.versionJSON(ref) })
             }
         }
-        router.post("/v1/rollback") { request, _ in
+    }
+
+    /// `POST /v1/rollback`
+    var rollback: Route.Handler {
+        { request, _ in
             await handle {
                 let body = try RollbackRequest(json: try await API.body(request, limit: limits.maxJSONBytes))
                 let number = try await API.blocking { try registry.rollback(to: body.version) }
-                return API.json(.object([("head", .int(number))]))
+                return API.json(RollbackReply(head: number))
             }
         }
-        router.post("/v1/tags") { request, _ in
+    }
+
+    /// `POST /v1/tags`
+    var tag: Route.Handler {
+        { request, _ in
             await handle {
                 let body = try TagRequest(json: try await API.body(request, limit: limits.maxJSONBytes))
                 let number = try await API.blocking { try registry.tag(body.name, version: body.version) }
-                return API.json(.object([("tag", .string(body.name)), ("version", .int(number))]), status: .created)
+                return API.json(TagReply(tag: body.name, version: number), status: .created)
             }
         }
-        router.post("/v1/versions/:ref/export") { request, context in
+    }
+
+    /// `POST /v1/versions/{ref}/export`: Unix socket only (writes a directory on the daemon's machine).
+    var export: Route.Handler {
+        { request, context in
             await handle {
                 try refusePath("an export is downloaded: GET /v1/versions/{ref}/files and each file (`recallctl export --url` does this)")
                 let ref = try context.parameters.require("ref")
@@ -43,32 +59,44 @@ extension Routes {
                 let number = try await API.blocking {
                     try registry.export(version: ref, to: URL(fileURLWithPath: body.path), dtype: dtype, force: body.force)
                 }
-                return API.json(.object([("version", .int(number)), ("path", .string(body.path))]))
+                return API.json(ExportReply(version: number, path: body.path))
             }
         }
-        router.get("/v1/versions/:ref/files") { _, context in
+    }
+
+    /// `GET /v1/versions/{ref}/files`
+    var files: Route.Handler {
+        { _, context in
             await handle {
                 let ref = try context.parameters.require("ref")
-                let names = try await API.blocking { () -> [String] in
-                    let (_, ckpt) = try registry.store.checkpoint(version: ref)
-                    return ["model.safetensors"] + ckpt.fileNames.sorted()
-                }
-                return API.json(.object([("files", .array(names.map { .string($0) }))]))
+                return API.json(FileListReply(files: try await API.blocking { try registry.exportFileNames(version: ref) }))
             }
         }
-        router.get("/v1/versions/:ref/files/:name") { _, context in
+    }
+
+    /// `GET /v1/versions/{ref}/files/{name}`: one file's bytes.
+    var file: Route.Handler {
+        { _, context in
             await handle {
                 let ref = try context.parameters.require("ref"), name = try context.parameters.require("name")
                 return try await API.blocking { try Self.fileResponse(registry, ref: ref, name: name) }
             }
         }
-        router.get("/v1/evaluations") { request, _ in
+    }
+
+    /// `GET /v1/evaluations` (optionally `?metric=`)
+    var evaluations: Route.Handler {
+        { request, _ in
             await handle {
                 let metric = request.uri.queryParameters.get("metric")
                 return API.json(try await API.blocking { try registry.evaluationsJSON(metric: metric) })
             }
         }
-        router.post("/v1/versions/:ref/eval") { _, context in
+    }
+
+    /// `POST /v1/versions/{ref}/eval`
+    var evaluate: Route.Handler {
+        { _, context in
             await handle {
                 let ref = try context.parameters.require("ref")
                 return API.json(try await API.blocking { try registry.evaluate(version: ref) })
@@ -79,7 +107,7 @@ extension Routes {
     /// A stored version's file: `model.safetensors` is written from the store into a temporary
     /// file (one safetensors file, streamed tensor by tensor) and sent; side files come as stored.
     static func fileResponse(_ registry: Registry, ref: String, name: String) throws -> Response {
-        let (_, ckpt) = try registry.store.checkpoint(version: ref)
+        let ckpt = try registry.checkpoint(version: ref)
         if name != "model.safetensors" {
             let data = try ckpt.file(named: name)
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: data)))

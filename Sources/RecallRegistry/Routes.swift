@@ -3,7 +3,7 @@ import Hummingbird
 import RecallService
 
 /// The HTTP API (documented in docs/openapi.yaml; a test checks the two agree). Each handler
-/// parses, hands blocking work to `API.blocking`, and answers JSON.
+/// parses a RecallAPI request, hands blocking work to `API.blocking`, and answers JSON.
 struct Routes {
     let registry: Registry
     let limits: Limits
@@ -30,35 +30,55 @@ struct Routes {
         if remote { throw APIError(.forbidden, "over TCP \(what); a remote client never names a path on the daemon's machine") }
     }
 
-    /// Every route as (method, path) in the router's syntax, for the OpenAPI check.
-    static let table: [(String, String)] = [
-        ("GET", "/v1/health"), ("GET", "/metrics"), ("GET", "/v1/status"), ("POST", "/v1/init"),
-        ("POST", "/v1/uploads"), ("POST", "/v1/register"), ("GET", "/v1/versions"), ("GET", "/v1/versions/{ref}"),
-        ("POST", "/v1/rollback"), ("POST", "/v1/tags"), ("POST", "/v1/versions/{ref}/export"),
-        ("GET", "/v1/versions/{ref}/files"), ("GET", "/v1/versions/{ref}/files/{name}"),
-        ("GET", "/v1/jobs"), ("GET", "/v1/jobs/{id}"), ("GET", "/v1/jobs/{id}/watch"),
-        ("POST", "/v1/verify"), ("POST", "/v1/gc"), ("GET", "/v1/evaluations"), ("POST", "/v1/versions/{ref}/eval"),
+    /// Every operation of the API: the router is registered from this table and nothing else,
+    /// the 405 answers read their `Allow` from it, and a test checks it equals the operations
+    /// of docs/openapi.yaml. Paths are in OpenAPI syntax (`{ref}`), which the router reads too.
+    static let table: [Route] = [
+        Route(.get, "/v1/health", \.health), Route(.get, "/metrics", \.metricsText), Route(.get, "/v1/status", \.status),
+        Route(.post, "/v1/init", \.initialise), Route(.post, "/v1/verify", \.verify), Route(.post, "/v1/gc", \.gc),
+        Route(.post, "/v1/uploads", \.upload), Route(.post, "/v1/register", \.register),
+        Route(.get, "/v1/versions", \.versions), Route(.get, "/v1/versions/{ref}", \.version),
+        Route(.post, "/v1/rollback", \.rollback), Route(.post, "/v1/tags", \.tag),
+        Route(.post, "/v1/versions/{ref}/export", \.export), Route(.get, "/v1/versions/{ref}/files", \.files),
+        Route(.get, "/v1/versions/{ref}/files/{name}", \.file), Route(.get, "/v1/evaluations", \.evaluations),
+        Route(.post, "/v1/versions/{ref}/eval", \.evaluate),
+        Route(.get, "/v1/jobs", \.jobs), Route(.get, "/v1/jobs/{id}", \.job), Route(.get, "/v1/jobs/{id}/watch", \.watchJob),
     ]
 
     /// The methods `table` serves at a concrete path (`{name}` matches one segment), in the table's order.
     static func methods(forPath path: String) -> [String] {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        return table.filter { _, template in
-            let parts = template.split(separator: "/", omittingEmptySubsequences: false)
+        return table.filter { route in
+            let parts = route.path.split(separator: "/", omittingEmptySubsequences: false)
             return parts.count == segments.count && zip(parts, segments).allSatisfy { part, segment in
                 part.hasPrefix("{") ? !segment.isEmpty : part == segment
             }
-        }.map(\.0)
+        }.map(\.method.rawValue)
     }
 
     func handle(_ work: @escaping @Sendable () async throws -> Response) async -> Response {
         do { return try await work() } catch { return API.error(error) }
     }
 
+    /// Registers every operation of `table`, each with this transport's handler.
     func add(to router: Router<BasicRequestContext>) {
-        addAdminRoutes(to: router)
-        addModelsRoutes(to: router)
-        addVersionsRoutes(to: router)
-        addJobsRoutes(to: router)
+        for route in Self.table {
+            router.on(RouterPath(route.path), method: route.method, use: self[keyPath: route.handler])
+        }
+    }
+}
+
+/// One operation of the API: method, path and the `Routes` member that handles it (each
+/// controller file, Routes+Admin/Models/Versions/Jobs, defines its operations' handlers).
+struct Route {
+    typealias Handler = @Sendable (Request, BasicRequestContext) async -> Response
+    let method: HTTPRequest.Method
+    let path: String
+    let handler: KeyPath<Routes, Handler>
+
+    init(_ method: HTTPRequest.Method, _ path: String, _ handler: KeyPath<Routes, Handler>) {
+        self.method = method
+        self.path = path
+        self.handler = handler
     }
 }

@@ -107,27 +107,22 @@ struct Serve: AsyncParsableCommand {
         registry.log = { workerLogger.info("\($0)") }
         try registry.startWorker()
         let daemon = DaemonConfiguration(registry: registry, limits: limits, metrics: Metrics(),
-                                         sessions: UISessions(token: token), token: token)
+                                         sessions: UISessions(token: token), token: token, logger: logger)
 
         // The lock is ours, so a socket file left here is stale (a killed daemon).
         unlink(socketPath)
-        let unixRouter = buildRouter(daemon, transport: .unixSocket)
         // Created 0600 from the start: umask applies to bind().
         let oldMask = umask(0o177)
-        var unixApp = Application(router: unixRouter, configuration: .init(address: .unixDomainSocket(path: socketPath)),
-                                  onServerRunning: { _ in
-                                      umask(oldMask)
-                                      logger.notice("recall-registry \(RecallVersion.string) serving \(homeURL.path) on \(socketPath)")
-                                  }, logger: logger)
+        var unixApp = buildApplication(daemon, transport: .unixSocket(path: socketPath)) {
+            umask(oldMask)
+            logger.notice("recall-registry \(RecallVersion.string) serving \(homeURL.path) on \(socketPath)")
+        }
 
         if let listen {
-            let tcpRouter = buildRouter(daemon, transport: .tcp)
-            let tcpApp = Application(router: tcpRouter, configuration: .init(address: .hostname(host, port: port)),
-                                     onServerRunning: { _ in
-                                         logger.notice("also serving TCP on \(listen) (bearer token required)")
-                                         logger.notice("web pages: http://\(listen)/login?token=<the token in \(tokenFile ?? "")>")
-                                     },
-                                     logger: logger)
+            let tcpApp = buildApplication(daemon, transport: .tcp(host: host, port: port)) {
+                logger.notice("also serving TCP on \(listen) (bearer token required)")
+                logger.notice("web pages: http://\(listen)/login?token=<the token in \(tokenFile ?? "")>")
+            }
             unixApp.addServices(tcpApp)
         }
 

@@ -201,14 +201,13 @@ struct UIPages {
     func exportAndReproduce(_ v: JSONValue) throws -> String {
         let e = SVGCharts.escape
         let n = v["version"]?.intValue ?? 0
-        let (_, checkpoint) = try registry.store.checkpoint(version: String(n))
-        let files = ["model.safetensors"] + checkpoint.fileNames.sorted()
+        let files = try registry.exportFileNames(version: String(n))
         var h = "<section aria-labelledby=\"h-export\"><h2 id=\"h-export\">Export</h2><p>Download this version's files (an HF directory):</p><ul id=\"export-files\">"
         for name in files {
             h += "<li><a class=\"download\" href=\"/ui/versions/\(n)/files/\(e(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#%"))) ?? name))\" download=\"\(e(name))\">\(e(name))</a></li>"
         }
         h += "</ul><p class=\"muted\">Or from a shell: <code>recallctl export \(n) OUT_DIR</code> (with <code>--url</code> it downloads the same files).</p></section>"
-        let settings = try registry.store.provenance.settings()?.json ?? .null
+        let settings = try registry.recordedSettings()?.json ?? .null
         let command = ReproduceCommand(version: v, settings: settings, request: try registry.registerRequest(of: n))
         h += "<section aria-labelledby=\"h-reproduce\"><h2 id=\"h-reproduce\">Reproduce this merge</h2>"
         h += "<p>On a new registry (<code>--home</code> of your choice), the commands that made version \(n)" + (command.lines.count > 1 ? ", after the versions before it" : "") + ":</p>"
@@ -244,7 +243,7 @@ struct UIPages {
     /// chunks it added) and after compression (stored), with the two ratios apart: deduplication
     /// = raw / unique, compression = unique / stored.
     func storePage() throws -> String {
-        let models = try registry.store.provenance.models()
+        let models = try registry.storedModels()
         let status = try registry.statusJSON()
         let stored = status["store"]?["stored_bytes"]?.intValue ?? 0, logical = status["store"]?["logical_bytes"]?.intValue ?? 0
         var body = "<p id=\"store-totals\">\(models.count) models, \(Self.size(logical)) raw, \(Self.size(stored)) stored: "

@@ -62,16 +62,15 @@ struct UIRoutes {
                     return Self.html(UIPages.errorPage(RecallError(.invalidArgument, "the form's CSRF token is missing or wrong; reload the page and try again")), status: .forbidden)
                 }
                 let ref = context.parameters.get("ref") ?? "", action = context.parameters.get("action") ?? ""
+                // The same registry calls as POST /v1/rollback and /v1/tags.
                 let number = try await API.blocking { () -> Int in
-                    let n = try registry.store.provenance.resolve(ref)
                     switch action {
-                    case "rollback": try registry.store.provenance.rollback(to: n)
+                    case "rollback": return try registry.rollback(to: ref)
                     case "tag":
                         guard let name = form["name"], !name.isEmpty else { throw RecallError(.invalidArgument, "a tag needs a name") }
-                        try registry.store.provenance.tag(name, version: n)
+                        return try registry.tag(name, version: ref)
                     default: throw RecallError(.invalidArgument, "no action \(action); use rollback or tag")
                     }
-                    return n
                 }
                 return Response(status: .seeOther, headers: [.location: "/ui/versions/\(number)"])
             } catch {

@@ -9,7 +9,7 @@ import XCTest
 @testable import RecallTensor
 
 /// The daemon's routers driven in process (HummingbirdTesting's router framework, no socket): the
-/// same `buildRouter` `recall-registry serve` runs, over a real registry (LMDB + SQLite) on a
+/// same `buildApplication` `recall-registry serve` runs, over a real registry (LMDB + SQLite) on a
 /// temporary home. The spawned-daemon tests in recallctlTests stay as the end-to-end checks.
 final class InProcessRouterTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -30,9 +30,11 @@ final class InProcessRouterTests: XCTestCase {
         try? FileManager.default.removeItem(at: home)
     }
 
-    func application(_ transport: Transport) -> some ApplicationProtocol {
+    /// The application `serve` runs for `remote` (TCP) or the Unix socket; nothing is bound in `.router` tests.
+    func application(remote: Bool) -> some ApplicationProtocol {
         let daemon = DaemonConfiguration(registry: registry, sessions: UISessions(token: Self.token), token: Self.token)
-        return Application(router: buildRouter(daemon, transport: transport))
+        let transport: Transport = remote ? .tcp(host: "127.0.0.1", port: 0) : .unixSocket(path: home.appendingPathComponent("recall.sock").path)
+        return buildApplication(daemon, transport: transport)
     }
 
     func json(_ value: JSONValue) -> ByteBuffer { ByteBuffer(string: value.serialized()) }
@@ -62,7 +64,7 @@ final class InProcessRouterTests: XCTestCase {
         let base = Self.fixtures.appendingPathComponent("base").path
         let expert = Self.fixtures.appendingPathComponent("expert-colour").path
         let samples = try String(contentsOf: Self.fixtures.appendingPathComponent("tasks/colour/samples.jsonl"), encoding: .utf8)
-        try await application(.unixSocket).test(.router) { client in
+        try await application(remote: false).test(.router) { client in
             let initBody = InitRequest(base: base, method: "linear").json
             try await client.execute(uri: "/v1/init", method: .post, body: json(initBody)) { response in
                 XCTAssertEqual(response.status, .created, String(buffer: response.body))
@@ -100,7 +102,7 @@ final class InProcessRouterTests: XCTestCase {
     /// Over TCP: no token is a 401 whose hint says how to pass one; with the token, a request that
     /// names a server path is a 403, and a mistyped field is a 400 naming the field.
     func testTCPRouterChecksTokenRefusesPathsAndNamesBadFields() async throws {
-        try await application(.tcp).test(.router) { client in
+        try await application(remote: true).test(.router) { client in
             try await client.execute(uri: "/v1/status", method: .get) { response in
                 XCTAssertEqual(response.status, .unauthorized)
                 let e = try self.error(response)
@@ -126,7 +128,7 @@ final class InProcessRouterTests: XCTestCase {
 
     /// An empty upload is refused with 400 and leaves nothing in incoming/.
     func testEmptyUploadIsRefused() async throws {
-        try await application(.unixSocket).test(.router) { client in
+        try await application(remote: false).test(.router) { client in
             try await client.execute(uri: "/v1/uploads?name=model.safetensors", method: .post) { response in
                 XCTAssertEqual(response.status, .badRequest)
                 XCTAssertTrue(try self.error(response).error.contains("upload is empty"))
@@ -138,7 +140,7 @@ final class InProcessRouterTests: XCTestCase {
     /// A path the API serves, asked with a method it does not take, is 405 with `Allow` (Schemathesis
     /// ST204); a path it does not serve stays 404.
     func testUndeclaredMethodIs405WithAllow() async throws {
-        try await application(.unixSocket).test(.router) { client in
+        try await application(remote: false).test(.router) { client in
             try await client.execute(uri: "/v1/versions/3", method: .init("TRACE")!) { response in
                 XCTAssertEqual(response.status, .methodNotAllowed)
                 XCTAssertEqual(response.headers[.allow], "GET")

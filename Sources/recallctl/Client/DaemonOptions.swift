@@ -42,9 +42,33 @@ struct DaemonOptions: ParsableArguments {
 extension DaemonClient {
     /// Sends a request and returns its JSON, or throws the daemon's one-line error.
     func call(_ method: String, _ path: String, _ body: JSONValue? = nil) throws -> JSONValue {
-        let r = try request(method, path, json: body)
+        try succeeded(request(method, path, json: body)).json ?? .null
+    }
+
+    /// Sends a request and decodes the answer as `Reply`, the daemon's own reply type from
+    /// RecallAPI; `json` is the answer as sent (what --json prints).
+    func call<Reply: Decodable>(_ method: String, _ path: String, _ body: JSONValue? = nil, as _: Reply.Type) throws -> (reply: Reply, json: JSONValue) {
+        let r = try succeeded(request(method, path, json: body))
+        do {
+            return (try JSONDecoder().decode(Reply.self, from: r.body), r.json ?? .null)
+        } catch {
+            throw RecallError(.mismatch, "the daemon's answer to \(method) \(path) is not what recallctl expects (\(Self.reason(error))); use a recallctl and recall-registry of the same version")
+        }
+    }
+
+    private func succeeded(_ r: Response) throws -> Response {
         guard (200..<300).contains(r.status) else { throw RecallError(r.status == 404 ? .notFound : .invalidArgument, r.errorMessage) }
-        return r.json ?? .null
+        return r
+    }
+
+    /// What a `DecodingError` says, in one line naming the field.
+    private static func reason(_ error: Error) -> String {
+        func field(_ path: [any CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
+        switch error as? DecodingError {
+        case let .keyNotFound(key, context)?: return "field \"\(field(context.codingPath + [key]))\" is missing"
+        case let .typeMismatch(_, context)?, let .valueNotFound(_, context)?: return "field \"\(field(context.codingPath))\" has the wrong type"
+        default: return "not a JSON object"
+        }
     }
 }
 

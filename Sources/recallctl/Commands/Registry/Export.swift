@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RecallAPI
 import RecallTensor
 
 struct Export: ParsableCommand {
@@ -37,7 +38,7 @@ struct Export: ParsableCommand {
                 let ref = pathSegment(version)
                 // Resolve first: an unknown version must not leave an empty directory behind.
                 let v = try client.call("GET", "/v1/versions/\(ref)")
-                let files = try client.call("GET", "/v1/versions/\(ref)/files")["files"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                let files = try client.call("GET", "/v1/versions/\(ref)/files", as: FileListReply.self).reply.files
                 try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
                 for name in files {
                     let r = try client.download("/v1/versions/\(ref)/files/\(pathSegment(name))", to: outURL.appendingPathComponent(name))
@@ -49,8 +50,8 @@ struct Export: ParsableCommand {
             }
             var body: [(String, JSONValue)] = [("path", .string(outURL.path)), ("force", .bool(force))]
             if let dtype { body.append(("dtype", .string(dtype.rawValue))) }
-            let r = try client.call("POST", "/v1/versions/\(pathSegment(version))/export", .object(body))
-            if daemon.json { printJSON(r) } else { print("exported version \(r["version"]?.intValue ?? 0) to \(outURL.path)") }
+            let (r, json) = try client.call("POST", "/v1/versions/\(pathSegment(version))/export", .object(body), as: ExportReply.self)
+            if daemon.json { printJSON(json) } else { print("exported version \(r.version) to \(outURL.path)") }
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RecallAPI
 
 struct GC: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gc", abstract: "Remove stored chunks no version or model references (safe while registers run).")
@@ -8,9 +9,9 @@ struct GC: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let r = try daemon.client().call("POST", "/v1/gc")
-            if daemon.json { printJSON(r) } else {
-                print("removed \(r["removed_chunks"]?.intValue ?? 0) chunks (\(r["removed_bytes"]?.intValue ?? 0) bytes) and \(r["removed_manifests"]?.intValue ?? 0) manifests; kept \(r["kept_chunks"]?.intValue ?? 0) chunks")
+            let (r, json) = try daemon.client().call("POST", "/v1/gc", as: GCReply.self)
+            if daemon.json { printJSON(json) } else {
+                print("removed \(r.removedChunks) chunks (\(r.removedBytes) bytes) and \(r.removedManifests) manifests; kept \(r.keptChunks) chunks")
             }
         }
     }

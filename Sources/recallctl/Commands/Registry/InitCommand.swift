@@ -55,9 +55,9 @@ struct InitCommand: ParsableCommand {
             let opts = try KeyValueOptions.parse(options, flag: "--opt")
             let body = InitRequest(base: URL(fileURLWithPath: base).standardizedFileURL.path, method: method, scenario: scenario,
                                    options: opts, gate: gate, evalMetric: evalMetric)
-            let result = try daemon.client().call("POST", "/v1/init", body.json)
-            if daemon.json { printJSON(result) } else {
-                print("initialised: version 1 is \(URL(fileURLWithPath: base).lastPathComponent) (method \(method), scenario \(scenario))")
+            let (result, json) = try daemon.client().call("POST", "/v1/init", body.json, as: InitReply.self)
+            if daemon.json { printJSON(json) } else {
+                print("initialised: version \(result.version) is \(URL(fileURLWithPath: base).lastPathComponent) (method \(result.method), scenario \(result.scenario))")
             }
         }
     }

@@ -12,8 +12,8 @@ struct Rollback: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let r = try daemon.client().call("POST", "/v1/rollback", RollbackRequest(version: version).json)
-            if daemon.json { printJSON(r) } else { print("head is now version \(r["head"]?.intValue ?? 0)") }
+            let (r, json) = try daemon.client().call("POST", "/v1/rollback", RollbackRequest(version: version).json, as: RollbackReply.self)
+            if daemon.json { printJSON(json) } else { print("head is now version \(r.head)") }
         }
     }
 }

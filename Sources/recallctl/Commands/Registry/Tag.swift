@@ -15,8 +15,8 @@ struct Tag: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let r = try daemon.client().call("POST", "/v1/tags", TagRequest(name: name, version: version).json)
-            if daemon.json { printJSON(r) } else { print("\(name) -> version \(r["version"]?.intValue ?? 0)") }
+            let (r, json) = try daemon.client().call("POST", "/v1/tags", TagRequest(name: name, version: version).json, as: TagReply.self)
+            if daemon.json { printJSON(json) } else { print("\(r.tag) -> version \(r.version)") }
         }
     }
 }

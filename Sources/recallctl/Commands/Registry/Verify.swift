@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RecallAPI
 import RecallTensor
 
 struct Verify: ParsableCommand {
@@ -9,13 +10,13 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let r = try daemon.client().call("POST", "/v1/verify")
-            if daemon.json { printJSON(r) } else {
-                print("\(r["manifests"]?.intValue ?? 0) manifests, \(r["chunks_checked"]?.intValue ?? 0) chunks checked: \(r["clean"]?.boolValue == true ? "clean" : "PROBLEMS")")
-                for m in r["missing"]?.arrayValue ?? [] { print("missing: \(m.stringValue ?? "")") }
-                for c in r["corrupt"]?.arrayValue ?? [] { print("corrupt: \(c.stringValue ?? "")") }
+            let (r, json) = try daemon.client().call("POST", "/v1/verify", as: VerifyReply.self)
+            if daemon.json { printJSON(json) } else {
+                print("\(r.manifests) manifests, \(r.chunksChecked) chunks checked: \(r.clean ? "clean" : "PROBLEMS")")
+                for m in r.missing { print("missing: \(m)") }
+                for c in r.corrupt { print("corrupt: \(c)") }
             }
-            if r["clean"]?.boolValue != true {
+            if !r.clean {
                 throw RecallError(.invalidFile, "store verify found missing or corrupt data; restore the store from a backup or re-register the models named above")
             }
         }
