@@ -126,7 +126,7 @@ final class JobProgressStreamTests: XCTestCase {
         let job = try registry.submitRegister(try colourRequest())
         try registry.startWorker()
         let daemon = DaemonConfiguration(registry: registry, sessions: UISessions(token: InProcessRouterTests.token), token: InProcessRouterTests.token)
-        let app = Application(router: buildRouter(daemon, transport: .unixSocket))
+        let app = buildApplication(daemon, transport: .unixSocket(path: registry.store.home.appendingPathComponent("recall.sock").path))
         try await app.test(.router) { client in
             for pass in 0..<2 {
                 let lines = try await client.execute(uri: "/v1/jobs/\(job.id)/watch", method: .get) { response in
