@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import RecallStore
+import RecallTestSupport
 
 /// Kills a real store-writing process (RecallBench store-stress) with SIGKILL at seeded random
 /// moments, reopens the store, and checks that every acknowledged version is intact.

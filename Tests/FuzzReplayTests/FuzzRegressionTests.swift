@@ -1,6 +1,7 @@
 import XCTest
 @testable import RecallTensor
 @testable import RecallMerge
+import RecallTestSupport
 
 /// Every input `make fuzz` found to crash a parser (fuzz/, RELIABILITY.md "Fuzzing"), kept as the
 /// exact bytes libFuzzer wrote (Fixtures/fuzz/<harness>-<what>.*) and fed to the same entry point.

@@ -1,6 +1,7 @@
 import XCTest
 @testable import RecallTensor
 @testable import RecallModel
+import RecallTestSupport
 
 /// GGUF -> HF directory, checked against transformers' own GGUF loader (Fixtures/gguf/tiny-llama*,
 /// written by tools/gen_gguf_fixtures.py) and against hand-built files for the error cases.

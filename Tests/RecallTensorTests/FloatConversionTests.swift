@@ -1,5 +1,6 @@
 import XCTest
 @testable import RecallTensor
+import RecallTestSupport
 
 final class FloatConversionTests: XCTestCase {
     /// Every BF16 bit pattern survives BF16 -> F32 -> BF16; NaNs stay NaNs of the same sign.

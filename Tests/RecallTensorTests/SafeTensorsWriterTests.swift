@@ -1,5 +1,6 @@
 import XCTest
 @testable import RecallTensor
+import RecallTestSupport
 
 final class SafeTensorsWriterTests: XCTestCase {
     var dir: URL!

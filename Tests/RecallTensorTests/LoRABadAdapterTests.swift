@@ -1,5 +1,6 @@
 import XCTest
 @testable import RecallTensor
+import RecallTestSupport
 
 /// Adapters that cannot be applied each get their own one-line error naming the file, module or
 /// tensor, and what is wrong.

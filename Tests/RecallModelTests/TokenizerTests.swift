@@ -1,11 +1,11 @@
 import Foundation
 import XCTest
 @testable import RecallModel
+import RecallTestSupport
 
 /// Oracle: HF `tokenizers` (see Fixtures/tokenizers/README.md). Every corpus item must match exactly.
 final class TokenizerTests: XCTestCase {
-    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/tokenizers")
+    static let dir = Fixtures.url("tokenizers")
 
     struct Item {
         var text: String

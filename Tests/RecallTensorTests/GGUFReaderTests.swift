@@ -1,5 +1,6 @@
 import XCTest
 @testable import RecallTensor
+import RecallTestSupport
 
 /// The GGUF reader and dequantiser against the `gguf` Python package (Fixtures/gguf, written by
 /// tools/gen_gguf_fixtures.py): metadata of every value type, tensor tables, and F32 values

@@ -1,6 +1,7 @@
 import XCTest
 @testable import RecallTensor
 @testable import RecallMerge
+import RecallTestSupport
 
 /// How a mergekit YAML file is read (our own reading of Yams' node tree; mergekit itself reads
 /// with PyYAML, so its rules are the reference): merge keys, repeated keys, scalar types.

@@ -1,6 +1,7 @@
 import XCTest
 @testable import RecallTensor
 @testable import RecallMerge
+import RecallTestSupport
 
 /// Hand-computable checks of RECALL's parts: clustering, similarity, weighting, fusion.
 /// An in-memory model of F32 vectors named by tensor.

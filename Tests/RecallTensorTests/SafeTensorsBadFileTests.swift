@@ -1,5 +1,6 @@
 import XCTest
 @testable import RecallTensor
+import RecallTestSupport
 
 /// Every malformed file gets its own one-line error naming the file and the problem, never a crash.
 final class SafeTensorsBadFileTests: XCTestCase {

@@ -1,6 +1,7 @@
 import XCTest
 @testable import RecallTensor
 @testable import RecallMerge
+import RecallTestSupport
 
 /// Our baseline merges against mergekit's own output on the same inputs
 /// (tools/gen_merge_fixtures.py; cases.json is the single description both sides use).

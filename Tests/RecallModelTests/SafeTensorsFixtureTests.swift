@@ -1,5 +1,7 @@
 import XCTest
 @testable import RecallTensor
+@testable import RecallModel
+import RecallTestSupport
 
 /// Files written by the Python `safetensors` library and `transformers` (tools/gen_safetensors_fixtures.py),
 /// read back by us and compared value by value.

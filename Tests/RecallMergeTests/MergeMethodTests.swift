@@ -1,6 +1,7 @@
 import XCTest
 @testable import RecallTensor
 @testable import RecallMerge
+import RecallTestSupport
 
 /// Hand-computable cases for the baseline methods and the parameter machinery.
 final class MergeMethodTests: XCTestCase {

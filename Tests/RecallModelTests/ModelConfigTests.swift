@@ -1,6 +1,7 @@
 import XCTest
 @testable import RecallTensor
 @testable import RecallModel
+import RecallTestSupport
 
 /// config.json files written by transformers' own config classes (and hand-written legacy
 /// spellings of the same settings), decoded and compared with what transformers reports.

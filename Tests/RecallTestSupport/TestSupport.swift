@@ -1,18 +1,24 @@
 import Foundation
 import XCTest
-@testable import RecallTensor
+// A plain import: this is a regular target, built in release too, where nothing is testable.
+import RecallTensor
 
-/// Locates committed fixtures next to the test sources (the test target excludes them from resources).
-enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-    static func url(_ relative: String) -> URL { root.appendingPathComponent(relative) }
-    static func json(_ relative: String) throws -> Any {
+// What every test target shares: the committed fixtures, temporary directories, error checks.
+
+/// Locates the committed fixtures, Tests/Fixtures (no target's sources, so no target's resources).
+public enum Fixtures {
+    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures")
+    /// The repository's root (Tests/..), for files the tests read outside Tests/.
+    public static let repository = root.deletingLastPathComponent().deletingLastPathComponent()
+    public static func url(_ relative: String) -> URL { root.appendingPathComponent(relative) }
+    public static func json(_ relative: String) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(contentsOf: url(relative)), options: [.fragmentsAllowed])
     }
 }
 
 /// A fresh temporary directory, removed when the test case ends.
-func makeTempDirectory(_ test: XCTestCase) throws -> URL {
+public func makeTempDirectory(_ test: XCTestCase) throws -> URL {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recall-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
@@ -20,7 +26,7 @@ func makeTempDirectory(_ test: XCTestCase) throws -> URL {
 }
 
 /// Asserts that `body` throws a `RecallError` whose message contains every fragment.
-func assertRecallError(_ fragments: [String], file: StaticString = #filePath, line: UInt = #line,
+public func assertRecallError(_ fragments: [String], file: StaticString = #filePath, line: UInt = #line,
                        _ body: () throws -> Void) {
     do {
         try body()
@@ -36,9 +42,9 @@ func assertRecallError(_ fragments: [String], file: StaticString = #filePath, li
 }
 
 /// Deterministic pseudo-random numbers so tests never depend on the system RNG.
-typealias SeededGenerator = SplitMix
+public typealias SeededGenerator = SplitMix
 
-func hexBytes(_ s: String) -> [UInt8] {
+public func hexBytes(_ s: String) -> [UInt8] {
     var out: [UInt8] = []
     var it = s.makeIterator()
     while let a = it.next(), let b = it.next() { out.append(UInt8(String([a, b]), radix: 16)!) }

@@ -1,5 +1,7 @@
 import XCTest
 @testable import RecallTensor
+@testable import RecallModel
+import RecallTestSupport
 
 /// LoRA merges against PEFT's `merge_and_unload()` (Fixtures/lora, written by
 /// tools/gen_lora_fixtures.py): changed tensors within 1e-5 in F32 and one BF16 ulp in BF16,

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import RecallModel
 @testable import RecallMerge
+import RecallTestSupport
 
 /// RegMean's solve against the dense closed form computed by numpy (Fixtures/regmean, made by
 /// tools/gen_regmean_fixture.py), and the Gram sketch's algebra.

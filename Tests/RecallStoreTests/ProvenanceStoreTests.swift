@@ -1,6 +1,7 @@
 import XCTest
 @testable import RecallTensor
 @testable import RecallStore
+import RecallTestSupport
 
 final class ProvenanceStoreTests: XCTestCase {
     var dir: URL!

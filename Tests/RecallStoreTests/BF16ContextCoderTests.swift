@@ -1,6 +1,7 @@
 import XCTest
 @testable import RecallTensor
 @testable import RecallStore
+import RecallTestSupport
 
 /// The BF16 chunk coder (format 3): exact round trips at every size and value, beating the
 /// order-0 bound of the byte planes on weights with per-row scales, falling back to zstd planes

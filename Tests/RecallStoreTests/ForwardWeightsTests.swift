@@ -3,6 +3,7 @@ import XCTest
 @testable import RecallTensor
 @testable import RecallModel
 @testable import RecallStore
+import RecallTestSupport
 
 /// A forward pass over a stored model reads a file-backed copy instead of decoding every tensor
 /// into anonymous memory (make bench-scale: 12.7 GiB at 7B before).

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import RecallTensor
 @testable import RecallMerge
+import RecallTestSupport
 
 /// The comparator methods (Iso-C, Iso-CTS, TSV-M, OPCM, MagMax) against numpy's dense float64
 /// reading of their published formulas (Fixtures/comparators, tools/gen_comparator_fixture.py),

@@ -1,5 +1,6 @@
 import XCTest
 @testable import RecallTensor
+import RecallTestSupport
 
 final class SamplesFileTests: XCTestCase {
     func write(_ text: String) throws -> URL {

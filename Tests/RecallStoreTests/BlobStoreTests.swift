@@ -2,6 +2,7 @@ import XCTest
 @testable import RecallTensor
 @testable import RecallMerge
 @testable import RecallStore
+import RecallTestSupport
 
 /// The LMDB blob store, used for real (no mock): round trips, deduplication, verify, gc, growth.
 final class BlobStoreTests: XCTestCase {

