@@ -116,6 +116,12 @@ let package = Package(
             // RecallBench is the helper process the store crash tests kill.
             dependencies: ["RecallStore", "RecallMerge", "RecallModel", "RecallTensor", "RecallTestSupport", "RecallBench"]
         ),
+        // The register pipeline in process: a real Registry on a temp home, no daemon.
+        .testTarget(
+            name: "RecallServiceTests",
+            dependencies: ["RecallService", "RecallAPI", "RecallStore", "RecallMerge", "RecallModel", "RecallTensor",
+                           "RecallTestSupport"]
+        ),
         // fuzz/corpus replayed through the libFuzzer harnesses (FuzzHarnesses.swift links
         // fuzz/Sources/recall-fuzz/Harnesses.swift), and each crash the fuzzer found; the harnesses
         // reach every parser, from tensors to the store.
