@@ -96,11 +96,43 @@ let package = Package(
             name: "RecallBench",
             dependencies: ["RecallStore", "RecallMerge", "RecallModel", "RecallTensor", "COpenBLAS"]
         ),
+        // The tests mirror the layers: one test target per library target, each depending on the
+        // targets it exercises and on the shared support (fixtures under Tests/Fixtures, temp dirs).
+        // A regular target so the test targets can share it; it imports nothing @testable.
+        .target(
+            name: "RecallTestSupport",
+            dependencies: ["RecallTensor"],
+            path: "Tests/RecallTestSupport"
+        ),
         .testTarget(
-            name: "RecallCoreTests",
+            name: "RecallTensorTests",
+            dependencies: ["RecallTensor", "RecallTestSupport"]
+        ),
+        .testTarget(
+            name: "RecallModelTests",
+            dependencies: ["RecallModel", "RecallTensor", "RecallTestSupport"]
+        ),
+        .testTarget(
+            name: "RecallMergeTests",
+            dependencies: ["RecallMerge", "RecallModel", "RecallTensor", "RecallTestSupport"]
+        ),
+        .testTarget(
+            name: "RecallStoreTests",
             // RecallBench is the helper process the store crash tests kill.
-            dependencies: ["RecallService", "RecallStore", "RecallMerge", "RecallModel", "RecallTensor", "RecallBench"],
-            exclude: ["Fixtures"]
+            dependencies: ["RecallStore", "RecallMerge", "RecallModel", "RecallTensor", "RecallTestSupport", "RecallBench"]
+        ),
+        // The register pipeline in process: a real Registry on a temp home, no daemon.
+        .testTarget(
+            name: "RecallServiceTests",
+            dependencies: ["RecallService", "RecallAPI", "RecallStore", "RecallMerge", "RecallModel", "RecallTensor",
+                           "RecallTestSupport"]
+        ),
+        // fuzz/corpus replayed through the libFuzzer harnesses (FuzzHarnesses.swift links
+        // fuzz/Sources/recall-fuzz/Harnesses.swift), and each crash the fuzzer found; the harnesses
+        // reach every parser, from tensors to the store.
+        .testTarget(
+            name: "FuzzReplayTests",
+            dependencies: ["RecallStore", "RecallMerge", "RecallModel", "RecallTensor", "RecallTestSupport"]
         ),
         .testTarget(
             name: "recallctlTests",

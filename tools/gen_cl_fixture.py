@@ -3,7 +3,7 @@
 
     bash tools/setup-venv.sh && tools/.venv/bin/python tools/gen_cl_fixture.py
 
-Output: Tests/RecallCoreTests/Fixtures/cl-tiny/ (everything but README.md is wiped and rewritten)
+Output: Tests/Fixtures/cl-tiny/ (everything but README.md is wiped and rewritten)
   base/, expert-colour/, expert-count/, expert-opposite/   HF model directories
       (config.json, generation_config.json, model.safetensors F32, tokenizer.json, tokenizer_config.json)
   tasks/<task>/eval.jsonl      40 held-out multiple-choice items (never trained on)
@@ -63,7 +63,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "Tests" / "RecallCoreTests" / "Fixtures" / "cl-tiny"
+OUT = ROOT / "Tests" / "Fixtures" / "cl-tiny"
 
 EOS = "<|endoftext|>"
 TASKS = ["colour", "count", "opposite"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate Tests/RecallCoreTests/Fixtures/comparators/cases.json: the comparator merge methods'
+"""Generate Tests/Fixtures/comparators/cases.json: the comparator merge methods'
 published formulas, written densely in float64 with numpy only (the oracle for ComparatorMergeTests).
 
 Every case is a set of task vectors tau_t (T tasks) of one matrix, either dense or LoRA-factored
@@ -41,7 +41,7 @@ import os
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "Tests", "RecallCoreTests", "Fixtures", "comparators", "cases.json")
+OUT = os.path.join(ROOT, "Tests", "Fixtures", "comparators", "cases.json")
 TOL = 1e-6
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the GGUF fixtures under Tests/RecallCoreTests/Fixtures/gguf/.
+"""Generate the GGUF fixtures under Tests/Fixtures/gguf/.
 
 Oracles (never our Swift code):
   * the `gguf` package (0.19.0): `GGUFWriter` writes the files, `gguf.quants.quantize` makes the
@@ -38,7 +38,7 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "Tests", "RecallCoreTests", "Fixtures", "gguf")
+OUT = os.path.join(ROOT, "Tests", "Fixtures", "gguf")
 
 import gguf  # noqa: E402
 from gguf import GGMLQuantizationType as Q, GGUFValueType as V  # noqa: E402

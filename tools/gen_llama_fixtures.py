@@ -5,7 +5,7 @@ The oracle is HF transformers (eager attention, float32), never our Swift code.
 
     bash tools/setup-venv.sh && tools/.venv/bin/python tools/gen_llama_fixtures.py
 
-Output: Tests/RecallCoreTests/Fixtures/llama/<name>/ (the folder is wiped and rewritten)
+Output: Tests/Fixtures/llama/<name>/ (the folder is wiped and rewritten)
   config.json, generation_config.json, model.safetensors   (save_pretrained)
   golden.safetensors                                       (reference outputs, see README.md)
 
@@ -43,7 +43,7 @@ from transformers import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "Tests" / "RecallCoreTests" / "Fixtures" / "llama"
+OUT = ROOT / "Tests" / "Fixtures" / "llama"
 
 OUTLIER_RATIO = 1.1  # ratio for the meanExcludingFirstAndOutliers golden pooling
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the PEFT LoRA fixtures under Tests/RecallCoreTests/Fixtures/lora/.
+"""Generate the PEFT LoRA fixtures under Tests/Fixtures/lora/.
 
 Oracle: peft (0.21.2) on transformers (5.24.0) / torch (2.13.0+cpu). Each variant wraps a tiny
 base model from Fixtures/ with `get_peft_model`, overwrites every adapter weight with seeded
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIX = os.path.join(ROOT, "Tests", "RecallCoreTests", "Fixtures")
+FIX = os.path.join(ROOT, "Tests", "Fixtures")
 OUT = os.path.join(FIX, "lora")
 
 from peft import LoraConfig, get_peft_model  # noqa: E402

@@ -18,7 +18,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIX = os.path.join(HERE, "..", "Tests", "RecallCoreTests", "Fixtures")
+FIX = os.path.join(HERE, "..", "Tests", "Fixtures")
 OUT = os.path.join(FIX, "merge")
 BASE = os.path.join(FIX, "hf-tiny-llama-sharded")
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate Tests/RecallCoreTests/Fixtures/regmean/cases.json: RegMean's closed form in numpy.
+"""Generate Tests/Fixtures/regmean/cases.json: RegMean's closed form in numpy.
 
 Oracle: the published formula (Jin et al., ICLR 2023, "Dataless Knowledge Fusion by Merging
 Weights of Language Models", eq. 4 with the off-diagonal scaling of section 3.3), written
@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "Tests", "RecallCoreTests", "Fixtures", "regmean", "cases.json")
+OUT = os.path.join(ROOT, "Tests", "Fixtures", "regmean", "cases.json")
 
 
 def case(rng, name, d, out, rows, weights, alpha, ridge, zero=()):

@@ -7,7 +7,7 @@ The Swift tests read these files and compare exactly.
 
     bash tools/setup-venv.sh && tools/.venv/bin/python tools/gen_safetensors_fixtures.py
 
-Output (all under Tests/RecallCoreTests/Fixtures/, each folder is wiped and
+Output (all under Tests/Fixtures/, each folder is wiped and
 rewritten on every run):
 
   safetensors/dtypes.safetensors        one tensor per dtype + scalar + empties
@@ -57,7 +57,7 @@ hf_logging.set_verbosity_error()
 REPO = Path(__file__).resolve().parent.parent
 # The only Fixtures/ sub-folders this script owns (wipes and rewrites).
 OWNED_DIRS = ("safetensors", "hf-tiny-llama-sharded", "hf-tiny-llama", "configs")
-FIXTURES = REPO / "Tests" / "RecallCoreTests" / "Fixtures"
+FIXTURES = REPO / "Tests" / "Fixtures"
 
 # safetensors dtype spelling <-> torch dtype (the ones used here).
 ST_DTYPE = {

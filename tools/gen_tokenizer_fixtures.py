@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the tokenizer fixtures under Tests/RecallCoreTests/Fixtures/tokenizers/.
+"""Generate the tokenizer fixtures under Tests/Fixtures/tokenizers/.
 
 Oracle: HF `tokenizers` (the Rust library behind transformers' fast tokenizers). For each fixture
 directory this writes `tokenizer.json` and `corpus.json` with, per text, the exact ids of
@@ -30,7 +30,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "Tests", "RecallCoreTests", "Fixtures", "tokenizers")
+OUT = os.path.join(ROOT, "Tests", "Fixtures", "tokenizers")
 
 LLAMA3_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"

@@ -40,7 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-tiny="$here/Tests/RecallCoreTests/Fixtures/cl-tiny"
+tiny="$here/Tests/Fixtures/cl-tiny"
 sock="$work/s.sock"
 port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/token"

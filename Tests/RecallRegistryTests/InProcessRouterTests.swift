@@ -13,7 +13,7 @@ import XCTest
 /// temporary home. The spawned-daemon tests in recallctlTests stay as the end-to-end checks.
 final class InProcessRouterTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("RecallCoreTests/Fixtures/cl-tiny")
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/cl-tiny")
     static let token = "in-process-test-token-0123456789"
 
     var home: URL!

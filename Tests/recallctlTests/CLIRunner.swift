@@ -19,7 +19,7 @@ enum CLI {
     }()
 
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("RecallCoreTests/Fixtures")
+        .deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     static func run(_ args: [String], environment: [String: String] = [:]) throws -> CLIResult {
         let p = Process()

@@ -7,7 +7,7 @@ import XCTest
 /// The comparator methods (iso_c, iso_cts, tsv_m, opcm) through the daemon and the offline
 /// `recallctl merge` on the tiny trained fixture (Fixtures/cl-tiny, F32): the registry's head after
 /// three registers is the offline merge of the same experts, and OPCM keeps its state in the
-/// version's options. (The formulas themselves: RecallCoreTests' ComparatorMergeTests.)
+/// version's options. (The formulas themselves: RecallMergeTests' ComparatorMergeTests.)
 final class ComparatorRegistryTests: XCTestCase {
     static let root = CLI.fixtures.appendingPathComponent("cl-tiny")
     static let tasks = ["colour", "count", "opposite"]

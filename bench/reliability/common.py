@@ -1,7 +1,7 @@
 """Shared pieces of the reliability campaigns (bench/reliability/*.py).
 
 A daemon on a temporary home (Unix socket + TCP with a token), a seeded registry built from the
-bundled tiny models (Tests/RecallCoreTests/Fixtures/cl-tiny), distinct tiny task models made by
+bundled tiny models (Tests/Fixtures/cl-tiny), distinct tiny task models made by
 nudging a few weights of the fixture experts, and a small TCP client.
 """
 import hashlib
@@ -21,7 +21,7 @@ import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-FIXTURE = os.path.join(REPO, "Tests", "RecallCoreTests", "Fixtures", "cl-tiny")
+FIXTURE = os.path.join(REPO, "Tests", "Fixtures", "cl-tiny")
 TASKS = ["colour", "count", "opposite"]
 DEFAULT_BIN = os.environ.get("RECALL_BIN", "/work/bin-main")
 RESULTS = os.path.join(REPO, "bench", "results")

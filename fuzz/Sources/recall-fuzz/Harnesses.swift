@@ -1,5 +1,5 @@
 // Every parser of user uploads and stored bytes, one harness each (issue #20): libFuzzer drives
-// them (main.swift), and make test replays fuzz/corpus through them (Tests/RecallCoreTests/
+// them (main.swift), and make test replays fuzz/corpus through them (Tests/FuzzReplayTests/
 // FuzzCorpusReplayTests.swift links this file).
 // The harness is picked by RECALL_FUZZ_HARNESS (fuzz/run.sh sets it); `Harnesses.all` lists them.
 // Errors thrown by a parser are the expected answer to bad input; a trap, a sanitizer report, a
