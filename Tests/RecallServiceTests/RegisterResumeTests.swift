@@ -17,8 +17,8 @@ final class RegisterResumeTests: RegistryTestCase {
         let queued = try registry.submitRegister(RegisterRequest(model: model("expert-colour"), task: "colour", samples: try samples("colour")))
         let claimed = try XCTUnwrap(try provenance.claimNextJob())
         XCTAssertEqual(claimed.id, queued.id)
-        var pipeline = try RegisterPipeline(registry: registry, job: claimed)
-        guard case let .stored(taskModel) = try pipeline.storeTaskModel() else {
+        var pipeline = try RegisterPipeline(registry: registry, record: claimed, job: try RegisterJob(job: claimed))
+        guard case let .stored(taskModel, _) = try pipeline.storeTaskModel() else {
             XCTFail("the store phase took the model for one registered before")
             return (claimed.id, -1)
         }
