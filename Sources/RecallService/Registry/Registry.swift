@@ -331,12 +331,6 @@ public final class Registry: @unchecked Sendable {
                 log("job \(record.id): cannot remove \(file.path) after the job: \(error)")
             }
         }
-        // A register allocates and frees model-sized buffers; glibc keeps freed pages in the
-        // worker's arena, which showed as slow heap growth under load while the bytes in use
-        // stayed flat (RELIABILITY.md, load). Giving them back after each job keeps RSS flat.
-        #if os(Linux)
-        _ = glibcMallocTrim(0)
-        #endif
     }
 
     /// Overall progress of a phase's fraction (phases take roughly these shares of a register).
@@ -355,8 +349,3 @@ extension MergePlan {
         }
     }
 }
-
-#if os(Linux)
-/// glibc's `malloc_trim` (malloc.h is not in the Glibc module map).
-@_silgen_name("malloc_trim") private func glibcMallocTrim(_ pad: Int) -> Int32
-#endif
