@@ -109,8 +109,10 @@ final class ProvenanceStoreTests: XCTestCase {
 
         for (key, value, fragment) in [("method", "averaging", "settings `method` is not a known merge method"),
                                        ("eval_metric", "f1", "settings `eval_metric` is not one of accuracy, accuracy_norm")] {
+            let old = try XCTUnwrap(try store.db.query("SELECT value FROM settings WHERE key = ?", [.text(key)]).first?["value"].text)
             try store.db.query("UPDATE settings SET value = ? WHERE key = ?", [.text(value), .text(key)])
             assertRecallError(["registry.sqlite", fragment, "restore"]) { _ = try store.settings() }
+            try store.db.query("UPDATE settings SET value = ? WHERE key = ?", [.text(old), .text(key)])
         }
     }
 
