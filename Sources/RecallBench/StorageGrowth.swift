@@ -17,7 +17,7 @@ func storageGrowth(basePath: String, home: URL) throws -> [[String: Any]] {
                      "new_chunks": stats.newChunks, "deduplicated_chunks": stats.deduplicatedChunks, "store_bytes": total.storedBytes])
         print("\(label): +\(stats.storedBytes / 1_000_000) MB (store \(total.storedBytes / 1_000_000) MB)")
     }
-    let baseModel = try store.putModel(base.weights, kind: .base, name: "base", task: nil, sourcePath: basePath, format: "file", architecture: "")
+    let baseModel = try store.putModel(base.weights, kind: .base, name: "base", task: nil, sourcePath: basePath, format: .file, architecture: "")
     try record("base", baseModel.stats)
 
     var rng = SplitMix(seed: 99)
@@ -36,7 +36,7 @@ func storageGrowth(basePath: String, home: URL) throws -> [[String: Any]] {
             tensors.append(TensorView(name: info.name, shape: info.shape, float32: w, as: info.dtype))
         }
         let source = StressSource(tensors)
-        let put = try store.putModel(source, kind: .task, name: "task\(t)", task: "task\(t)", sourcePath: nil, format: "memory", architecture: "")
+        let put = try store.putModel(source, kind: .task, name: "task\(t)", task: "task\(t)", sourcePath: nil, format: .memory, architecture: "")
         try record("task \(t + 1)", put.stats)
         tasks.append(MergeModel(name: "task\(t)", source: source, parameters: ["weight": .scalar(1)]))
         let merged = try MergedCheckpoint(MergeConfiguration(method: GeneralizedTaskArithmetic.taskArithmetic,
@@ -44,7 +44,7 @@ func storageGrowth(basePath: String, home: URL) throws -> [[String: Any]] {
                                                              parameters: ["lambda": .scalar(1.0 / Double(tasks.count))]))
         // Materialise the lazy merge once so the store reads each tensor a single time.
         let materialised = StressSource(try merged.infos.map { try merged.tensor(named: $0.name) })
-        let m = try store.putModel(materialised, kind: .merged, name: "v\(t + 1)", task: nil, sourcePath: nil, format: "merge", architecture: "")
+        let m = try store.putModel(materialised, kind: .merged, name: "v\(t + 1)", task: nil, sourcePath: nil, format: .merged, architecture: "")
         try record("merge \(t + 1)", m.stats)
     }
     return rows

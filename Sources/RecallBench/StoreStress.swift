@@ -1,6 +1,7 @@
 import Foundation
 import RecallTensor
 import RecallStore
+import RecallMerge
 
 /// An in-memory checkpoint for the stress loop.
 final class StressSource: TensorSource, @unchecked Sendable {
@@ -30,8 +31,9 @@ func storeStress(home: URL, seed: UInt64, rounds: Int) throws {
             float32: (0..<(64 * 256)).map { _ in Float.random(in: -1...1, using: &rng) }, as: .bf16)
         tensors.append(TensorView(name: "round", dtype: .i64, shape: [1], copying: withUnsafeBytes(of: Int64(round) ^ Int64(bitPattern: seed)) { Array($0) }))
         let (model, _, _) = try store.putModel(StressSource(tensors), kind: .task, name: "stress-\(round)", task: "t\(round % 3)",
-                                                sourcePath: nil, format: "memory", architecture: "")
-        let version = try store.provenance.commitVersion(modelID: model.id, parent: parent, task: model.task, method: "stress")
+                                                sourcePath: nil, format: .memory, architecture: "")
+        let version = try store.provenance.commitVersion(modelID: model.id, parent: parent, task: model.task,
+                                                         method: MergeMethodName(rawValue: "linear")!)  // stands for a merge; the store only counts rows
         parent = version.number
         print("ACK \(version.number) \(model.contentHash)")
         fflush(stdout)

@@ -1,5 +1,6 @@
 import Foundation
 import RecallService
+import RecallStore
 
 /// Prometheus text exposition (format 0.0.4) of the registry: jobs, their durations, requests,
 /// bytes stored and the deduplication ratio. Gauges are read from the store at scrape time.
@@ -20,7 +21,7 @@ final class Metrics: @unchecked Sendable {
         }
         let counts = try registry.jobCounts()
         metric("recall_jobs", "gauge", "Jobs by state.",
-               ["queued", "running", "succeeded", "failed"].map { ("state=\"\($0)\"", Double(counts[$0] ?? 0)) })
+               ([.queued, .running, .succeeded, .failed] as [JobRecord.State]).map { ("state=\"\($0.rawValue)\"", Double(counts[$0] ?? 0)) })
         let durations = registry.finishedDurations
         metric("recall_job_duration_seconds", "summary", "Wall time of jobs run by this daemon.",
                [("quantile=\"0.5\"", quantile(durations, 0.5)), ("quantile=\"0.9\"", quantile(durations, 0.9))])

@@ -39,7 +39,7 @@ extension Routes {
                 }
                 let version = try await API.blocking {
                     try registry.initialize(base: URL(fileURLWithPath: body.base), method: body.method, scenario: scenario,
-                                            options: body.options, gatePoints: body.gate, evalMetric: body.evalMetric)
+                                            options: body.options, gatePoints: body.gate, evalMetric: try EvalMetric.parse(body.evalMetric))
                 }
                 return API.json(InitReply(version: version.number, method: body.method, scenario: scenario.rawValue), status: .created)
             }

@@ -3,6 +3,7 @@ import Hummingbird
 import RecallTensor
 import RecallAPI
 import RecallService
+import RecallStore
 
 /// The lineage: list, show, rollback, tag, export, files, evaluations.
 extension Routes {
@@ -89,7 +90,9 @@ extension Routes {
         { request, _ in
             await handle {
                 let metric = request.uri.queryParameters.get("metric")
-                return API.json(try await API.blocking { try registry.evaluationsJSON(metric: metric) })
+                return API.json(try await API.blocking {
+                    try registry.evaluationsJSON(metric: try metric.map { try EvalMetric.parse($0, field: "metric") })
+                })
             }
         }
     }

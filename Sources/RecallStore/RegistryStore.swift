@@ -54,17 +54,17 @@ public final class RegistryStore: @unchecked Sendable {
 
     /// Stores a checkpoint's weights and side files and records the model (idempotent by content).
     public func putModel(_ checkpoint: Checkpoint, kind: ModelRecord.Kind, name: String, task: String? = nil,
-                         format: String? = nil, parentID: Int? = nil) throws -> (model: ModelRecord, stats: PutStats, created: Bool) {
+                         format: ModelFormat? = nil, parentID: Int? = nil) throws -> (model: ModelRecord, stats: PutStats, created: Bool) {
         var files = checkpoint.sidecarFiles
         if let c = checkpoint.configURL { files.insert(c, at: 0) }
         return try putModel(checkpoint.weights, files: files, kind: kind, name: name, task: task,
-                            sourcePath: checkpoint.url.path, format: format ?? checkpoint.layout.rawValue,
+                            sourcePath: checkpoint.url.path, format: format ?? ModelFormat(checkpoint.layout),
                             architecture: (try? checkpoint.modelConfig().summary) ?? "", parentID: parentID)
     }
 
     /// Stores any tensor source (a merge result, an import) and records it.
     public func putModel(_ source: TensorSource, files: [URL] = [], kind: ModelRecord.Kind, name: String, task: String?,
-                         sourcePath: String?, format: String, architecture: String,
+                         sourcePath: String?, format: ModelFormat, architecture: String,
                          parentID: Int? = nil) throws -> (model: ModelRecord, stats: PutStats, created: Bool) {
         let stored = try storeModel(source, files: try files.map(SideFile.init(contentsOf:)), kind: kind, name: name, task: task,
                                     sourcePath: sourcePath, format: format, architecture: architecture, parentID: parentID)
@@ -83,7 +83,7 @@ public final class RegistryStore: @unchecked Sendable {
     /// `putModel` with the side files' bytes in hand; returns the checkpoint it wrote, so a
     /// caller that reads the weights next (a merge input, an evaluation) does not load them again.
     public func storeModel(_ source: TensorSource, files: [SideFile] = [], kind: ModelRecord.Kind, name: String, task: String?,
-                           sourcePath: String?, format: String, architecture: String, parentID: Int? = nil) throws -> StoredModel {
+                           sourcePath: String?, format: ModelFormat, architecture: String, parentID: Int? = nil) throws -> StoredModel {
         try blobs.withSharedLock {
             let (checkpoint, stats) = try blobs.putCheckpoint(source, files: files)
             let (record, created) = try provenance.insertModel(kind: kind, name: name, task: task, sourcePath: sourcePath,

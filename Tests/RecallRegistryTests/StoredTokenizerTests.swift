@@ -14,7 +14,7 @@ final class StoredTokenizerTests: XCTestCase {
         let baseDir = InProcessRouterTests.fixtures.appendingPathComponent("base")
         let store = try RegistryStore(home: home)
         let model = try store.putModel(try Checkpoint.open(baseDir), kind: .base, name: "base").model
-        let settings = RegistrySettings(baseModelID: model.id, method: "linear", scenario: .experts, options: [:], gatePoints: nil, evalMetric: "accuracy")
+        let settings = RegistrySettings(baseModelID: model.id, method: .init(rawValue: "linear")!, scenario: .experts, options: [:], gatePoints: nil, evalMetric: .accuracy)
         let stored = try RegistryBase(store: store, settings: settings).tokenizer()
         let onDisk = try Tokenizer(directory: baseDir)
         XCTAssertEqual(stored.bosTokenID, onDisk.bosTokenID)

@@ -31,7 +31,7 @@ final class RegisterGateTests: RegistryTestCase {
 
         // The accuracies the registry measured: the expert's and the count expert's on colour,
         // each transformers' own (expected.json) within one of the 40 items (f32 near-ties).
-        let colour = try provenance.evaluations(metric: "accuracy").filter { $0.task == "colour" }
+        let colour = try provenance.evaluations(metric: .accuracy).filter { $0.task == "colour" }
         XCTAssertEqual(colour.map(\.version), [2, 3])
         XCTAssertEqual(colour.map(\.n), [40, 40])
         XCTAssertEqual(colour[0].value, try oracleAccuracy("expert-colour", "colour"), accuracy: 1.0 / 40 + 1e-9)

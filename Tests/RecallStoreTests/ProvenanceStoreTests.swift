@@ -1,6 +1,7 @@
 import XCTest
 @testable import RecallTensor
 @testable import RecallStore
+import RecallMerge
 import RecallTestSupport
 
 final class ProvenanceStoreTests: XCTestCase {
@@ -54,7 +55,7 @@ final class ProvenanceStoreTests: XCTestCase {
         try store.db.query("UPDATE jobs SET state = 'queued', payload_json = '{not json' WHERE id = ?", [.of(job.id)])
         assertRecallError(["jobs id \(job.id)", "`payload_json`"]) { _ = try store.job(job.id) }
 
-        let (model, _) = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: nil, format: "directory",
+        let (model, _) = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: nil, format: .directory,
                                                contentHash: hash(3), architecture: "llama", parentID: nil, rawBytes: 10, storedBytes: 5)
         try store.db.query("UPDATE models SET raw_bytes = 'ten' WHERE id = ?", [.of(model.id)])
         assertRecallError(["models id \(model.id)", "`raw_bytes`"]) { _ = try store.model(id: model.id) }
@@ -74,7 +75,7 @@ final class ProvenanceStoreTests: XCTestCase {
         let read = try XCTUnwrap(try store.settings())
         XCTAssertEqual(read.options, ["alpha": "0.9"])
         XCTAssertEqual(read.gatePoints, 2.5)
-        XCTAssertEqual(read.evalMetric, "accuracy", "homes from before the metric setting used accuracy")
+        XCTAssertEqual(read.evalMetric, .accuracy, "homes from before the metric setting used accuracy")
         for (key, value, fragment) in [("scenario", "sideways", "`scenario` is not one of experts, sequential"),
                                        ("gate_points", "lots", "`gate_points` is not a number"),
                                        ("options", "[1]", "`options` is not a JSON object"),
@@ -86,6 +87,34 @@ final class ProvenanceStoreTests: XCTestCase {
         }
         try store.db.query("DELETE FROM settings WHERE key = 'method'")
         assertRecallError(["settings `method` is missing"]) { _ = try store.settings() }
+    }
+
+    /// A model format, merge method or eval metric no code knows is damage naming its column (or
+    /// settings key), never a string passed on to code that compares it.
+    func testUnknownFormatMethodAndMetricInRowsThrowNamingTheColumn() throws {
+        let store = try ProvenanceStore(path: dir.appendingPathComponent("e.sqlite"))
+        let (model, _) = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: nil, format: .gguf,
+                                               contentHash: hash(4), architecture: "llama", parentID: nil, rawBytes: 10, storedBytes: 5)
+        XCTAssertEqual(try store.model(id: model.id)?.format, .gguf)
+        try store.db.query("PRAGMA ignore_check_constraints = ON")
+        try store.db.query("UPDATE models SET format = 'onnx' WHERE id = ?", [.of(model.id)])
+        assertRecallError(["registry.sqlite", "models id \(model.id)", "'onnx'", "`format`"]) { _ = try store.model(id: model.id) }
+        try store.db.query("UPDATE models SET format = 'directory' WHERE id = ?", [.of(model.id)])
+
+        let v1 = try store.initialize(RegistrySettings(baseModelID: model.id, method: .regmean, scenario: .experts, options: [:],
+                                                       evalMetric: .accuracyNorm))
+        XCTAssertEqual(v1.method, .base)
+        XCTAssertEqual(try store.settings()?.evalMetric, .accuracyNorm)
+        try store.db.query("UPDATE versions SET method = 'averaging' WHERE number = 1")
+        assertRecallError(["versions number 1", "'averaging'", "`method`"]) { _ = try store.versions() }
+
+        for (key, value, fragment) in [("method", "averaging", "settings `method` is not a known merge method"),
+                                       ("eval_metric", "f1", "settings `eval_metric` is not one of accuracy, accuracy_norm")] {
+            let old = try XCTUnwrap(try store.db.query("SELECT value FROM settings WHERE key = ?", [.text(key)]).first?["value"].text)
+            try store.db.query("UPDATE settings SET value = ? WHERE key = ?", [.text(value), .text(key)])
+            assertRecallError(["registry.sqlite", fragment, "restore"]) { _ = try store.settings() }
+            try store.db.query("UPDATE settings SET value = ? WHERE key = ?", [.text(old), .text(key)])
+        }
     }
 
     /// A queued job whose row does not read is failed with the reason when the worker reaches it,
@@ -109,9 +138,9 @@ final class ProvenanceStoreTests: XCTestCase {
 
     func testModelsAreIdempotentByContent() throws {
         let store = try ProvenanceStore(path: dir.appendingPathComponent("p.sqlite"))
-        let (a, createdA) = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: "/x", format: "directory",
+        let (a, createdA) = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: "/x", format: .directory,
                                                   contentHash: hash(1), architecture: "llama", parentID: nil, rawBytes: 10, storedBytes: 5)
-        let (b, createdB) = try store.insertModel(kind: .task, name: "again", task: "t", sourcePath: "/y", format: "file",
+        let (b, createdB) = try store.insertModel(kind: .task, name: "again", task: "t", sourcePath: "/y", format: .file,
                                                   contentHash: hash(1), architecture: "llama", parentID: nil, rawBytes: 10, storedBytes: 0)
         XCTAssertTrue(createdA)
         XCTAssertFalse(createdB)
@@ -122,17 +151,17 @@ final class ProvenanceStoreTests: XCTestCase {
 
     func testVersionsHeadRollbackAndTags() throws {
         let store = try ProvenanceStore(path: dir.appendingPathComponent("p.sqlite"))
-        let base = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: nil, format: "directory",
+        let base = try store.insertModel(kind: .base, name: "base", task: nil, sourcePath: nil, format: .directory,
                                          contentHash: hash(1), architecture: "", parentID: nil, rawBytes: 0, storedBytes: 0).record
-        let task = try store.insertModel(kind: .task, name: "a", task: "a", sourcePath: nil, format: "file",
+        let task = try store.insertModel(kind: .task, name: "a", task: "a", sourcePath: nil, format: .file,
                                          contentHash: hash(2), architecture: "", parentID: base.id, rawBytes: 0, storedBytes: 0).record
         XCTAssertNil(try store.head())
-        let v1 = try store.commitVersion(modelID: base.id, parent: nil, task: nil, method: "init")
+        let v1 = try store.commitVersion(modelID: base.id, parent: nil, task: nil, method: .base)
         var detail = VersionDetail()
         detail.inputs = [(base.id, .base), (task.id, .expert)]
         detail.layerWeights = [(0, base.id, 0.25), (0, task.id, 0.75), (1, base.id, 0.5), (1, task.id, 0.5)]
         detail.similarities = [(0, base.id, task.id, 0.9, 1.5)]
-        let v2 = try store.commitVersion(modelID: task.id, parent: v1.number, task: "a", method: "recall", optionsJSON: #"{"tau":0.1}"#, detail: detail)
+        let v2 = try store.commitVersion(modelID: task.id, parent: v1.number, task: "a", method: .recall, optionsJSON: #"{"tau":0.1}"#, detail: detail)
         XCTAssertEqual([v1.number, v2.number], [1, 2])
         XCTAssertEqual(try store.head(), 2)
         let back = try store.detail(of: 2)
@@ -141,7 +170,7 @@ final class ProvenanceStoreTests: XCTestCase {
         XCTAssertEqual(back.similarities.first?.sigma, 1.5)
 
         // A gated version is recorded but head stays.
-        let v3 = try store.commitVersion(modelID: task.id, parent: 2, task: "b", method: "recall", gated: true, gateReason: "task a dropped 7 points")
+        let v3 = try store.commitVersion(modelID: task.id, parent: 2, task: "b", method: .recall, gated: true, gateReason: "task a dropped 7 points")
         XCTAssertTrue(v3.gated)
         XCTAssertEqual(try store.head(), 2)
 
@@ -162,7 +191,7 @@ final class ProvenanceStoreTests: XCTestCase {
 
     func testForeignKeysAreEnforced() throws {
         let store = try ProvenanceStore(path: dir.appendingPathComponent("p.sqlite"))
-        XCTAssertThrowsError(try store.commitVersion(modelID: 42, parent: nil, task: nil, method: "init"))
+        XCTAssertThrowsError(try store.commitVersion(modelID: 42, parent: nil, task: nil, method: .base))
         XCTAssertEqual(try store.versions().count, 0, "the failed transaction left nothing")
     }
 }
@@ -179,7 +208,7 @@ final class RegistryStoreTests: XCTestCase {
         let again = try store.putModel(source, kind: .base, name: "tiny")
         XCTAssertFalse(again.created)
         XCTAssertEqual(again.stats.newChunks, 0)
-        _ = try store.provenance.commitVersion(modelID: model.id, parent: nil, task: nil, method: "init")
+        _ = try store.provenance.commitVersion(modelID: model.id, parent: nil, task: nil, method: .base)
 
         let out = dir.appendingPathComponent("export")
         try store.export(version: "head", to: out)

@@ -11,7 +11,7 @@ public struct ModelIntake {
     /// weights are checked to fit the base exactly), so the registry keeps no side files of its own.
     public struct Candidate {
         public let weights: TensorSource
-        public let format: String
+        public let format: ModelFormat
         /// Kept alive while `weights` is read (a checkpoint's mapped files).
         let owner: AnyObject?
     }
@@ -29,23 +29,23 @@ public struct ModelIntake {
         if isDir.boolValue, fm.fileExists(atPath: url.appendingPathComponent("adapter_config.json").path),
            !fm.fileExists(atPath: url.appendingPathComponent("config.json").path) {
             let applier = try LoRAApplier(base: base, adapter: try LoRAAdapter(directory: url))
-            return Candidate(weights: applier, format: "peft-lora", owner: applier)
+            return Candidate(weights: applier, format: .peftLoRA, owner: applier)
         }
         if !isDir.boolValue, try isGGUF(url) {
             try? fm.removeItem(at: workDirectory)
             try GGUFImporter.importModel(gguf: url, to: workDirectory, dtype: base.infos.first?.dtype.isComputeFloat == true ? base.infos.first!.dtype : .bf16)
             let c = try Checkpoint.open(workDirectory)
-            return Candidate(weights: c.weights, format: "gguf", owner: c)
+            return Candidate(weights: c.weights, format: .gguf, owner: c)
         }
         let c = try Checkpoint.open(url)
-        return Candidate(weights: c.weights, format: c.layout.rawValue, owner: c)
+        return Candidate(weights: c.weights, format: ModelFormat(c.layout), owner: c)
     }
 
     /// Opens a model `open` already checked, as the `format` it found then: a PEFT adapter is
     /// applied to `base` again; anything else (a GGUF file's import included) is the checkpoint at
     /// `url`. Nothing is sniffed or imported a second time.
-    public static func reopen(_ url: URL, format: String, trainedFrom base: TensorSource) throws -> Candidate {
-        if format == "peft-lora" {
+    public static func reopen(_ url: URL, format: ModelFormat, trainedFrom base: TensorSource) throws -> Candidate {
+        if format == .peftLoRA {
             let applier = try LoRAApplier(base: base, adapter: try LoRAAdapter(directory: url))
             return Candidate(weights: applier, format: format, owner: applier)
         }

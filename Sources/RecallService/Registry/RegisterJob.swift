@@ -14,7 +14,7 @@ struct RegisterJob {
     /// The model the worker reads: the client's path, or the imported copy of a GGUF file.
     let resolved: URL
     /// What the model is (`peft-lora`, `gguf`, or the checkpoint layout).
-    let format: String
+    let format: ModelFormat
     /// The version the model was fine-tuned from, resolved at submit so the job applies an
     /// adapter to the same weights even if head moves while it waits.
     let trainedFromVersion: Int
@@ -23,7 +23,7 @@ struct RegisterJob {
     let fingerprint: JSONValue?
 
     /// `samples` are `request.samples` parsed (`SamplesFile.parse`).
-    init(request: RegisterRequest, samples: [Sample], resolved: URL, format: String, trainedFromVersion: Int, fingerprint: JSONValue?) {
+    init(request: RegisterRequest, samples: [Sample], resolved: URL, format: ModelFormat, trainedFromVersion: Int, fingerprint: JSONValue?) {
         self.request = request
         self.samples = samples
         self.resolved = resolved
@@ -50,7 +50,10 @@ struct RegisterJob {
         // Defaults for the keys jobs queued by earlier daemons may lack: the path as given, a
         // plain file, an adapter applied to the base.
         let resolved = try string("resolved") ?? request.model
-        let format = try string("format") ?? "file"
+        let formatText = try string("format") ?? ModelFormat.file.rawValue
+        guard let format = ModelFormat(rawValue: formatText) else {
+            throw bad("payload field \"format\" is '\(formatText)', not one of \(ModelFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         var trainedFrom = 1
         if let v = job.payload["trained_from_version"], !v.isNull {
             guard let n = v.intValue, n >= 1 else { throw bad("payload field \"trained_from_version\" must be a version number") }
@@ -72,7 +75,7 @@ struct RegisterJob {
     var payload: JSONValue {
         var members = request.json.objectValue ?? []
         members.append(("resolved", .string(resolved.path)))
-        members.append(("format", .string(format)))
+        members.append(("format", .string(format.rawValue)))
         members.append(("trained_from_version", .int(trainedFromVersion)))
         members.append(("fingerprint", fingerprint ?? .null))
         return .object(members)
@@ -85,7 +88,7 @@ struct RegisterJob {
     var filesToRemove: [URL] {
         var files: [URL] = []
         if request.uploaded { files.append(URL(fileURLWithPath: request.model)) }
-        if format == "gguf" { files.append(resolved) }
+        if format == .gguf { files.append(resolved) }
         return files
     }
 }

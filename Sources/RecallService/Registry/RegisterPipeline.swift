@@ -38,7 +38,7 @@ struct RegisterPipeline {
         id = record.id
         self.job = job
         settings = try registry.settings()
-        plan = try MergePlan(method: settings.method, options: settings.options)
+        plan = try MergePlan(method: settings.method.rawValue, options: settings.options)
         state = record.result?.objectValue ?? []
         let provenance = registry.store.provenance
         base = try RegistryBase(store: registry.store, settings: settings)
@@ -326,7 +326,7 @@ struct RegisterPipeline {
         try report("store-merged", 0)
         let files = try base.weights.sideFiles().filter { !$0.name.hasPrefix(".") }
         return try store.storeModel(merged, files: files, kind: .merged, name: "\(settings.method) + \(request.task)",
-                                    task: request.task, sourcePath: nil, format: "merged",
+                                    task: request.task, sourcePath: nil, format: .merged,
                                     architecture: baseRecord.architecture, parentID: newModel.id)
     }
 
@@ -349,10 +349,10 @@ struct RegisterPipeline {
     func gate(_ scores: [(task: String, result: TaskEvaluator.Result)]) throws -> String? {
         guard let gate = request.gate ?? settings.gatePoints else { return nil }
         for s in scores {
-            let value = settings.evalMetric == "accuracy" ? s.result.accuracy : s.result.accuracyNormalised
+            let value = settings.evalMetric.value(of: s.result.score(task: s.task))
             if let best = try provenance.bestEvaluation(task: s.task, metric: settings.evalMetric), value < best.value - gate / 100 - 1e-12 {
                 return String(format: "task %@ %@ %.1f%% is more than %.1f points below its best %.1f%% (version %d)",
-                              s.task, settings.evalMetric, value * 100, gate, best.value * 100, best.version)
+                              s.task, settings.evalMetric.rawValue, value * 100, gate, best.value * 100, best.version)
             }
         }
         return nil

@@ -27,12 +27,8 @@ extension Registry {
     }
 
     /// The accuracy matrix (versions x tasks) in the registry's eval metric.
-    public func evaluationsJSON(metric: String? = nil) throws -> JSONValue {
-        let chosen = try provenance.settings()?.evalMetric ?? "accuracy"
-        let metric = metric ?? chosen
-        guard RegistrySettings.evalMetrics.contains(metric) else {
-            throw RecallError(.invalidArgument, "metric '\(metric)' must be one of \(RegistrySettings.evalMetrics.joined(separator: ", "))")
-        }
+    public func evaluationsJSON(metric: EvalMetric? = nil) throws -> JSONValue {
+        let metric = try metric ?? provenance.settings()?.evalMetric ?? .accuracy
         let rows = try provenance.evaluations(metric: metric)
         var tasks: [String] = try provenance.evalSets().map(\.task)
         for r in rows where !tasks.contains(r.task) { tasks.append(r.task) }
@@ -41,7 +37,7 @@ extension Registry {
         let head = try provenance.head()
         let versions = try provenance.versions()
         return .object([
-            ("metric", .string(metric)), ("tasks", .array(tasks.map { .string($0) })),
+            ("metric", .string(metric.rawValue)), ("tasks", .array(tasks.map { .string($0) })),
             ("versions", .array(versions.filter { byVersion[$0.number] != nil }.map { v in
                 .object([("version", .int(v.number)), ("task", v.task.map { .string($0) } ?? .null), ("head", .bool(v.number == head)),
                          ("gated", .bool(v.gated)), ("accuracy", .object(byVersion[v.number] ?? []))])

@@ -7,13 +7,13 @@ import RecallAPI
 /// ask the registry and never reach into its store: the store's layout can change behind these.
 extension Registry {
     /// Jobs by state (`queued`, `running`, `succeeded`, `failed`; a state with no job is absent).
-    public func jobCounts() throws -> [String: Int] {
+    public func jobCounts() throws -> [JobRecord.State: Int] {
         try provenance.jobCounts()
     }
 
     /// Register jobs waiting for the worker (the daemon refuses more than its limit).
     public func queuedJobCount() throws -> Int {
-        try provenance.jobCounts()["queued"] ?? 0
+        try provenance.jobCounts()[.queued] ?? 0
     }
 
     /// Versions and models recorded and their raw bytes; `modelUniqueBytes` is nil while any

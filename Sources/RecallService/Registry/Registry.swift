@@ -53,18 +53,16 @@ public final class Registry: @unchecked Sendable {
     /// Stores the base and the settings; version 1 is the base with head on it.
     public func initialize(base url: URL, method: String, scenario: RegistrySettings.Scenario,
                            options: [String: String], gatePoints: Double? = nil,
-                           evalMetric: String = "accuracy") throws -> VersionRecord {
-        guard RegistrySettings.evalMetrics.contains(evalMetric) else {
-            throw RecallError(.invalidArgument, "eval metric '\(evalMetric)' must be one of \(RegistrySettings.evalMetrics.joined(separator: ", "))")
-        }
+                           evalMetric: EvalMetric = .accuracy) throws -> VersionRecord {
         if let gatePoints, !(gatePoints >= 0) { throw RecallError(.invalidArgument, "gate must be a non-negative number of accuracy points") }
         if try provenance.settings() != nil {
             throw RecallError(.conflict, "the registry is already initialised; use a new --home for another base")
         }
         _ = try MergePlan(method: method, options: options)
+        let method = try MergeMethodName.parse(method)
         let checkpoint = try Checkpoint.open(url)
         _ = try checkpoint.modelConfig()  // the base must be an architecture the engine runs
-        if method == "recall" || method == "regmean", !FileManager.default.fileExists(atPath: checkpoint.url.appendingPathComponent("tokenizer.json").path) {
+        if method == .recall || method == .regmean, !FileManager.default.fileExists(atPath: checkpoint.url.appendingPathComponent("tokenizer.json").path) {
             throw RecallError(.notFound, "\(url.path): no tokenizer.json; \(method) runs the model on samples, so the base must be an HF directory with its tokenizer")
         }
         for info in checkpoint.weights.infos {
@@ -121,7 +119,7 @@ public final class Registry: @unchecked Sendable {
         }
         // Parsed once here; the worker parses them again only from the job's row (it may run after a restart).
         let samples = try SamplesFile.parse(Data(request.samples.utf8), source: request.samplesName)
-        if settings.method == "recall" || settings.method == "regmean", samples.isEmpty {
+        if settings.method == .recall || settings.method == .regmean, samples.isEmpty {
             throw RecallError(.invalidFile, "\(request.samplesName): no samples")
         }
         if let parent = request.parent { _ = try provenance.resolve(parent) }
@@ -142,7 +140,7 @@ public final class Registry: @unchecked Sendable {
         do {
             let candidate = try ModelIntake.open(url, trainedFrom: origin, workDirectory: work)
             try ModelIntake.check(candidate.weights, against: base, file: url.path, store: store.blobs)
-            let resolved = candidate.format == "gguf" ? work : url
+            let resolved = candidate.format == .gguf ? work : url
             // The worker refuses the file if it changed while the job waited (the fingerprint).
             let register = RegisterJob(request: request, samples: samples, resolved: resolved, format: candidate.format,
                                            trainedFromVersion: trainedFrom, fingerprint: try InputFingerprint.of(resolved))

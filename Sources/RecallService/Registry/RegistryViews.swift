@@ -12,7 +12,7 @@ extension Registry {
             let task = v.task.map { JSONValue.string($0) } ?? .null
             return .object([
                 ("version", .int(v.number)), ("parent", v.parentVersion.map { .int($0) } ?? .null), ("task", task),
-                ("method", .string(v.method)), ("created_at", .string(v.createdAt)), ("head", .bool(v.number == head)),
+                ("method", .string(v.method.rawValue)), ("created_at", .string(v.createdAt)), ("head", .bool(v.number == head)),
                 ("gated", .bool(v.gated)), ("gate_reason", v.gateReason.map { .string($0) } ?? .null),
                 ("tags", .array(tags.filter { $0.version == v.number }.map { .string($0.name) })),
                 ("model_id", .int(v.modelID)),
@@ -52,7 +52,7 @@ extension Registry {
         let options = (try? JSONValue.parse(Data(v.optionsJSON.utf8))) ?? .object([])
         return .object([
             ("version", .int(v.number)), ("parent", v.parentVersion.map { .int($0) } ?? .null),
-            ("task", v.task.map { .string($0) } ?? .null), ("method", .string(v.method)), ("message", .string(v.message)),
+            ("task", v.task.map { .string($0) } ?? .null), ("method", .string(v.method.rawValue)), ("message", .string(v.message)),
             ("created_at", .string(v.createdAt)), ("head", .bool(try provenance.head() == v.number)),
             ("gated", .bool(v.gated)), ("gate_reason", v.gateReason.map { .string($0) } ?? .null),
             ("model", .object([("id", .int(model.id)), ("name", .string(model.name)), ("content_hash", .string(model.contentHash)),
@@ -75,7 +75,7 @@ extension Registry {
             ("initialised", .bool(settings != nil)), ("settings", settings?.json ?? .null),
             ("head", try provenance.head().map { .int($0) } ?? .null),
             ("versions", .int(totals.versions)), ("models", .int(totals.models)),
-            ("jobs", .object(["queued", "running", "succeeded", "failed"].map { ($0, .int(counts[$0] ?? 0)) })),
+            ("jobs", .object(([.queued, .running, .succeeded, .failed] as [JobRecord.State]).map { ($0.rawValue, .int(counts[$0] ?? 0)) })),
             ("running_job", running.map { .int($0.id) } ?? .null),
             ("store", .object([("chunks", .int(chunks.count)), ("stored_bytes", .int(chunks.storedBytes)),
                                ("logical_bytes", .int(totals.modelRawBytes)),

@@ -186,12 +186,12 @@ extension ProvenanceStore {
     }
 
     /// Counts per state, for metrics.
-    public func jobCounts() throws -> [String: Int] {
+    public func jobCounts() throws -> [JobRecord.State: Int] {
         try locked {
-            var out: [String: Int] = [:]
+            var out: [JobRecord.State: Int] = [:]
             for row in try db.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") {
                 let r = RowReader(row, table: "jobs", key: "n")
-                out[try r.value("state", as: JobRecord.State.self).rawValue] = try r.int("n")
+                out[try r.value("state", as: JobRecord.State.self)] = try r.int("n")
             }
             return out
         }

@@ -30,12 +30,12 @@ extension ProvenanceStore {
     }
 
     /// The best value of `metric` on `task` over versions that are not gated.
-    package func bestEvaluation(task: String, metric: String) throws -> (value: Double, version: Int)? {
+    package func bestEvaluation(task: String, metric: EvalMetric) throws -> (value: Double, version: Int)? {
         try locked {
             try db.query("""
                 SELECT e.value, e.version FROM evaluations e JOIN versions v ON v.number = e.version
                 WHERE e.task = ? AND e.metric = ? AND v.gated = 0 ORDER BY e.value DESC, e.version LIMIT 1
-                """, [.text(task), .text(metric)]).first.map { row in
+                """, [.text(task), .text(metric.rawValue)]).first.map { row in
                     let r = RowReader(row, table: "evaluations", key: "version")
                     return (try r.double("value"), try r.int("version"))
                 }
@@ -44,12 +44,12 @@ extension ProvenanceStore {
 
     static func recordEvaluation(_ db: SQLiteDatabase, version: Int, _ r: EvaluationScore) throws {
         let task = r.task
-        for (metric, value) in [("accuracy", r.accuracy), ("accuracy_norm", r.accuracyNormalised)] {
+        for metric in EvalMetric.allCases {
             try db.query("""
                 INSERT INTO evaluations(version, task, metric, value, n) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(version, task, metric) DO UPDATE SET value = excluded.value, n = excluded.n,
                   created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                """, [.of(version), .text(task), .text(metric), .double(value), .of(r.items)])
+                """, [.of(version), .text(task), .text(metric.rawValue), .double(metric.value(of: r)), .of(r.items)])
         }
     }
 
@@ -58,9 +58,9 @@ extension ProvenanceStore {
     }
 
     /// Every stored evaluation of one metric: (version, task, value, n).
-    package func evaluations(metric: String) throws -> [(version: Int, task: String, value: Double, n: Int)] {
+    package func evaluations(metric: EvalMetric) throws -> [(version: Int, task: String, value: Double, n: Int)] {
         try locked {
-            try db.query("SELECT version, task, value, n FROM evaluations WHERE metric = ? ORDER BY version, task", [.text(metric)])
+            try db.query("SELECT version, task, value, n FROM evaluations WHERE metric = ? ORDER BY version, task", [.text(metric.rawValue)])
                 .map { row in
                     let r = RowReader(row, table: "evaluations", key: "version")
                     return (try r.int("version"), try r.text("task"), try r.double("value"), try r.int("n"))

@@ -1,5 +1,6 @@
 import Foundation
 import RecallTensor
+import RecallMerge
 
 /// Provenance in SQLite: models, versions, refs (head and tags), merge inputs, per-layer
 /// weights, similarities, events. Every public call is serialised on one connection.
@@ -52,7 +53,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     }
 
     /// Inserts a model row, or returns the existing one with the same content hash (idempotent).
-    public func insertModel(kind: ModelRecord.Kind, name: String, task: String?, sourcePath: String?, format: String,
+    public func insertModel(kind: ModelRecord.Kind, name: String, task: String?, sourcePath: String?, format: ModelFormat,
                             contentHash: String, architecture: String, parentID: Int?, rawBytes: Int,
                             storedBytes: Int, uniqueBytes: Int? = nil) throws -> (record: ModelRecord, created: Bool) {
         try locked {
@@ -63,7 +64,7 @@ public final class ProvenanceStore: @unchecked Sendable {
                 try db.query("""
                     INSERT INTO models(kind, name, task, source_path, format, content_hash, architecture, parent_id, raw_bytes, stored_bytes, unique_bytes)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, [.text(kind.rawValue), .text(name), .of(task), .of(sourcePath), .text(format), .text(contentHash),
+                    """, [.text(kind.rawValue), .text(name), .of(task), .of(sourcePath), .text(format.rawValue), .text(contentHash),
                           .text(architecture), .of(parentID), .of(rawBytes), .of(storedBytes), .of(uniqueBytes)])
                 let id = db.lastInsertID
                 try db.query("INSERT INTO events(kind, model_id, detail_json) VALUES ('model.added', ?, ?)",
@@ -78,7 +79,7 @@ public final class ProvenanceStore: @unchecked Sendable {
     /// Records a new version with its merge details; moves head to it unless `gated`. A register
     /// also passes the task it registered and the scores it measured: one transaction makes the
     /// version, its task row, typical samples and evaluations visible together.
-    public func commitVersion(modelID: Int, parent: Int?, task: String?, method: String, optionsJSON: String = "{}",
+    public func commitVersion(modelID: Int, parent: Int?, task: String?, method: MergeMethodName, optionsJSON: String = "{}",
                               message: String = "", detail: VersionDetail = VersionDetail(),
                               gated: Bool = false, gateReason: String? = nil,
                               registering registration: TaskRegistration? = nil,
@@ -89,7 +90,7 @@ public final class ProvenanceStore: @unchecked Sendable {
                 try db.query("""
                     INSERT INTO versions(number, model_id, parent_version, task, method, options_json, message, gated, gate_reason)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, [.of(number), .of(modelID), .of(parent), .of(task), .text(method), .text(optionsJSON), .text(message),
+                    """, [.of(number), .of(modelID), .of(parent), .of(task), .text(method.rawValue), .text(optionsJSON), .text(message),
                           .of(gated ? 1 : 0), .of(gateReason)])
                 for i in detail.inputs {
                     try db.query("INSERT INTO merge_inputs(version, model_id, role) VALUES (?, ?, ?)", [.of(number), .of(i.modelID), .text(i.role.rawValue)])
@@ -107,7 +108,7 @@ public final class ProvenanceStore: @unchecked Sendable {
                 if !gated { try setRef("head", kind: "head", version: number) }
                 try db.query("INSERT INTO events(kind, version, model_id, detail_json) VALUES (?, ?, ?, ?)",
                              [.text(gated ? "version.gated" : "version.committed"), .of(number), .of(modelID),
-                              .text(JSONValue.object([("method", .string(method))]).serialized())])
+                              .text(JSONValue.object([("method", .string(method.rawValue))]).serialized())])
                 return try VersionRecord(row: try db.query("SELECT * FROM versions WHERE number = ?", [.of(number)])[0])
             }
         }

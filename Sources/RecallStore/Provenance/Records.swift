@@ -1,4 +1,5 @@
 import Foundation
+import RecallMerge
 
 /// A row of `models`: a checkpoint the registry knows (base, task model, merge result, import).
 public struct ModelRecord: Equatable, Sendable {
@@ -8,7 +9,7 @@ public struct ModelRecord: Equatable, Sendable {
     public let name: String
     public let task: String?
     public let sourcePath: String?
-    public let format: String
+    public let format: ModelFormat
     public let contentHash: String
     public let architecture: String
     public let parentID: Int?
@@ -26,7 +27,7 @@ public struct ModelRecord: Equatable, Sendable {
         name = try r.text("name")
         task = row["task"].text
         sourcePath = row["source_path"].text
-        format = try r.text("format")
+        format = try r.value("format")
         contentHash = try r.text("content_hash")
         architecture = try r.text("architecture")
         parentID = try r.optionalInt("parent_id")
@@ -43,7 +44,7 @@ public struct VersionRecord: Equatable, Sendable {
     public let modelID: Int
     public let parentVersion: Int?
     public let task: String?
-    public let method: String
+    public let method: MergeMethodName
     public let optionsJSON: String
     public let message: String
     public let gated: Bool
@@ -56,7 +57,7 @@ public struct VersionRecord: Equatable, Sendable {
         modelID = try r.int("model_id")
         parentVersion = try r.optionalInt("parent_version")
         task = row["task"].text
-        method = try r.text("method")
+        method = try r.value("method")
         optionsJSON = try r.text("options_json")
         message = try r.text("message")
         gated = try r.int("gated") != 0

@@ -1,5 +1,6 @@
 import Foundation
 import RecallTensor
+import RecallMerge
 
 /// What `recallctl init` chose for a registry: the base model, the merge method with its options,
 /// and the scenario. Stored in the `settings` table; fixed for the registry's life.
@@ -9,7 +10,7 @@ public struct RegistrySettings: Equatable, Sendable {
     public enum Scenario: String, Sendable, CaseIterable { case experts, sequential }
 
     public var baseModelID: Int
-    public var method: String
+    public var method: MergeMethodName
     public var scenario: Scenario
     /// Method options as given (`--opt key=value`), checked by `MergePlan` at init.
     public var options: [String: String]
@@ -18,12 +19,10 @@ public struct RegistrySettings: Equatable, Sendable {
     public var gatePoints: Double?
     /// The eval metric the gate and `history --eval` use: `accuracy` (summed log-prob of a
     /// choice) or `accuracy_norm` (per-token, length-normalised).
-    public var evalMetric: String
+    public var evalMetric: EvalMetric
 
-    public static let evalMetrics = ["accuracy", "accuracy_norm"]
-
-    public init(baseModelID: Int, method: String, scenario: Scenario, options: [String: String],
-                gatePoints: Double? = nil, evalMetric: String = "accuracy") {
+    public init(baseModelID: Int, method: MergeMethodName, scenario: Scenario, options: [String: String],
+                gatePoints: Double? = nil, evalMetric: EvalMetric = .accuracy) {
         self.baseModelID = baseModelID
         self.method = method
         self.scenario = scenario
@@ -34,9 +33,9 @@ public struct RegistrySettings: Equatable, Sendable {
 
     public var json: JSONValue {
         .object([
-            ("base_model_id", .int(baseModelID)), ("method", .string(method)), ("scenario", .string(scenario.rawValue)),
+            ("base_model_id", .int(baseModelID)), ("method", .string(method.rawValue)), ("scenario", .string(scenario.rawValue)),
             ("options", .object(options.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
-            ("gate_points", gatePoints.map { .number($0, integer: nil) } ?? .null), ("eval_metric", .string(evalMetric)),
+            ("gate_points", gatePoints.map { .number($0, integer: nil) } ?? .null), ("eval_metric", .string(evalMetric.rawValue)),
         ])
     }
 }
@@ -62,7 +61,9 @@ extension ProvenanceStore {
                 return v
             }
             guard let base = Int(try required("base_model_id")) else { throw damage("base_model_id", "is not an integer") }
-            let method = try required("method")
+            guard let method = MergeMethodName(rawValue: try required("method")) else {
+                throw damage("method", "is not a known merge method (\(MergeMethodName.known.joined(separator: ", ")))")
+            }
             guard let scenario = RegistrySettings.Scenario(rawValue: try required("scenario")) else {
                 throw damage("scenario", "is not one of \(RegistrySettings.Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -80,9 +81,8 @@ extension ProvenanceStore {
                 gatePoints = v
             }
             // Homes made before the eval metric was a setting have no row: they used accuracy.
-            let metric = map["eval_metric"] ?? "accuracy"
-            guard RegistrySettings.evalMetrics.contains(metric) else {
-                throw damage("eval_metric", "is not one of \(RegistrySettings.evalMetrics.joined(separator: ", "))")
+            guard let metric = EvalMetric(rawValue: map["eval_metric"] ?? EvalMetric.accuracy.rawValue) else {
+                throw damage("eval_metric", "is not one of \(EvalMetric.allowed)")
             }
             return RegistrySettings(baseModelID: base, method: method, scenario: scenario, options: options,
                                     gatePoints: gatePoints, evalMetric: metric)
@@ -100,9 +100,9 @@ extension ProvenanceStore {
                 // Same shape as a registered version's details: {options, scenario, ...}.
                 let detailsJSON = JSONValue.object([("options", settings.json["options"] ?? .object([])),
                                                     ("scenario", .string(settings.scenario.rawValue))]).serialized()
-                for (k, v) in [("base_model_id", String(settings.baseModelID)), ("method", settings.method),
+                for (k, v) in [("base_model_id", String(settings.baseModelID)), ("method", settings.method.rawValue),
                                ("scenario", settings.scenario.rawValue), ("options", optionsJSON),
-                               ("eval_metric", settings.evalMetric)] + (settings.gatePoints.map { [("gate_points", String($0))] } ?? []) {
+                               ("eval_metric", settings.evalMetric.rawValue)] + (settings.gatePoints.map { [("gate_points", String($0))] } ?? []) {
                     try db.query("INSERT INTO settings(key, value) VALUES (?, ?)", [.text(k), .text(v)])
                 }
                 try db.query("INSERT INTO versions(number, model_id, method, options_json, message) VALUES (1, ?, 'base', ?, 'base model')",

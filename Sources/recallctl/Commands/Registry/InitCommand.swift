@@ -42,7 +42,7 @@ struct InitCommand: ParsableCommand {
     @OptionGroup var daemon: DaemonOptions
 
     func validate() throws {
-        guard RegistrySettings.evalMetrics.contains(evalMetric) else { throw ValidationError("--eval-metric must be accuracy or accuracy_norm") }
+        guard EvalMetric(rawValue: evalMetric) != nil else { throw ValidationError("--eval-metric must be accuracy or accuracy_norm") }
         if let gate, !(gate >= 0) { throw ValidationError("--gate must be a non-negative number of points") }
         guard RegistrySettings.Scenario(rawValue: scenario) != nil else { throw ValidationError("--scenario must be experts or sequential") }
         do { _ = try MergePlan(method: method, options: try KeyValueOptions.parse(options, flag: "--opt")) } catch let e as RecallError {
