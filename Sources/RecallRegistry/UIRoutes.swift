@@ -77,43 +77,7 @@ struct UIRoutes {
                 return Self.html(UIPages.errorPage(error), status: .badRequest)
             }
         }
-        router.get("/ui/jobs/events") { _, _ in
-            // One `jobs` event whenever a job changes (state, phase, progress); ends after 10 minutes.
-            // The list is read when the registry's job stream says something changed. A comment
-            // line every 5 s when nothing changed, so a reader that went away is noticed (the
-            // write fails) instead of holding the stream open to the end.
-            let body = ResponseBody { writer in
-                enum Wake: Sendable { case changed, tick }
-                let (wakes, wake) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .bufferingNewest(2))
-                let changes = registry.jobChanges()
-                let follower = Task { for await _ in changes { wake.yield(.changed) }; wake.finish() }
-                let ticker = Task { while !Task.isCancelled { try? await Task.sleep(nanoseconds: 5_000_000_000); wake.yield(.tick) } }
-                defer { follower.cancel(); ticker.cancel() }
-                var last = ""
-                let deadline = Date().addingTimeInterval(600)
-                var lastWrite = Date.distantPast
-                var changed = true  // the first list is sent at once
-                var next = wakes.makeAsyncIterator()
-                repeat {
-                    if changed {
-                        let json = try await API.blocking { JSONValue.array(try registry.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }).serialized() }
-                        if json != last {
-                            try await writer.write(ByteBuffer(string: "event: jobs\ndata: \(json)\n\n"))
-                            last = json
-                            lastWrite = Date()
-                        }
-                    }
-                    if Date().timeIntervalSince(lastWrite) >= 5 {
-                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                        lastWrite = Date()
-                    }
-                    guard Date() < deadline, let woke = await next.next() else { break }
-                    changed = woke == .changed
-                } while true
-                try await writer.finish(nil)
-            }
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
-        }
+        router.get("/ui/jobs/events") { _, _ in Self.jobEvents(registry) }
         if remote {
             router.get("/login") { request, _ in
                 guard let token = request.uri.queryParameters.get("token"), sessions.checkToken(token) else {
@@ -126,6 +90,44 @@ struct UIRoutes {
                 ])
             }
         }
+    }
+
+    /// The jobs page's server-sent events: one `jobs` event whenever a job changes (state, phase,
+    /// progress); ends after 10 minutes. The list is read when the registry's job stream says
+    /// something changed. A comment line every 5 s when nothing changed, so a reader that went
+    /// away is noticed (the write fails) instead of holding the stream open to the end.
+    static func jobEvents(_ registry: Registry) -> Response {
+        let body = ResponseBody { writer in
+            enum Wake: Sendable { case changed, tick }
+            let (wakes, wake) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .bufferingNewest(2))
+            let changes = registry.jobChanges()
+            let follower = Task { for await _ in changes { wake.yield(.changed) }; wake.finish() }
+            let ticker = Task { while !Task.isCancelled { try? await Task.sleep(nanoseconds: 5_000_000_000); wake.yield(.tick) } }
+            defer { follower.cancel(); ticker.cancel() }
+            var last = ""
+            let deadline = Date().addingTimeInterval(600)
+            var lastWrite = Date.distantPast
+            var changed = true  // the first list is sent at once
+            var next = wakes.makeAsyncIterator()
+            repeat {
+                if changed {
+                    let json = try await API.blocking { JSONValue.array(try registry.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }).serialized() }
+                    if json != last {
+                        try await writer.write(ByteBuffer(string: "event: jobs\ndata: \(json)\n\n"))
+                        last = json
+                        lastWrite = Date()
+                    }
+                }
+                if Date().timeIntervalSince(lastWrite) >= 5 {
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    lastWrite = Date()
+                }
+                guard Date() < deadline, let woke = await next.next() else { break }
+                changed = woke == .changed
+            } while true
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
     }
 
     static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
