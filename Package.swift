@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "RecallTensor",
             dependencies: ["COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: [optimisedInDebug]
+            swiftSettings: [optimisedInDebug, .swiftLanguageMode(.v6)]
         ),
         // The model: config, tokenizer, the Llama forward pass.
         .target(

@@ -22,10 +22,20 @@ public enum Parallel {
         }
         // Chunk boundaries on multiples of 64 elements keep SIMD loops on their fast path.
         let per = ((count + chunks - 1) / chunks + 63) & ~63
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let start = c * per
-            let n = min(per, count - start)
-            if n > 0 { body(start, n) }
+        withoutActuallyEscaping(body) { body in
+            let disjoint = DisjointRanges(body: body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let start = c * per
+                let n = min(per, count - start)
+                if n > 0 { disjoint.body(start, n) }
+            }
         }
+    }
+
+    /// `body` crosses to the worker threads although it is not `Sendable`: each call gets its
+    /// own range, disjoint from every other, so no two threads touch the same elements, and
+    /// `concurrentPerform` returns only after every call has.
+    private struct DisjointRanges: @unchecked Sendable {
+        let body: (Int, Int) -> Void
     }
 }
