@@ -37,8 +37,13 @@ extension Routes {
                     // Subscribed before the read: a change after it is delivered; one before it is in the row.
                     let updates = registry.progressUpdates(job: id)
                     guard var job = try await API.blocking({ try registry.job(id) }) else { try await writer.finish(nil); return }
-                    var last = "\(job.state)|\(job.phase ?? "")|\(job.progress)"
-                    try await writer.write(ByteBuffer(string: registry.jobJSON(job, hidingPaths: remote).serialized() + "\n"))
+                    // What makes a line news: state, phase and progress as the line itself says them.
+                    func key(_ line: JSONValue) -> String {
+                        "\(line["state"]?.stringValue ?? "")|\(line["phase"]?.stringValue ?? "")|\(line["progress"]?.doubleValue ?? 0)"
+                    }
+                    let first = registry.jobJSON(job, hidingPaths: remote)
+                    var last = key(first)
+                    try await writer.write(ByteBuffer(string: first.serialized() + "\n"))
                     if !job.isFinished {
                         for await change in updates {
                             var line = registry.jobJSON(job, after: change, hidingPaths: remote)
@@ -46,10 +51,9 @@ extension Routes {
                                 job = row
                                 line = change.isFinished ? registry.jobJSON(job, hidingPaths: remote) : registry.jobJSON(job, after: change, hidingPaths: remote)
                             }
-                            let key = "\(line["state"]?.stringValue ?? "")|\(line["phase"]?.stringValue ?? "")|\(line["progress"]?.doubleValue ?? 0)"
-                            if key != last {
+                            if key(line) != last {
                                 try await writer.write(ByteBuffer(string: line.serialized() + "\n"))
-                                last = key
+                                last = key(line)
                             }
                             if change.isFinished { break }
                         }
