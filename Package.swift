@@ -48,20 +48,20 @@ let package = Package(
         .target(
             name: "RecallModel",
             dependencies: ["RecallTensor", "COpenBLAS"],
-            swiftSettings: [uncheckedKernels, optimisedInDebug]
+            swiftSettings: [uncheckedKernels, optimisedInDebug, .swiftLanguageMode(.v6)]
         ),
         // Merge methods (RECALL, RegMean, task arithmetic family, SLERP, MagMax) and their plans.
         .target(
             name: "RecallMerge",
             dependencies: ["RecallTensor", "RecallModel", "COpenBLAS", .product(name: "Yams", package: "Yams")],
-            swiftSettings: [uncheckedKernels, optimisedInDebug]
+            swiftSettings: [uncheckedKernels, optimisedInDebug, .swiftLanguageMode(.v6)]
         ),
         // Persistence: LMDB blobs and caches, SQLite provenance. The only target with SQL or LMDB calls.
         .target(
             name: "RecallStore",
             dependencies: ["RecallTensor", "RecallMerge", "CLMDB", "CZstd", "CSQLite",
                            .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: [optimisedInDebug]
+            swiftSettings: [optimisedInDebug, .swiftLanguageMode(.v6)]
         ),
         // The API's request and reply bodies and the error shape, shared by the daemon and recallctl.
         .target(
@@ -72,7 +72,8 @@ let package = Package(
         // The registry service: intake, jobs, the register pipeline, evaluation, reports.
         .target(
             name: "RecallService",
-            dependencies: ["RecallTensor", "RecallModel", "RecallMerge", "RecallStore", "RecallAPI"]
+            dependencies: ["RecallTensor", "RecallModel", "RecallMerge", "RecallStore", "RecallAPI"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "RecallRegistry",
@@ -82,14 +83,16 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "recallctl",
             dependencies: [
                 "RecallService", "RecallAPI", "RecallStore", "RecallMerge", "RecallModel", "RecallTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // In-process measurements for `make bench`; not shipped.
         .executableTarget(

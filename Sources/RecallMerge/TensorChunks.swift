@@ -102,7 +102,8 @@ public struct TensorChunks: @unchecked Sendable {
         var firstBad: (input: Int, element: Int, value: Float)?
         var failure: Error?
         let perBlock = blockChunks, blocks = (chunks + perBlock - 1) / perBlock
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        // Shared state (firstBad, failure) is touched only under the lock.
+        Parallel.forEach(count: workers) { worker in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: chunk * (readers.count + 1))
             defer { buffer.deallocate() }
             var block = worker

@@ -70,13 +70,13 @@ struct Routes {
 
 /// One operation of the API: method, path and the `Routes` member that handles it (each
 /// controller file, Routes+Admin/Models/Versions/Jobs, defines its operations' handlers).
-struct Route {
+struct Route: Sendable {
     typealias Handler = @Sendable (Request, BasicRequestContext) async -> Response
     let method: HTTPRequest.Method
     let path: String
-    let handler: KeyPath<Routes, Handler>
+    let handler: KeyPath<Routes, Handler> & Sendable
 
-    init(_ method: HTTPRequest.Method, _ path: String, _ handler: KeyPath<Routes, Handler>) {
+    init(_ method: HTTPRequest.Method, _ path: String, _ handler: KeyPath<Routes, Handler> & Sendable) {
         self.method = method
         self.path = path
         self.handler = handler

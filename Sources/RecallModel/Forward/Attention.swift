@@ -51,9 +51,11 @@ struct CausalAttention {
             for s in segments { body(s, 0) }
             return
         }
+        // Workers take the next segment under the lock, so a long sample does not hold up a
+        // worker's fixed share.
         let lock = NSLock()
         var next = 0
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        Parallel.forEach(count: workers) { worker in
             while true {
                 lock.lock()
                 let i = next

@@ -105,11 +105,11 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
             func flush() throws {
                 guard !pending.isEmpty else { return }
                 // Compress outside the write transaction, over all cores.
-                var encoded = [[UInt8]](repeating: [], count: pending.count)
+                let batch = pending
+                var encoded = [[UInt8]](repeating: [], count: batch.count)
                 encoded.withUnsafeMutableBufferPointer { out in
-                    let base = out.baseAddress!
-                    DispatchQueue.concurrentPerform(iterations: pending.count) { i in
-                        (base + i).pointee = codec.encode(pending[i].bytes, dtype: pending[i].info.dtype)
+                    Parallel.forEach(count: batch.count) { i in
+                        out[i] = codec.encode(batch[i].bytes, dtype: batch[i].info.dtype)
                     }
                 }
                 try env.write { txn in

@@ -32,10 +32,29 @@ public enum Parallel {
         }
     }
 
+    /// Calls `body(i)` for every `i` in `0..<count`, concurrently over the cores; for a few
+    /// large independent items (chunks to compress), where `forChunks`'s byte heuristic does not apply.
+    /// Each call must touch only what belongs to its own `i`.
+    public static func forEach(count: Int, _ body: (Int) -> Void) {
+        guard count > 1 else {
+            if count == 1 { body(0) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let disjoint = DisjointItems(body: body)
+            DispatchQueue.concurrentPerform(iterations: count) { disjoint.body($0) }
+        }
+    }
+
     /// `body` crosses to the worker threads although it is not `Sendable`: each call gets its
     /// own range, disjoint from every other, so no two threads touch the same elements, and
     /// `concurrentPerform` returns only after every call has.
     private struct DisjointRanges: @unchecked Sendable {
         let body: (Int, Int) -> Void
+    }
+
+    /// `forEach`'s body, sent to the worker threads on the same terms: item `i` is touched by call `i` only.
+    private struct DisjointItems: @unchecked Sendable {
+        let body: (Int) -> Void
     }
 }

@@ -38,7 +38,7 @@ struct UICommand: ParsableCommand {
                 print("recallctl ui: the registry on \(client.description), bridged to \(bridge.baseURL) (loopback only)")
                 print("open: \(bridge.loginURL)")
             }
-            fflush(stdout)
+            fflush(nil)   // every output stream: C's `stdout` is a global var Swift 6 will not touch
             if !noBrowser, let opened = Self.openBrowser(bridge.loginURL) {
                 FileHandle.standardError.write(Data("opened it with \(opened)\n".utf8))
             } else if !noBrowser {
