@@ -57,6 +57,32 @@ final class BlobStoreTests: XCTestCase {
         XCTAssertTrue(try store.verify().isClean)
     }
 
+    /// Many small batches, so chunks are compressed and written behind the put while it hashes
+    /// the next ones: a chunk repeated in the batch in flight is stored once and counted once,
+    /// the chunk-bytes total equals the sum of the stored values, and every tensor comes back.
+    func testPutsInManyBatchesStoreEachChunkOnceAndComeBackBitExact() throws {
+        let store = try BlobStore(directory: dir, chunkBytes: 1024, batchBytes: 4096)
+        // 16 tensors of 5 chunks, each followed by a copy under another name: the copy's chunks
+        // repeat ones 5 chunks back, pending in this batch or in the one in flight.
+        var rng = SeededGenerator(seed: 3)
+        let originals = (0..<16).map { i in
+            TensorView(name: "t\(i)", shape: [80, 32], float32: (0..<2560).map { _ in Float.random(in: -0.1...0.1, using: &rng) }, as: .bf16)
+        }
+        let m = MemorySource(originals)
+        let twice = MemorySource(originals.flatMap { [$0, TensorView(name: $0.name + ".again", dtype: $0.dtype, shape: $0.shape, copying: $0.copyBytes())] })
+        let (hash, stats) = try store.put(twice)
+        let single = try BlobStore(directory: dir.appendingPathComponent("single"), chunkBytes: 1024, batchBytes: 1 << 30).put(m).stats
+        XCTAssertGreaterThan(single.newChunks * 1024, 8 * 4096, "the model spans many batches")
+        XCTAssertEqual(stats.newChunks, single.newChunks, "the repeated tensors add no chunk")
+        XCTAssertEqual(stats.uniqueBytes, single.uniqueBytes)
+        XCTAssertEqual(stats.deduplicatedChunks, single.deduplicatedChunks + single.newChunks + single.deduplicatedChunks)
+        XCTAssertEqual(stats.storedBytes, single.storedBytes)
+        XCTAssertEqual(try store.chunkStatistics().storedBytes, stats.storedBytes)
+        XCTAssertEqual(try store.chunkStatistics().count, stats.newChunks)
+        try assertSameTensors(twice, try store.checkpoint(hash))
+        XCTAssertTrue(try store.verify().isClean)
+    }
+
     /// A BF16 tensor of trained-like weights (normal, rows of different scale) in one chunk:
     /// the store keeps exactly the context coder's encoding (format 3) and gives the bytes back.
     func testBF16WeightsAreStoredByTheContextCoderAndComeBackBitExact() throws {

@@ -55,12 +55,17 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
     public let env: LMDBEnvironment
     public let codec: ChunkCodec
     public let chunkBytes: Int
+    /// Raw bytes of new chunks a put gathers before they are compressed and written as one
+    /// LMDB transaction (behind the put, while it hashes the next batch).
+    public let batchBytes: Int
     let lockPath: String
 
-    public init(directory: URL, level: Int32 = 1, chunkBytes: Int = 4 << 20, initialMapSize: Int = 1 << 30) throws {
+    public init(directory: URL, level: Int32 = 1, chunkBytes: Int = 4 << 20, batchBytes: Int = 64 << 20,
+                initialMapSize: Int = 1 << 30) throws {
         env = try LMDBEnvironment(path: directory, initialMapSize: initialMapSize)
         codec = ChunkCodec(level: level)
         self.chunkBytes = chunkBytes
+        self.batchBytes = batchBytes
         lockPath = directory.appendingPathComponent("gc.lock").path
     }
 
@@ -98,30 +103,17 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
         try withLock(LOCK_SH) {
             var stats = PutStats()
             var stored: [StoredTensor] = []
-            var pending: [(key: [UInt8], info: TensorInfo, bytes: UnsafeRawBufferPointer, keepAlive: TensorView)] = []
+            var pending: [ChunkPipeline.Chunk] = []
             var pendingBytes = 0
             var pendingKeys = Set<[UInt8]>()
+            // New chunks are compressed and written behind this thread while it hashes the next ones.
+            let pipeline = ChunkPipeline(env: env, codec: codec)
+            defer { try? pipeline.wait() }   // a failed put still lets the batch in flight finish with its bytes
 
             func flush() throws {
-                guard !pending.isEmpty else { return }
-                // Compress outside the write transaction, over all cores.
-                let batch = pending
-                var encoded = [[UInt8]](repeating: [], count: batch.count)
-                encoded.withUnsafeMutableBufferPointer { out in
-                    Parallel.forEach(count: batch.count) { i in
-                        out[i] = codec.encode(batch[i].bytes, dtype: batch[i].info.dtype)
-                    }
-                }
-                try env.write { txn in
-                    var added = 0
-                    for (i, p) in pending.enumerated() where try !txn.contains("chunks", p.key) {
-                        try txn.put("chunks", p.key, encoded[i])
-                        added += encoded[i].count
-                    }
-                    try Self.addChunkBytes(added, in: txn)
-                }
-                stats.storedBytes += encoded.reduce(0) { $0 + $1.count }
+                try pipeline.submit(pending)
                 pending.removeAll(keepingCapacity: true)
+                pendingKeys.removeAll()
                 pendingBytes = 0
             }
 
@@ -138,16 +130,17 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
                     let digest = Array(SHA256.hash(data: piece))
                     chunkHashes.append(Hex.encode(digest))
                     stats.rawBytes += piece.count
-                    let exists = try pendingKeys.contains(digest) || env.read { try $0.contains("chunks", digest) }
+                    let exists = try pendingKeys.contains(digest) || pipeline.inFlightKeys.contains(digest)
+                        || env.read { try $0.contains("chunks", digest) }
                     if exists {
                         stats.deduplicatedChunks += 1
                     } else {
                         stats.newChunks += 1
                         stats.uniqueBytes += piece.count
-                        pending.append((digest, info, piece, view))
+                        pending.append(ChunkPipeline.Chunk(key: digest, dtype: info.dtype, bytes: piece, owner: view))
                         pendingKeys.insert(digest)
                         pendingBytes += piece.count
-                        if pendingBytes >= 64 << 20 { try flush(); pendingKeys.removeAll() }
+                        if pendingBytes >= batchBytes { try flush() }
                     }
                     offset = end
                 } while offset < view.bytes.count
@@ -170,6 +163,8 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
                 storedFiles.append(try storeTensor(TensorView(name: file.name, dtype: .u8, shape: [file.bytes.count], copying: [UInt8](file.bytes))))
             }
             try flush()
+            try pipeline.wait()
+            stats.storedBytes = pipeline.storedBytes
             let manifest = Manifest(tensors: stored, files: storedFiles, metadata: metadata)
             let hash = manifest.contentHash
             let json = Array(manifest.json.serialized().utf8)
