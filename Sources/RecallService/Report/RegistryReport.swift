@@ -1,5 +1,6 @@
 import Foundation
 import RecallTensor
+import RecallAPI
 
 /// One self-contained HTML page about a version, rendered from the API's own JSON (so a remote
 /// client renders exactly what the daemon serves): the lineage up to that version, its inputs,
@@ -15,7 +16,7 @@ public struct RegistryReport {
     public var linked = false
     public var navigation = ""
     public var actions = ""
-    /// Drawn on the lineage when the caller knows them (the daemon's pages: Registry.lineageJSON);
+    /// Drawn on the lineage when the caller knows them (the daemon's pages: Registry.lineage);
     /// the offline report, built from the public API's JSON, leaves them empty.
     public var taskModels: [SVGCharts.LineageTaskModel] = []
     public var rollbacks: [SVGCharts.LineageRollback] = []
@@ -24,6 +25,15 @@ public struct RegistryReport {
         self.history = history
         self.version = version
         self.evaluations = evaluations
+    }
+
+    /// The daemon's pages: its typed replies, read as the JSON the API sends them as (so a page
+    /// and the offline report read one shape). A nil `version` stands for none: every version
+    /// counts (the accuracy page).
+    public init(history: [VersionSummaryReply], version: VersionDetailReply?, evaluations: EvaluationsReply) throws {
+        self.init(history: try JSONValue(encoding: history),
+                  version: try version.map { try JSONValue(encoding: $0) } ?? .object([("version", .int(Int.max))]),
+                  evaluations: try JSONValue(encoding: evaluations))
     }
 
     var number: Int { version["version"]?.intValue ?? 0 }
