@@ -165,7 +165,7 @@ struct UIPages {
         let v = try registry.versionDetail(ref)
         let n = v.version
         let lineage = try registry.lineage()
-        var report = try RegistryReport(history: lineage.versions, version: v, evaluations: try registry.evaluations())
+        var report = RegistryReport(history: lineage.versions, version: v, evaluations: try registry.evaluations())
         report.linked = true
         report.navigation = Self.navigation
         (report.taskModels, report.rollbacks) = (lineage.taskModels, lineage.rollbacks)
@@ -194,8 +194,8 @@ struct UIPages {
             h += "<li><a class=\"download\" href=\"/ui/versions/\(n)/files/\(e(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#%"))) ?? name))\" download=\"\(e(name))\">\(e(name))</a></li>"
         }
         h += "</ul><p class=\"muted\">Or from a shell: <code>recallctl export \(n) OUT_DIR</code> (with <code>--url</code> it downloads the same files).</p></section>"
-        let settings = try registry.recordedSettings()?.json ?? .null
-        let command = ReproduceCommand(version: try JSONValue(encoding: v), settings: settings, request: try registry.registerRequest(of: n))
+        let settings = try registry.recordedSettings().map(SettingsReply.init)
+        let command = ReproduceCommand(version: v, settings: settings, request: try registry.registerRequest(of: n))
         h += "<section aria-labelledby=\"h-reproduce\"><h2 id=\"h-reproduce\">Reproduce this merge</h2>"
         h += "<p>On a new registry (<code>--home</code> of your choice), the commands that made version \(n)" + (command.lines.count > 1 ? ", after the versions before it" : "") + ":</p>"
         h += "<pre id=\"reproduce\"><code>\(e(command.lines.joined(separator: "\n")))</code></pre>"
@@ -205,7 +205,7 @@ struct UIPages {
     }
 
     func matrix() throws -> String {
-        var report = try RegistryReport(history: try registry.history(), version: nil, evaluations: try registry.evaluations())
+        var report = RegistryReport(history: try registry.history(), version: nil, evaluations: try registry.evaluations())
         report.linked = true
         guard let chart = report.accuracyMatrix else {
             return Self.frame("Accuracy", "<p>No evaluations yet: register tasks with <code>--eval</code>.</p>")

@@ -31,9 +31,9 @@ struct Report: ParsableCommand {
             let outURL = URL(fileURLWithPath: out)
             try refuseToClobber(outURL, force: force)
             let client = try daemon.client()
-            let report = try RegistryReport(history: try client.call("GET", "/v1/versions", as: [VersionSummaryReply].self).reply,
-                                            version: try client.call("GET", "/v1/versions/\(pathSegment(version))", as: VersionDetailReply.self).reply,
-                                            evaluations: try client.call("GET", "/v1/evaluations", as: EvaluationsReply.self).reply)
+            let report = RegistryReport(history: try client.call("GET", "/v1/versions", as: [VersionSummaryReply].self).reply,
+                                        version: try client.call("GET", "/v1/versions/\(pathSegment(version))", as: VersionDetailReply.self).reply,
+                                        evaluations: try client.call("GET", "/v1/evaluations", as: EvaluationsReply.self).reply)
             try Data(report.html.utf8).write(to: outURL, options: .atomic)
             var written = [outURL.path]
             if let svg {
