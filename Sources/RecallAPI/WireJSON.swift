@@ -1,5 +1,4 @@
 import Foundation
-import RecallTensor
 
 /// How the daemon writes a reply type: one encoder, so the routes, the job watch stream, the
 /// jobs page's events and the tests produce the same bytes for the same answer.
@@ -15,13 +14,5 @@ public enum WireJSON {
     /// `encode` as text.
     public static func string(_ value: some Encodable) throws -> String {
         String(decoding: try encode(value), as: UTF8.self)
-    }
-}
-
-extension JSONValue {
-    /// `value` as the daemon sends it: how a typed reply meets code that still reads JSONValue
-    /// (the HTML report; keys come out sorted).
-    public init(encoding value: some Encodable) throws {
-        self = try JSONValue.parse(try WireJSON.encode(value))
     }
 }
