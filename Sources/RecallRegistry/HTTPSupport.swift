@@ -13,13 +13,10 @@ enum API {
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
     }
 
-    /// A RecallAPI reply type as JSON. Keys are sorted: JSONEncoder's own order changes from run
-    /// to run, and the same answer should be the same bytes. Slashes (paths) are left unescaped.
+    /// A RecallAPI reply type (or a list of them) as JSON, written by `WireJSON` (keys sorted).
     static func json(_ reply: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do {
-            var buffer = ByteBuffer(bytes: try encoder.encode(reply))
+            var buffer = ByteBuffer(bytes: try WireJSON.encode(reply))
             buffer.writeString("\n")
             return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
         } catch {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import RecallTensor
+import RecallAPI
 import RecallService
 
 /// The job queue: list, one job, and a job's progress as a chunked NDJSON stream.
@@ -9,7 +10,7 @@ extension Routes {
     var jobs: Route.Handler {
         { _, _ in
             await handle {
-                API.json(.array(try await API.blocking { try registry.jobs().map { registry.jobJSON($0, hidingPaths: remote) } }))
+                API.json(try await API.blocking { try registry.jobs().map { registry.jobReply($0, hidingPaths: remote) } })
             }
         }
     }
@@ -38,21 +39,24 @@ extension Routes {
                     let updates = registry.progressUpdates(job: id)
                     guard var job = try await API.blocking({ try registry.job(id) }) else { try await writer.finish(nil); return }
                     // What makes a line news: state, phase and progress as the line itself says them.
-                    func key(_ line: JSONValue) -> String {
-                        "\(line["state"]?.stringValue ?? "")|\(line["phase"]?.stringValue ?? "")|\(line["progress"]?.doubleValue ?? 0)"
+                    func key(_ line: JobReply) -> String { "\(line.state)|\(line.phase ?? "")|\(line.progress)" }
+                    func bytes(_ line: JobReply) throws -> ByteBuffer {
+                        var buffer = ByteBuffer(bytes: try WireJSON.encode(line))
+                        buffer.writeString("\n")
+                        return buffer
                     }
-                    let first = registry.jobJSON(job, hidingPaths: remote)
+                    let first = registry.jobReply(job, hidingPaths: remote)
                     var last = key(first)
-                    try await writer.write(ByteBuffer(string: first.serialized() + "\n"))
+                    try await writer.write(try bytes(first))
                     if !job.isFinished {
                         for await change in updates {
-                            var line = registry.jobJSON(job, after: change, hidingPaths: remote)
+                            var line = registry.jobReply(job, after: change, hidingPaths: remote)
                             if change.state != job.state, let row = try await API.blocking({ try registry.job(id) }) {
                                 job = row
-                                line = change.isFinished ? registry.jobJSON(job, hidingPaths: remote) : registry.jobJSON(job, after: change, hidingPaths: remote)
+                                line = change.isFinished ? registry.jobReply(job, hidingPaths: remote) : registry.jobReply(job, after: change, hidingPaths: remote)
                             }
                             if key(line) != last {
-                                try await writer.write(ByteBuffer(string: line.serialized() + "\n"))
+                                try await writer.write(try bytes(line))
                                 last = key(line)
                             }
                             if change.isFinished { break }
@@ -71,8 +75,8 @@ extension Routes {
         return id
     }
 
-    static func job(_ registry: Registry, _ id: Int, hidingPaths: Bool) throws -> JSONValue {
+    static func job(_ registry: Registry, _ id: Int, hidingPaths: Bool) throws -> JobReply {
         guard let job = try registry.job(id) else { throw APIError(.notFound, "no job \(id); see `recallctl jobs`") }
-        return registry.jobJSON(job, hidingPaths: hidingPaths)
+        return registry.jobReply(job, hidingPaths: hidingPaths)
     }
 }

@@ -71,7 +71,7 @@ extension Routes {
                 }
                 let submitted = register
                 let job = try await API.blocking { try registry.submitRegister(submitted) }
-                return API.json(registry.jobJSON(job, hidingPaths: remote), status: .accepted)
+                return API.json(registry.jobReply(job, hidingPaths: remote), status: .accepted)
             }
         }
     }

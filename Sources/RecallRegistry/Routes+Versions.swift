@@ -10,7 +10,7 @@ extension Routes {
     /// `GET /v1/versions`
     var versions: Route.Handler {
         { _, _ in
-            await handle { API.json(try await API.blocking { try registry.historyJSON() }) }
+            await handle { API.json(try await API.blocking { try registry.history() }) }
         }
     }
 
@@ -19,7 +19,7 @@ extension Routes {
         { _, context in
             await handle {
                 let ref = try context.parameters.require("ref")
-                return API.json(try await API.blocking { try registry.versionJSON(ref) })
+                return API.json(try await API.blocking { try registry.versionDetail(ref) })
             }
         }
     }
@@ -91,7 +91,7 @@ extension Routes {
             await handle {
                 let metric = request.uri.queryParameters.get("metric")
                 return API.json(try await API.blocking {
-                    try registry.evaluationsJSON(metric: try metric.map { try EvalMetric.parse($0, field: "metric") })
+                    try registry.evaluations(metric: try metric.map { try EvalMetric.parse($0, field: "metric") })
                 })
             }
         }

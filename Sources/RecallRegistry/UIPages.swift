@@ -1,9 +1,10 @@
 import Foundation
 import RecallTensor
 import RecallService
+import RecallAPI
 
-/// The HTML of each web page, from the same JSON the API answers (so the numbers shown are the
-/// API's). Layout and charts come from RecallCore/Report.
+/// The HTML of each web page, from the same reply types the API answers (so the numbers shown
+/// are the API's). Layout and charts come from RecallCore/Report.
 struct UIPages {
     let registry: Registry
 
@@ -18,35 +19,22 @@ struct UIPages {
             + navigation + "<main><h1>\(SVGCharts.escape(title))</h1>" + body + "</main></body></html>\n"
     }
 
-    /// The lineage's task models and rollbacks (Registry.lineageJSON) as the chart takes them.
-    static func extras(_ lineage: JSONValue) -> ([SVGCharts.LineageTaskModel], [SVGCharts.LineageRollback]) {
-        let taskModels = (lineage["task_models"]?.arrayValue ?? []).map {
-            SVGCharts.LineageTaskModel(modelID: $0["model_id"]?.intValue ?? 0, version: $0["version"]?.intValue ?? 0,
-                                       name: $0["name"]?.stringValue ?? "", task: $0["task"]?.stringValue)
-        }
-        let rollbacks = (lineage["rollbacks"]?.arrayValue ?? []).map {
-            SVGCharts.LineageRollback(version: $0["version"]?.intValue ?? 0, from: $0["from"]?.intValue, at: $0["at"]?.stringValue ?? "")
-        }
-        return (taskModels, rollbacks)
-    }
-
     func lineage() throws -> String {
-        let lineage = try registry.lineageJSON()
-        let rows = lineage["versions"]?.arrayValue ?? []
+        let lineage = try registry.lineage()
+        let rows = lineage.versions
         guard !rows.isEmpty else { return Self.frame("Lineage", "<p>The registry has no base yet: <code>recallctl init BASE_DIR</code>.</p>") }
         let nodes = rows.map { v -> SVGCharts.LineageNode in
-            let n = v["version"]?.intValue ?? 0
-            let task = v["task"]?.stringValue ?? "base"
-            var detail = "version \(n): \(task), \(v["method"]?.stringValue ?? ""), \(v["created_at"]?.stringValue ?? "")"
-            if let parent = v["parent"]?.intValue { detail += ", child of version \(parent)" }
-            let tags = (v["tags"]?.arrayValue ?? []).compactMap(\.stringValue)
-            if !tags.isEmpty { detail += ", tags \(tags.joined(separator: ", "))" }
-            if v["head"]?.boolValue == true { detail += ", head" }
-            if let reason = v["gate_reason"]?.stringValue { detail += ", gated: \(reason)" }
-            return SVGCharts.LineageNode(version: n, parent: v["parent"]?.intValue, label: task, detail: detail,
-                                         head: v["head"]?.boolValue == true, gated: v["gated"]?.boolValue == true, link: "/ui/versions/\(n)")
+            let n = v.version
+            let task = v.task ?? "base"
+            var detail = "version \(n): \(task), \(v.method), \(v.createdAt)"
+            if let parent = v.parent { detail += ", child of version \(parent)" }
+            if !v.tags.isEmpty { detail += ", tags \(v.tags.joined(separator: ", "))" }
+            if v.head { detail += ", head" }
+            if let reason = v.gateReason { detail += ", gated: \(reason)" }
+            return SVGCharts.LineageNode(version: n, parent: v.parent, label: task, detail: detail, head: v.head, gated: v.gated,
+                                         link: "/ui/versions/\(n)")
         }
-        let (taskModels, rollbacks) = Self.extras(lineage)
+        let (taskModels, rollbacks) = (lineage.taskModels, lineage.rollbacks)
         var body = Self.panZoom(SVGCharts.lineage(nodes, taskModels: taskModels, rollbacks: rollbacks,
                                                   title: "Every version: solid edges parent to child, dashed edges task model to the version it was merged into, ↺ where head was rolled back to",
                                                   id: "lineage"))
@@ -65,13 +53,12 @@ struct UIPages {
         body += "<h2>Versions</h2>"
         body += "<table><thead><tr><th scope=\"col\">version</th><th scope=\"col\">task</th><th scope=\"col\">method</th><th scope=\"col\">created</th><th scope=\"col\">tags</th><th scope=\"col\">state</th></tr></thead><tbody>"
         for v in rows {
-            let n = v["version"]?.intValue ?? 0
+            let n = v.version
             // A gated version head was rolled back to is both.
-            let state = ((v["head"]?.boolValue == true ? ["head"] : [])
-                + (v["gated"]?.boolValue == true ? ["gated: \(v["gate_reason"]?.stringValue ?? "")"] : [])).joined(separator: "; ")
-            body += "<tr><td><a href=\"/ui/versions/\(n)\">\(n)</a></td><td>\(SVGCharts.escape(v["task"]?.stringValue ?? "base"))</td>"
-            body += "<td>\(SVGCharts.escape(v["method"]?.stringValue ?? ""))</td><td>\(SVGCharts.escape(v["created_at"]?.stringValue ?? ""))</td>"
-            body += "<td>\(SVGCharts.escape((v["tags"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")))</td><td>\(SVGCharts.escape(state))</td></tr>"
+            let state = ((v.head ? ["head"] : []) + (v.gated ? ["gated: \(v.gateReason ?? "")"] : [])).joined(separator: "; ")
+            body += "<tr><td><a href=\"/ui/versions/\(n)\">\(n)</a></td><td>\(SVGCharts.escape(v.task ?? "base"))</td>"
+            body += "<td>\(SVGCharts.escape(v.method))</td><td>\(SVGCharts.escape(v.createdAt))</td>"
+            body += "<td>\(SVGCharts.escape(v.tags.joined(separator: ", ")))</td><td>\(SVGCharts.escape(state))</td></tr>"
         }
         return Self.frame("Lineage", body + "</tbody></table>")
     }
@@ -175,13 +162,13 @@ struct UIPages {
     """
 
     func version(_ ref: String, csrf: String) throws -> String {
-        let v = try registry.versionJSON(ref)
-        let n = v["version"]?.intValue ?? 0
-        let lineage = try registry.lineageJSON()
-        var report = RegistryReport(history: lineage["versions"] ?? .array([]), version: v, evaluations: try registry.evaluationsJSON())
+        let v = try registry.versionDetail(ref)
+        let n = v.version
+        let lineage = try registry.lineage()
+        var report = RegistryReport(history: lineage.versions, version: v, evaluations: try registry.evaluations())
         report.linked = true
         report.navigation = Self.navigation
-        (report.taskModels, report.rollbacks) = Self.extras(lineage)
+        (report.taskModels, report.rollbacks) = (lineage.taskModels, lineage.rollbacks)
         let token = SVGCharts.escape(csrf)
         report.actions = """
         <section aria-labelledby="h-actions"><h2 id="h-actions">Actions</h2>
@@ -198,16 +185,16 @@ struct UIPages {
     /// Export as downloads (the version's files through the page's session, the same bytes as
     /// `GET /v1/versions/{n}/files/{name}`; never a path on the daemon's machine) and the
     /// `recallctl` commands that reproduce the merge.
-    func exportAndReproduce(_ v: JSONValue) throws -> String {
+    func exportAndReproduce(_ v: VersionDetailReply) throws -> String {
         let e = SVGCharts.escape
-        let n = v["version"]?.intValue ?? 0
+        let n = v.version
         let files = try registry.exportFileNames(version: String(n))
         var h = "<section aria-labelledby=\"h-export\"><h2 id=\"h-export\">Export</h2><p>Download this version's files (an HF directory):</p><ul id=\"export-files\">"
         for name in files {
             h += "<li><a class=\"download\" href=\"/ui/versions/\(n)/files/\(e(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#%"))) ?? name))\" download=\"\(e(name))\">\(e(name))</a></li>"
         }
         h += "</ul><p class=\"muted\">Or from a shell: <code>recallctl export \(n) OUT_DIR</code> (with <code>--url</code> it downloads the same files).</p></section>"
-        let settings = try registry.recordedSettings()?.json ?? .null
+        let settings = try registry.recordedSettings().map(SettingsReply.init)
         let command = ReproduceCommand(version: v, settings: settings, request: try registry.registerRequest(of: n))
         h += "<section aria-labelledby=\"h-reproduce\"><h2 id=\"h-reproduce\">Reproduce this merge</h2>"
         h += "<p>On a new registry (<code>--home</code> of your choice), the commands that made version \(n)" + (command.lines.count > 1 ? ", after the versions before it" : "") + ":</p>"
@@ -218,8 +205,7 @@ struct UIPages {
     }
 
     func matrix() throws -> String {
-        let evaluations = try registry.evaluationsJSON()
-        var report = RegistryReport(history: try registry.historyJSON(), version: .object([("version", .int(Int.max))]), evaluations: evaluations)
+        var report = RegistryReport(history: try registry.history(), version: nil, evaluations: try registry.evaluations())
         report.linked = true
         guard let chart = report.accuracyMatrix else {
             return Self.frame("Accuracy", "<p>No evaluations yet: register tasks with <code>--eval</code>.</p>")
@@ -244,40 +230,40 @@ struct UIPages {
     /// = raw / unique, compression = unique / stored.
     func storePage() throws -> String {
         let models = try registry.storedModels()
-        let status = try registry.statusJSON()
-        let stored = status["store"]?["stored_bytes"]?.intValue ?? 0, logical = status["store"]?["logical_bytes"]?.intValue ?? 0
+        let store = try registry.status().store
+        let stored = store.storedBytes, logical = store.logicalBytes
         var body = "<p id=\"store-totals\">\(models.count) models, \(Self.size(logical)) raw, \(Self.size(stored)) stored: "
         body += String(format: "%.3f", logical > 0 ? Double(stored) / Double(logical) : 0) + " of raw after deduplication and compression"
         // The split needs every model's unique bytes (null when one was stored before they were recorded).
-        if let unique = status["store"]?["unique_bytes"]?.intValue {
+        if let unique = store.uniqueBytes {
             body += "; deduplication \(Self.ratio(logical, unique)), compression \(Self.ratio(unique, stored))"
         }
         body += ".</p>"
-        let versions = try registry.historyJSON().arrayValue ?? []
+        let versions = try registry.history()
         let byID = Dictionary(uniqueKeysWithValues: models.map { ($0.id, $0) })
         var cumulative = 0
         var series: [Double?] = []
         body += "<table id=\"store-versions\"><thead><tr><th scope=\"col\">version</th><th scope=\"col\">model</th><th scope=\"col\">raw</th>"
             + "<th scope=\"col\">new after dedup</th><th scope=\"col\">new stored</th><th scope=\"col\">dedup ratio</th><th scope=\"col\">compression ratio</th></tr></thead><tbody>"
         for v in versions {
-            guard let m = v["model_id"]?.intValue.flatMap({ byID[$0] }) else { continue }
+            guard let m = byID[v.modelID] else { continue }
             cumulative += m.storedBytes
             series.append(Double(cumulative) / 1e3)
-            body += "<tr data-version=\"\(v["version"]?.intValue ?? 0)\">"
-            body += "<td>\(v["version"]?.intValue ?? 0)</td><td>\(SVGCharts.escape(m.name))</td><td>\(Self.size(m.rawBytes))</td>"
+            body += "<tr data-version=\"\(v.version)\">"
+            body += "<td>\(v.version)</td><td>\(SVGCharts.escape(m.name))</td><td>\(Self.size(m.rawBytes))</td>"
             body += "<td>\(m.uniqueBytes.map(Self.size) ?? "-")</td><td>\(Self.size(m.storedBytes))</td>"
             body += "<td>\(Self.ratio(m.rawBytes, m.uniqueBytes))</td><td>\(Self.ratio(m.uniqueBytes, m.storedBytes))</td></tr>"
         }
         body += "</tbody></table><p class=\"muted\">Sizes in decimal units (1 KB = 1000 bytes). A dedup ratio of - means every chunk was already stored.</p>"
         if series.count >= 2 {
-            body += SVGCharts.lines(title: "Store size over versions (KB, merged models' new bytes)", xLabels: versions.map { "v\($0["version"]?.intValue ?? 0)" },
+            body += SVGCharts.lines(title: "Store size over versions (KB, merged models' new bytes)", xLabels: versions.map { "v\($0.version)" },
                                     series: [("stored KB", series)], scale: 0...max(1, (series.compactMap { $0 }.max() ?? 1)), id: "store-size")
         }
         return Self.frame("Store", body)
     }
 
     func jobs() throws -> String {
-        let rows = try registry.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }
+        let rows = try registry.jobs().prefix(50).map { registry.jobReply($0, hidingPaths: true) }
         var body = "<p class=\"muted\">Updates live (server-sent events).</p><table id=\"jobs\"><thead><tr><th scope=\"col\">job</th><th scope=\"col\">state</th><th scope=\"col\">phase</th><th scope=\"col\">progress</th><th scope=\"col\">ETA</th><th scope=\"col\">error</th></tr></thead><tbody>"
         for j in rows { body += Self.jobRow(j) }
         body += "</tbody></table>"
@@ -295,11 +281,11 @@ struct UIPages {
         return Self.frame("Jobs", body)
     }
 
-    static func jobRow(_ j: JSONValue) -> String {
+    static func jobRow(_ j: JobReply) -> String {
         let e = SVGCharts.escape
-        return "<tr data-job=\"\(j["id"]?.intValue ?? 0)\"><td>\(j["id"]?.intValue ?? 0)</td><td>\(e(j["state"]?.stringValue ?? ""))</td>"
-            + "<td>\(e(j["phase"]?.stringValue ?? ""))</td><td>\(Int(((j["progress"]?.doubleValue ?? 0) * 100).rounded()))%</td>"
-            + "<td>\(j["eta_seconds"]?.doubleValue.map { "\(Int($0)) s" } ?? "")</td><td>\(e(j["error"]?.stringValue ?? ""))</td></tr>"
+        return "<tr data-job=\"\(j.id)\"><td>\(j.id)</td><td>\(e(j.state))</td>"
+            + "<td>\(e(j.phase ?? ""))</td><td>\(Int((j.progress * 100).rounded()))%</td>"
+            + "<td>\(j.etaSeconds.map { "\(Int($0)) s" } ?? "")</td><td>\(e(j.error ?? ""))</td></tr>"
     }
 
     static func loginPage(failed: Bool) -> String {

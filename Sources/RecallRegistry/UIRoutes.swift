@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import RecallTensor
 import RecallService
+import RecallAPI
 
 /// The registry's web pages, next to the API: lineage (`/ui`), a version (`/ui/versions/{ref}`,
 /// with rollback, tag and its files as downloads), the accuracy matrix (`/ui/matrix`), jobs with live progress
@@ -111,7 +112,7 @@ struct UIRoutes {
             var next = wakes.makeAsyncIterator()
             repeat {
                 if changed {
-                    let json = try await API.blocking { JSONValue.array(try registry.jobs().prefix(50).map { registry.jobJSON($0, hidingPaths: true) }).serialized() }
+                    let json = try await API.blocking { try WireJSON.string(try registry.jobs().prefix(50).map { registry.jobReply($0, hidingPaths: true) }) }
                     if json != last {
                         try await writer.write(ByteBuffer(string: "event: jobs\ndata: \(json)\n\n"))
                         last = json

@@ -59,23 +59,78 @@ final class RouteTableTests: XCTestCase {
         }
     }
 
-    /// Each reply type encodes exactly the properties of its schema in docs/openapi.yaml.
+    /// Each reply type encodes exactly the properties of its schema in docs/openapi.yaml, nested
+    /// objects and list items too (following `$ref` and `allOf`; free-form objects, which allow
+    /// any property, are not compared).
     func testReplyTypesEncodeTheirSchemasFields() throws {
         let schemas = try XCTUnwrap((try spec()["components"] as? [String: Any])?["schemas"] as? [String: Any])
         let replies: [(schema: String, reply: any Encodable)] = [
             ("Health", HealthReply(version: "0.0.0")),
             ("InitResponse", InitReply(version: 1, method: "linear", scenario: "experts")),
-            ("VerifyReport", VerifyReply(clean: true, manifests: 1, chunksChecked: 2, missing: [], corrupt: [], unreferencedChunks: 0)),
+            ("VerifyReport", VerifyReply(clean: false, manifests: 1, chunksChecked: 2, missing: ["base/w: chunk ab12"], corrupt: ["base/w: chunk cd34"], unreferencedChunks: 0)),
             ("GCReport", GCReply(removedManifests: 0, removedChunks: 1, removedBytes: 2, keptChunks: 3)),
             ("RollbackResponse", RollbackReply(head: 2)),
             ("TagResponse", TagReply(tag: "t", version: 2)),
             ("ExportResponse", ExportReply(version: 2, path: "/tmp/out")),
             ("FileList", FileListReply(files: ["model.safetensors"])),
+            ("VersionSummary", ReplySamples.versionSummary),
+            ("VersionDetail", ReplySamples.versionDetail),
+            ("Status", ReplySamples.status),
+            ("Settings", try XCTUnwrap(ReplySamples.status.settings)),
+            ("Job", ReplySamples.job),
+            ("Evaluations", ReplySamples.evaluations),
+            ("EvalReport", ReplySamples.evalReport),
         ]
         for (name, reply) in replies {
-            let properties = try XCTUnwrap((schemas[name] as? [String: Any])?["properties"] as? [String: Any], name)
-            let encoded = try XCTUnwrap(try JSONSerialization.jsonObject(with: JSONEncoder().encode(reply)) as? [String: Any], name)
-            XCTAssertEqual(Set(encoded.keys), Set(properties.keys), name)
+            let schema = try XCTUnwrap(schemas[name] as? [String: Any], name)
+            XCTAssertNotNil(schema["properties"], name)
+            let encoded = try JSONSerialization.jsonObject(with: WireJSON.encode(reply))
+            compare(encoded, with: schema, schemas: schemas, at: name)
         }
+    }
+
+    /// Fails where `value`'s object keys differ from the properties `schema` lists, recursively.
+    func compare(_ value: Any, with schema: [String: Any], schemas: [String: Any], at path: String) {
+        var schema = schema
+        if let ref = schema["$ref"] as? String ?? ((schema["allOf"] as? [[String: Any]])?.first?["$ref"] as? String) {
+            guard let target = schemas[String(ref.split(separator: "/").last ?? "")] as? [String: Any] else {
+                return XCTFail("\(path): \(ref) is not a schema")
+            }
+            schema = target
+        }
+        if let object = value as? [String: Any], let properties = schema["properties"] as? [String: Any],
+           schema["additionalProperties"] as? Bool != true {
+            XCTAssertEqual(Set(object.keys), Set(properties.keys), path)
+            for (key, item) in object where !(item is NSNull) {
+                if let property = properties[key] as? [String: Any] { compare(item, with: property, schemas: schemas, at: "\(path).\(key)") }
+            }
+        } else if let list = value as? [Any], let items = schema["items"] as? [String: Any] {
+            XCTAssertFalse(list.isEmpty, "\(path): an empty list checks nothing")
+            for (i, item) in list.enumerated() { compare(item, with: items, schemas: schemas, at: "\(path)[\(i)]") }
+        }
+    }
+
+    /// What the daemon encodes recallctl decodes back to the same value; a nil field is sent as
+    /// `null`, never left out (clients read every key the schema requires).
+    func testReplyTypesRoundTripAndSendNilAsNull() throws {
+        func roundTrip<T: Codable & Equatable>(_ value: T) throws {
+            XCTAssertEqual(try JSONDecoder().decode(T.self, from: WireJSON.encode(value)), value)
+        }
+        try roundTrip(ReplySamples.versionSummary)
+        try roundTrip(ReplySamples.versionDetail)
+        try roundTrip(ReplySamples.status)
+        try roundTrip(ReplySamples.job)
+        try roundTrip(ReplySamples.evaluations)
+        try roundTrip(ReplySamples.evalReport)
+
+        var base = ReplySamples.versionSummary
+        (base.parent, base.task, base.gateReason) = (nil, nil, nil)
+        let text = try WireJSON.string(base)
+        for key in ["parent", "task", "gate_reason"] { XCTAssertTrue(text.contains("\"\(key)\":null"), "\(key) in \(text)") }
+        var queued = ReplySamples.job
+        (queued.phase, queued.error, queued.result, queued.startedAt, queued.finishedAt, queued.etaSeconds) = (nil, nil, nil, nil, nil, nil)
+        let job = try XCTUnwrap(try JSONValue.parse(WireJSON.encode(queued)).objectValue)
+        XCTAssertEqual(job.filter { $0.1.isNull }.map(\.0).sorted(), ["error", "eta_seconds", "finished_at", "phase", "result", "started_at"])
+        try roundTrip(queued)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import RecallTensor
+import RecallAPI
 import RecallService
 
 /// The report's pieces that need no daemon: the colour ramp, backward transfer and the reproduce
@@ -30,14 +31,12 @@ final class ReportChartsTests: XCTestCase {
 
     func testBackwardTransferIsTheMeanDropOfEarlierTasksSinceTheyWereAdded() throws {
         // Tasks a (added v2), b (added v3), c (added v5, after a gated v4 that re-registered a).
-        let evaluations = try JSONValue.parse(Data("""
-            {"tasks": ["a", "b", "c"], "versions": [
-              {"version": 2, "task": "a", "accuracy": {"a": 0.9}},
-              {"version": 3, "task": "b", "accuracy": {"a": 0.8, "b": 0.7}},
-              {"version": 4, "task": "a", "gated": true, "accuracy": {"a": 0.5, "b": 0.6}},
-              {"version": 5, "task": "c", "accuracy": {"a": 0.85, "b": 0.5, "c": 1.0}}
-            ]}
-            """.utf8), rejectDuplicateKeys: false)
+        let evaluations = EvaluationsReply(metric: "accuracy", tasks: ["a", "b", "c"], versions: [
+            .init(version: 2, task: "a", head: false, gated: false, accuracy: ["a": 0.9]),
+            .init(version: 3, task: "b", head: false, gated: false, accuracy: ["a": 0.8, "b": 0.7]),
+            .init(version: 4, task: "a", head: false, gated: true, accuracy: ["a": 0.5, "b": 0.6]),
+            .init(version: 5, task: "c", head: true, gated: false, accuracy: ["a": 0.85, "b": 0.5, "c": 1.0]),
+        ])
         let bwt = BackwardTransfer.byVersion(evaluations)
         XCTAssertNil(bwt[2], "one task seen: no BWT")
         XCTAssertEqual(try XCTUnwrap(bwt[3]), -0.1, accuracy: 1e-12)            // a: 0.8 - 0.9
@@ -46,13 +45,12 @@ final class ReportChartsTests: XCTestCase {
     }
 
     func testTheReproduceCommandNamesTheRecordedMethodOptionsAndFiles() throws {
-        let settings = try JSONValue.parse(Data("""
-            {"method": "recall", "scenario": "sequential", "options": {"clusters": "4", "tau": "0.1"}, "gate_points": null, "eval_metric": "accuracy_norm"}
-            """.utf8), rejectDuplicateKeys: false)
-        let version = try JSONValue.parse(Data("""
-            {"version": 4, "parent": 2, "task": "q&a", "method": "recall",
-             "inputs": [{"model_id": 1, "name": "base", "role": "base"}, {"model_id": 7, "name": "my model", "role": "new"}]}
-            """.utf8), rejectDuplicateKeys: false)
+        let settings = SettingsReply(baseModelID: 1, method: "recall", scenario: "sequential", options: ["tau": "0.1", "clusters": "4"],
+                                     gatePoints: nil, evalMetric: "accuracy_norm")
+        let version = Self.version(4, parent: 2, task: "q&a", method: "recall", inputs: [
+            .init(modelID: 1, name: "base", task: nil, role: "base", contentHash: "aa"),
+            .init(modelID: 7, name: "my model", task: "q&a", role: "new", contentHash: "bb"),
+        ])
         let request = try JSONValue.parse(Data("""
             {"model": "/home/u/models/qa-expert", "name": "my model", "samples_name": "/home/u/data/qa samples.jsonl", "eval": "[]", "eval_name": "/x/qa-eval.jsonl",
              "gate": 2.5, "trained_from": "head", "parent": null}
@@ -65,9 +63,17 @@ final class ReportChartsTests: XCTestCase {
         XCTAssertEqual(command.files, ["BASE_DIR", "qa-expert", "qa samples.jsonl", "qa-eval.jsonl"])
         XCTAssertFalse(command.lines.joined().contains("/home/u"), "file names only, never the registering machine's paths")
         // The base version: the init alone; a register whose job is gone: placeholders for its files.
-        let base = try JSONValue.parse(Data(#"{"version": 1, "parent": null, "task": null, "method": "base"}"#.utf8), rejectDuplicateKeys: false)
+        let base = Self.version(1, parent: nil, task: nil, method: "base", inputs: [])
         XCTAssertEqual(ReproduceCommand(version: base, settings: settings, request: nil).lines.count, 1)
         let orphan = ReproduceCommand(version: version, settings: settings, request: nil)
         XCTAssertEqual(orphan.lines.last, "recallctl register 'my model' --task 'q&a' --samples SAMPLES.jsonl --parent 2")
+    }
+
+    /// A version as `/v1/versions/{n}` answers it, with what the reproduce commands read.
+    static func version(_ n: Int, parent: Int?, task: String?, method: String, inputs: [VersionDetailReply.Input]) -> VersionDetailReply {
+        VersionDetailReply(version: n, parent: parent, task: task, method: method, message: "", createdAt: "2025-01-31T12:00:00.000Z",
+                           head: true, gated: false, gateReason: nil,
+                           model: .init(id: 9, name: "merged", contentHash: "cc", rawBytes: 1, storedBytes: 1, uniqueBytes: nil),
+                           inputs: inputs, modelNames: [:], layerWeights: [], similarities: [], typicalSamples: [], details: .object([]))
     }
 }

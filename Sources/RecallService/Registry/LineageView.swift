@@ -1,19 +1,22 @@
 import Foundation
 import RecallTensor
 import RecallStore
+import RecallAPI
 
-/// Everything the lineage graph draws: the versions (as `historyJSON`), the task model each merge
+/// Everything the lineage graph draws: the versions (as `history()`), the task model each merge
 /// took in as its `new` input (an edge task model -> merged version, distinct from parent ->
-/// child) and head's rollbacks (events, oldest first).
+/// child) and head's rollbacks (events, oldest first). The web pages' view, not an API reply.
+public struct RegistryLineage {
+    public var versions: [VersionSummaryReply]
+    public var taskModels: [SVGCharts.LineageTaskModel]
+    public var rollbacks: [SVGCharts.LineageRollback]
+}
+
 extension Registry {
-    public func lineageJSON() throws -> JSONValue {
-        let taskModels = try provenance.taskModelInputs().map { t in
-            JSONValue.object([("model_id", .int(t.modelID)), ("name", .string(t.name)),
-                              ("task", t.task.map { .string($0) } ?? .null), ("version", .int(t.version))])
-        }
-        let rollbacks = try provenance.rollbackEvents().map { r in
-            JSONValue.object([("at", .string(r.at)), ("version", .int(r.version)), ("from", r.from.map { .int($0) } ?? .null)])
-        }
-        return .object([("versions", try historyJSON()), ("task_models", .array(taskModels)), ("rollbacks", .array(rollbacks))])
+    public func lineage() throws -> RegistryLineage {
+        RegistryLineage(
+            versions: try history(),
+            taskModels: try provenance.taskModelInputs().map { .init(modelID: $0.modelID, version: $0.version, name: $0.name, task: $0.task) },
+            rollbacks: try provenance.rollbackEvents().map { .init(version: $0.version, from: $0.from, at: $0.at) })
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import RecallTensor
+import RecallAPI
 
 /// Backward transfer as FusionBench defines it: at a version that has seen tasks 1..T (in the
 /// order they were added), BWT = mean over i < T of (accuracy on task i at that version -
@@ -7,25 +7,23 @@ import RecallTensor
 ///
 /// "Right after task i was added" is the first evaluated version (by number) that registered
 /// task i; a version sees the tasks added at or before its number. Computed from the API's
-/// `/v1/evaluations` JSON alone, so a client can check the page's figures from the same numbers.
+/// `/v1/evaluations` reply alone, so a client can check the page's figures from the same numbers.
 public enum BackwardTransfer {
     /// BWT of every evaluated version that has seen at least two tasks, by version number.
-    public static func byVersion(_ evaluations: JSONValue) -> [Int: Double] {
-        let rows = (evaluations["versions"]?.arrayValue ?? []).sorted { ($0["version"]?.intValue ?? 0) < ($1["version"]?.intValue ?? 0) }
-        func accuracy(_ row: JSONValue, _ task: String) -> Double? { row["accuracy"]?[task]?.doubleValue }
+    public static func byVersion(_ evaluations: EvaluationsReply) -> [Int: Double] {
+        let rows = evaluations.versions.sorted { $0.version < $1.version }
         // task -> (version it was added at, its accuracy there), in the order tasks were added.
         var added: [(task: String, version: Int, accuracy: Double)] = []
         for row in rows {
-            guard let task = row["task"]?.stringValue, let v = row["version"]?.intValue, let a = accuracy(row, task),
-                  !added.contains(where: { $0.task == task }) else { continue }
-            added.append((task, v, a))
+            guard let task = row.task, let a = row.accuracy[task], !added.contains(where: { $0.task == task }) else { continue }
+            added.append((task, row.version, a))
         }
         var out: [Int: Double] = [:]
         for row in rows {
-            guard let v = row["version"]?.intValue else { continue }
+            let v = row.version
             let seen = added.filter { $0.version <= v }
             guard seen.count >= 2 else { continue }
-            let deltas = seen.dropLast().compactMap { t in accuracy(row, t.task).map { $0 - t.accuracy } }
+            let deltas = seen.dropLast().compactMap { t in row.accuracy[t.task].map { $0 - t.accuracy } }
             if !deltas.isEmpty { out[v] = deltas.reduce(0, +) / Double(deltas.count) }
         }
         return out

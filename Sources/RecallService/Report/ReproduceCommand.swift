@@ -1,6 +1,7 @@
 import Foundation
 import RecallTensor
 import RecallStore
+import RecallAPI
 
 /// The `recallctl` commands that reproduce a version's merge, from what provenance recorded: the
 /// registry's init (its merge method, the scenario, `--opt`s, gate and metric as `init` was
@@ -13,23 +14,24 @@ public struct ReproduceCommand: Equatable, Sendable {
     /// File and directory names in `lines` that the user must supply (placeholders in capitals).
     public var files: [String]
 
-    /// `version`: `/v1/versions/{n}`; `settings`: `/v1/status`'s `settings`; `request`: the payload
-    /// of the register job that made the version (nil when it is the base or the job is gone).
-    public init(version: JSONValue, settings: JSONValue, request: JSONValue?) {
+    /// `version`: `/v1/versions/{n}`; `settings`: `/v1/status`'s `settings` (nil before init);
+    /// `request`: the payload of the register job that made the version (nil when it is the base
+    /// or the job is gone).
+    public init(version: VersionDetailReply, settings: SettingsReply?, request: JSONValue?) {
         // A register merges with the registry's method (version 1's method reads "base").
-        var initLine = ["recallctl", "init", "BASE_DIR", "--method", settings["method"]?.stringValue ?? version["method"]?.stringValue ?? ""]
-        if let scenario = settings["scenario"]?.stringValue { initLine += ["--scenario", scenario] }
-        for (key, value) in settings["options"]?.objectValue ?? [] { initLine += ["--opt", "\(key)=\(value.stringValue ?? value.serialized())"] }
-        if let gate = settings["gate_points"]?.doubleValue { initLine += ["--gate", Self.number(gate)] }
-        if let metric = settings["eval_metric"]?.stringValue, metric != "accuracy" { initLine += ["--eval-metric", metric] }
+        var initLine = ["recallctl", "init", "BASE_DIR", "--method", settings?.method ?? version.method]
+        if let scenario = settings?.scenario { initLine += ["--scenario", scenario] }
+        for (key, value) in (settings?.options ?? [:]).sorted(by: { $0.key < $1.key }) { initLine += ["--opt", "\(key)=\(value)"] }
+        if let gate = settings?.gatePoints { initLine += ["--gate", Self.number(gate)] }
+        if let metric = settings?.evalMetric, metric != "accuracy" { initLine += ["--eval-metric", metric] }
         lines = [Self.shell(initLine)]
         files = ["BASE_DIR"]
-        guard let task = version["task"]?.stringValue, version["parent"]?.intValue != nil else { return }
+        guard let task = version.task, version.parent != nil else { return }
 
-        let newInput = (version["inputs"]?.arrayValue ?? []).first { $0["role"]?.stringValue == "new" }
+        let newInput = version.inputs.first { $0.role == "new" }
         // The model's file name is the last part of the path it was registered from; an upload
         // (no path) is known by its name, which recallctl sets to the file name unless --name.
-        let name = request?["name"]?.stringValue ?? newInput?["name"]?.stringValue
+        let name = request?["name"]?.stringValue ?? newInput?.name
         // An upload's `model` is the daemon's own incoming/ path, not a file the user has.
         let uploaded = request?["uploaded"]?.boolValue == true || request?["upload"].map { !$0.isNull } == true
         let path = uploaded ? "" : request?["model"]?.stringValue ?? ""
@@ -43,7 +45,7 @@ public struct ReproduceCommand: Equatable, Sendable {
             register += ["--eval", eval]
             files.append(eval)
         }
-        if let parent = version["parent"]?.intValue { register += ["--parent", String(parent)] }
+        if let parent = version.parent { register += ["--parent", String(parent)] }
         if let trainedFrom = request?["trained_from"]?.stringValue { register += ["--trained-from", trainedFrom] }
         if let gate = request?["gate"]?.doubleValue { register += ["--gate", Self.number(gate)] }
         lines.append(Self.shell(register))

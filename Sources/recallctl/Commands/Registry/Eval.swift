@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RecallAPI
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,12 +13,11 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let r = try daemon.client().call("POST", "/v1/versions/\(pathSegment(version))/eval")
-            if daemon.json { return printJSON(r) }
-            print("version \(r["version"]?.intValue ?? 0):")
-            printTable(["  TASK", "ACCURACY", "NORMALISED", "ITEMS"], (r["results"]?.arrayValue ?? []).map {
-                ["  " + ($0["task"]?.stringValue ?? ""), String(format: "%.1f%%", ($0["accuracy"]?.doubleValue ?? 0) * 100),
-                 String(format: "%.1f%%", ($0["accuracy_norm"]?.doubleValue ?? 0) * 100), String($0["n"]?.intValue ?? 0)]
+            let (r, json) = try daemon.client().call("POST", "/v1/versions/\(pathSegment(version))/eval", as: EvalReply.self)
+            if daemon.json { return printJSON(json) }
+            print("version \(r.version):")
+            printTable(["  TASK", "ACCURACY", "NORMALISED", "ITEMS"], r.results.map {
+                ["  " + $0.task, String(format: "%.1f%%", $0.accuracy * 100), String(format: "%.1f%%", $0.accuracyNorm * 100), String($0.n)]
             })
         }
     }

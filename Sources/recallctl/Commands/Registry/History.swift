@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RecallAPI
 
 struct History: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List every version: parent, task, method, time; * marks head.")
@@ -15,17 +16,14 @@ struct History: ParsableCommand {
     func run() throws {
         try reportingFailures {
             if eval { return try printAccuracyMatrix(try daemon.client(), metric: metric, json: daemon.json) }
-            let versions = try daemon.client().call("GET", "/v1/versions")
-            if daemon.json { return printJSON(versions) }
-            let rows = (versions.arrayValue ?? []).map { v -> [String] in
+            let (versions, json) = try daemon.client().call("GET", "/v1/versions", as: [VersionSummaryReply].self)
+            if daemon.json { return printJSON(json) }
+            let rows = versions.map { v -> [String] in
                 var flags: [String] = []
-                if v["gated"]?.boolValue == true { flags.append("gated: \(v["gate_reason"]?.stringValue ?? "")") }
-                let tags = (v["tags"]?.arrayValue ?? []).compactMap(\.stringValue)
-                if !tags.isEmpty { flags.append("tags: " + tags.joined(separator: ",")) }
-                return [(v["head"]?.boolValue == true ? "* " : "  ") + String(v["version"]?.intValue ?? 0),
-                        v["parent"]?.intValue.map(String.init) ?? "-", v["task"]?.stringValue ?? "-", v["method"]?.stringValue ?? "",
-                        String((v["created_at"]?.stringValue ?? "").prefix(19)).replacingOccurrences(of: "T", with: " "),
-                        flags.joined(separator: "; ")]
+                if v.gated { flags.append("gated: \(v.gateReason ?? "")") }
+                if !v.tags.isEmpty { flags.append("tags: " + v.tags.joined(separator: ",")) }
+                return [(v.head ? "* " : "  ") + String(v.version), v.parent.map(String.init) ?? "-", v.task ?? "-", v.method,
+                        String(v.createdAt.prefix(19)).replacingOccurrences(of: "T", with: " "), flags.joined(separator: "; ")]
             }
             printTable(["  VERSION", "PARENT", "TASK", "METHOD", "CREATED (UTC)", ""], rows)
         }
@@ -45,17 +43,16 @@ func printTable(_ header: [String], _ rows: [[String]]) {
 
 /// `history --eval`: one row per evaluated version, one column per task, in percent.
 func printAccuracyMatrix(_ client: DaemonClient, metric: String?, json: Bool) throws {
-    let m = try client.call("GET", "/v1/evaluations" + (metric.map { "?metric=\(pathSegment($0))" } ?? ""))
-    if json { return printJSON(m) }
-    let tasks = (m["tasks"]?.arrayValue ?? []).compactMap(\.stringValue)
+    let (m, raw) = try client.call("GET", "/v1/evaluations" + (metric.map { "?metric=\(pathSegment($0))" } ?? ""), as: EvaluationsReply.self)
+    if json { return printJSON(raw) }
+    let tasks = m.tasks
     guard !tasks.isEmpty else { print("no evaluations yet: register tasks with --eval FILE.jsonl"); return }
-    print("\(m["metric"]?.stringValue ?? "accuracy") (%) by version; * head, ! gated")
-    printTable(["  VERSION", "TASK"] + tasks + ["MEAN"], (m["versions"]?.arrayValue ?? []).map { v in
-        let acc = v["accuracy"] ?? .null
-        let values = tasks.map { acc[$0]?.doubleValue }
+    print("\(m.metric) (%) by version; * head, ! gated")
+    printTable(["  VERSION", "TASK"] + tasks + ["MEAN"], m.versions.map { v in
+        let values = tasks.map { v.accuracy[$0] }
         let present = values.compactMap { $0 }
-        let mark = v["head"]?.boolValue == true ? "* " : v["gated"]?.boolValue == true ? "! " : "  "
-        return [mark + String(v["version"]?.intValue ?? 0), v["task"]?.stringValue ?? "-"]
+        let mark = v.head ? "* " : v.gated ? "! " : "  "
+        return [mark + String(v.version), v.task ?? "-"]
             + values.map { $0.map { String(format: "%.1f", $0 * 100) } ?? "-" }
             + [present.isEmpty ? "-" : String(format: "%.1f", present.reduce(0, +) / Double(present.count) * 100)]
     })

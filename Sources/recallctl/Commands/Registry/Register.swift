@@ -93,19 +93,20 @@ struct Register: ParsableCommand {
                                        samples: String(decoding: samplesData, as: UTF8.self), samplesName: samples,
                                        parent: parent, uploaded: uploaded, eval: evalText, evalName: eval ?? "eval", gate: gate,
                                        trainedFrom: trainedFrom, upload: uploadID).json
-            let job = try client.call("POST", "/v1/register", body)
-            guard let id = job["id"]?.intValue else { throw RecallError(.io, "the daemon did not return a job id") }
+            let (job, json) = try client.call("POST", "/v1/register", body, as: JobReply.self)
+            let id = job.id
             if noWait {
-                if daemon.json { printJSON(job) } else { print("job \(id) queued (see `recallctl jobs`)") }
+                if daemon.json { printJSON(json) } else { print("job \(id) queued (see `recallctl jobs`)") }
                 return
             }
-            let final = try JobWatcher(client: client, showBar: !daemon.json).wait(id)
-            if daemon.json { printJSON(final) }
-            guard final["state"]?.stringValue == "succeeded" else {
-                throw RecallError(.invalidArgument, "job \(id) failed: \(final["error"]?.stringValue ?? "unknown reason")")
+            let (final, finalJSON) = try JobWatcher(client: client, showBar: !daemon.json).wait(id)
+            if daemon.json { printJSON(finalJSON) }
+            guard final.state == "succeeded" else {
+                throw RecallError(.invalidArgument, "job \(id) failed: \(final.error ?? "unknown reason")")
             }
             if !daemon.json {
-                let result = final["result"] ?? .null
+                // The result is free-form (schema JobResult): read the fields a succeeded register has.
+                let result = final.result ?? .null
                 if result["existing"]?.boolValue == true {
                     print("already registered: \(result["message"]?.stringValue ?? "") (version \(result["version"]?.intValue ?? 0))")
                 } else {
@@ -128,17 +129,20 @@ struct JobWatcher {
     let client: DaemonClient
     let showBar: Bool
 
-    func wait(_ id: Int) throws -> JSONValue {
-        var last: JSONValue = .null
+    /// The job as its last line said it, and that line as sent (what --json prints).
+    func wait(_ id: Int) throws -> (reply: JobReply, json: JSONValue) {
+        var last: (reply: JobReply, json: JSONValue)?
         let tty = isatty(STDERR_FILENO) == 1
         var lastPhase = ""
         let status = try client.streamLines("/v1/jobs/\(id)/watch") { line in
-            guard let job = try? JSONValue.parse(Data(line.utf8), rejectDuplicateKeys: false) else { return }
-            last = job
+            let data = Data(line.utf8)
+            guard let job = try? JSONDecoder().decode(JobReply.self, from: data),
+                  let json = try? JSONValue.parse(data, rejectDuplicateKeys: false) else { return }
+            last = (job, json)
             guard showBar else { return }
-            let fraction = job["progress"]?.doubleValue ?? 0
-            let phase = job["phase"]?.stringValue ?? job["state"]?.stringValue ?? ""
-            let eta = job["eta_seconds"]?.doubleValue.map { String(format: "  ETA %.0fs", $0) } ?? ""
+            let fraction = job.progress
+            let phase = job.phase ?? job.state
+            let eta = job.etaSeconds.map { String(format: "  ETA %.0fs", $0) } ?? ""
             let filled = Int(fraction * 30)
             let bar = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "]"
             if tty {
@@ -149,12 +153,12 @@ struct JobWatcher {
             lastPhase = phase
         }
         if showBar && tty { FileHandle.standardError.write(Data("\n".utf8)) }
-        guard status == 200, last["state"] != nil else {
+        guard status == 200, let last else {
             // The stream broke (daemon stopped?): report the job as it stands.
-            return try client.call("GET", "/v1/jobs/\(id)")
+            return try client.call("GET", "/v1/jobs/\(id)", as: JobReply.self)
         }
-        if let state = last["state"]?.stringValue, state == "queued" || state == "running" {
-            throw RecallError(.io, "the daemon stopped while job \(id) was \(state); it resumes when the daemon starts again (`recallctl jobs`)")
+        if !last.reply.isFinished {
+            throw RecallError(.io, "the daemon stopped while job \(id) was \(last.reply.state); it resumes when the daemon starts again (`recallctl jobs`)")
         }
         return last
     }

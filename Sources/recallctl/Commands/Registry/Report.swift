@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RecallService
+import RecallAPI
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,9 +31,9 @@ struct Report: ParsableCommand {
             let outURL = URL(fileURLWithPath: out)
             try refuseToClobber(outURL, force: force)
             let client = try daemon.client()
-            let report = RegistryReport(history: try client.call("GET", "/v1/versions"),
-                                        version: try client.call("GET", "/v1/versions/\(pathSegment(version))"),
-                                        evaluations: try client.call("GET", "/v1/evaluations"))
+            let report = RegistryReport(history: try client.call("GET", "/v1/versions", as: [VersionSummaryReply].self).reply,
+                                        version: try client.call("GET", "/v1/versions/\(pathSegment(version))", as: VersionDetailReply.self).reply,
+                                        evaluations: try client.call("GET", "/v1/evaluations", as: EvaluationsReply.self).reply)
             try Data(report.html.utf8).write(to: outURL, options: .atomic)
             var written = [outURL.path]
             if let svg {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RecallAPI
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,39 +13,32 @@ struct Show: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let v = try daemon.client().call("GET", "/v1/versions/\(pathSegment(version))")
-            if daemon.json { return printJSON(v) }
-            print("version \(v["version"]?.intValue ?? 0)\(v["head"]?.boolValue == true ? " (head)" : "")  parent \(v["parent"]?.intValue.map(String.init) ?? "-")  task \(v["task"]?.stringValue ?? "-")  method \(v["method"]?.stringValue ?? "")")
-            if v["gated"]?.boolValue == true { print("gated: \(v["gate_reason"]?.stringValue ?? "")") }
-            let model = v["model"] ?? .null
-            print("model \(model["name"]?.stringValue ?? "")  \(String((model["content_hash"]?.stringValue ?? "").prefix(12)))  \(model["raw_bytes"]?.intValue ?? 0) bytes raw, \(model["stored_bytes"]?.intValue ?? 0) new bytes stored")
-            if let lambda = v["details"]?["lambda"]?.doubleValue { print("lambda \(lambda)") }
+            let (v, json) = try daemon.client().call("GET", "/v1/versions/\(pathSegment(version))", as: VersionDetailReply.self)
+            if daemon.json { return printJSON(json) }
+            print("version \(v.version)\(v.head ? " (head)" : "")  parent \(v.parent.map(String.init) ?? "-")  task \(v.task ?? "-")  method \(v.method)")
+            if v.gated { print("gated: \(v.gateReason ?? "")") }
+            let model = v.model
+            print("model \(model.name)  \(String(model.contentHash.prefix(12)))  \(model.rawBytes) bytes raw, \(model.storedBytes) new bytes stored")
+            if let lambda = v.details["lambda"]?.doubleValue { print("lambda \(lambda)") }
             print("\ninputs:")
-            let inputs = v["inputs"]?.arrayValue ?? []
-            printTable(["  ROLE", "MODEL", "TASK", "NAME"], inputs.map {
-                ["  " + ($0["role"]?.stringValue ?? ""), String($0["model_id"]?.intValue ?? 0), $0["task"]?.stringValue ?? "-", $0["name"]?.stringValue ?? ""]
-            })
-            let weights = v["layer_weights"]?.arrayValue ?? []
-            if let first = weights.first?["weights"]?.objectValue {
-                let ids = first.map(\.0)
-                let names = v["model_names"] ?? .null
+            printTable(["  ROLE", "MODEL", "TASK", "NAME"], v.inputs.map { ["  " + $0.role, String($0.modelID), $0.task ?? "-", $0.name] })
+            if let first = v.layerWeights.first?.weights {
+                // Columns by model id, as the daemon orders the inputs.
+                let ids = first.keys.sorted { (Int($0) ?? 0, $0) < (Int($1) ?? 0, $1) }
                 print("\nper-layer weights (layer 0 = embeddings):")
-                printTable(["  LAYER"] + ids.map { names[$0]?.stringValue ?? $0 }, weights.map { row in
-                    ["  " + String(row["layer"]?.intValue ?? 0)] + ids.map { String(format: "%.3f", row["weights"]?[$0]?.doubleValue ?? 0) }
+                printTable(["  LAYER"] + ids.map { v.modelNames[$0] ?? $0 }, v.layerWeights.map { row in
+                    ["  " + String(row.layer)] + ids.map { String(format: "%.3f", row.weights[$0] ?? 0) }
                 })
             }
-            let sims = v["similarities"]?.arrayValue ?? []
-            if !sims.isEmpty {
+            if !v.similarities.isEmpty {
                 print("\nsimilarity between models (mean / min over pairs):")
-                printTable(["  LAYER", "MEAN", "MIN", "SIGMA"], sims.map {
-                    ["  " + String($0["layer"]?.intValue ?? 0), String(format: "%.3f", $0["mean"]?.doubleValue ?? 0),
-                     String(format: "%.3f", $0["min"]?.doubleValue ?? 0), $0["sigma"]?.doubleValue.map { String(format: "%.4g", $0) } ?? "-"]
+                printTable(["  LAYER", "MEAN", "MIN", "SIGMA"], v.similarities.map {
+                    ["  " + String($0.layer), String(format: "%.3f", $0.mean), String(format: "%.3f", $0.min), $0.sigma.map { String(format: "%.4g", $0) } ?? "-"]
                 })
             }
-            let typical = v["typical_samples"]?.arrayValue ?? []
-            if !typical.isEmpty {
-                print("\ntypical samples of \(v["task"]?.stringValue ?? "the task") (cluster size):")
-                for t in typical { print("  [\(t["cluster_size"]?.intValue ?? 0)] \(String((t["text"]?.stringValue ?? "").prefix(100)))") }
+            if !v.typicalSamples.isEmpty {
+                print("\ntypical samples of \(v.task ?? "the task") (cluster size):")
+                for t in v.typicalSamples { print("  [\(t.clusterSize)] \(String(t.text.prefix(100)))") }
             }
         }
     }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import RecallAPI
+import RecallTensor
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the daemon's state: settings, head, jobs, store size.")
@@ -8,19 +10,20 @@ struct Status: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let s = try daemon.client().call("GET", "/v1/status")
-            if daemon.json { return printJSON(s) }
-            print("recall-registry \(s["version"]?.stringValue ?? "") serving \(s["home"]?.stringValue ?? "")")
-            if let settings = s["settings"], !settings.isNull {
-                print("method \(settings["method"]?.stringValue ?? "")  scenario \(settings["scenario"]?.stringValue ?? "")  options \(settings["options"]?.serialized() ?? "{}")")
-                print("head: version \(s["head"]?.intValue ?? 0) of \(s["versions"]?.intValue ?? 0)")
+            let (s, json) = try daemon.client().call("GET", "/v1/status", as: StatusReply.self)
+            if daemon.json { return printJSON(json) }
+            print("recall-registry \(s.version) serving \(s.home)")
+            if let settings = s.settings {
+                // Options as the daemon sent them: a JSON object sorted by key.
+                let options = JSONValue.object(settings.options.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).serialized()
+                print("method \(settings.method)  scenario \(settings.scenario)  options \(options)")
+                print("head: version \(s.head ?? 0) of \(s.versions)")
             } else {
                 print("not initialised: run `recallctl init BASE_MODEL_DIR`")
             }
-            let j = s["jobs"] ?? .null
-            print("jobs: \(j["queued"]?.intValue ?? 0) queued, \(j["running"]?.intValue ?? 0) running, \(j["succeeded"]?.intValue ?? 0) succeeded, \(j["failed"]?.intValue ?? 0) failed")
-            let st = s["store"] ?? .null
-            print("store: \(st["stored_bytes"]?.intValue ?? 0) bytes in \(st["chunks"]?.intValue ?? 0) chunks for \(st["logical_bytes"]?.intValue ?? 0) logical bytes")
+            let j = s.jobs
+            print("jobs: \(j.queued) queued, \(j.running) running, \(j.succeeded) succeeded, \(j.failed) failed")
+            print("store: \(s.store.storedBytes) bytes in \(s.store.chunks) chunks for \(s.store.logicalBytes) logical bytes")
         }
     }
 }
