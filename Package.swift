@@ -2,9 +2,10 @@
 // RecallRegistry: a model registry daemon that merges task models into an evolving LLM with RECALL.
 import PackageDescription
 
-// -Ounchecked only where hot loops have already validated their inputs (forward pass, merge
-// kernels); the targets that parse what users upload or read from disk keep their checks.
-let uncheckedKernels: SwiftSetting = .unsafeFlags(["-Ounchecked"], .when(configuration: .release))
+// No target is built with -Ounchecked: measured against -O (bench/results/ounchecked-ab.json),
+// the forward pass was no faster and the merges within the run's noise, while RecallModel and
+// RecallMerge also parse what users send (tokenizer.json, config.json, mergekit YAML, options),
+// where a bounds or overflow check must trap rather than read past a buffer.
 // The test build (debug) optimises the targets whose loops touch every weight: unoptimised,
 // generic element loops run 100x slower and made a few merge tests most of `make test`.
 let optimisedInDebug: SwiftSetting = .unsafeFlags(["-O"], .when(configuration: .debug))
@@ -48,13 +49,13 @@ let package = Package(
         .target(
             name: "RecallModel",
             dependencies: ["RecallTensor", "COpenBLAS"],
-            swiftSettings: [uncheckedKernels, optimisedInDebug, .swiftLanguageMode(.v6)]
+            swiftSettings: [optimisedInDebug, .swiftLanguageMode(.v6)]
         ),
         // Merge methods (RECALL, RegMean, task arithmetic family, SLERP, MagMax) and their plans.
         .target(
             name: "RecallMerge",
             dependencies: ["RecallTensor", "RecallModel", "COpenBLAS", .product(name: "Yams", package: "Yams")],
-            swiftSettings: [uncheckedKernels, optimisedInDebug, .swiftLanguageMode(.v6)]
+            swiftSettings: [optimisedInDebug, .swiftLanguageMode(.v6)]
         ),
         // Persistence: LMDB blobs and caches, SQLite provenance. The only target with SQL or LMDB calls.
         .target(
