@@ -60,27 +60,15 @@ public struct ExportRequest: Equatable, Sendable {
 
 /// The answer to `POST /v1/uploads`: the id a register names. `path` is sent only over the Unix
 /// socket (same user); a TCP client never learns or names a server path.
-public struct UploadReply: Equatable, Sendable {
+public struct UploadReply: Codable, Equatable, Sendable {
     public var upload: String
     public var bytes: Int
+    /// Absent (not null) over TCP.
     public var path: String?
 
     public init(upload: String, bytes: Int, path: String? = nil) {
         self.upload = upload
         self.bytes = bytes
         self.path = path
-    }
-
-    public init(json: JSONValue) throws {
-        upload = try json.requiredString("upload")
-        guard let b = json["bytes"]?.intValue else { throw RecallError(.invalidArgument, "field \"bytes\" must be an integer") }
-        bytes = b
-        path = try json.string("path")
-    }
-
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [("upload", .string(upload)), ("bytes", .int(bytes))]
-        if let path { members.append(("path", .string(path))) }
-        return .object(members)
     }
 }

@@ -40,7 +40,7 @@ extension Routes {
                     throw error
                 }
                 let reply = UploadReply(upload: id, bytes: written, path: remote ? nil : url.path)
-                return API.json(reply.json, status: .created)
+                return API.json(reply, status: .created)
             }
         }
     }

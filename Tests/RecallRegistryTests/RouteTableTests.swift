@@ -73,6 +73,7 @@ final class RouteTableTests: XCTestCase {
             ("TagResponse", TagReply(tag: "t", version: 2)),
             ("ExportResponse", ExportReply(version: 2, path: "/tmp/out")),
             ("FileList", FileListReply(files: ["model.safetensors"])),
+            ("Upload", UploadReply(upload: "u1", bytes: 3, path: "/home/r/incoming/u1")),
             ("VersionSummary", ReplySamples.versionSummary),
             ("VersionDetail", ReplySamples.versionDetail),
             ("Status", ReplySamples.status),

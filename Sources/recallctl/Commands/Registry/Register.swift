@@ -84,7 +84,10 @@ struct Register: ParsableCommand {
                     throw RecallError(.unsupported, "\(model): uploads take one file (safetensors or GGUF); register a directory by its path on the daemon's machine")
                 }
                 let r = try client.upload("/v1/uploads?name=\(pathSegment(modelURL.lastPathComponent))", file: modelURL)
-                guard r.status == 201, let reply = try r.json.map(UploadReply.init(json:)) else { throw RecallError(.invalidArgument, r.errorMessage) }
+                guard r.status == 201 else { throw RecallError(.invalidArgument, r.errorMessage) }
+                guard let reply = try? JSONDecoder().decode(UploadReply.self, from: r.body) else {
+                    throw RecallError(.invalidArgument, "the daemon's upload answer is not what recallctl expects (upload, bytes); are the daemon and recallctl the same version?")
+                }
                 uploadID = reply.upload
                 modelPath = ""
                 uploaded = true
