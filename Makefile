@@ -56,7 +56,7 @@ bench-cl: release
 
 # The registry on a 7B-class (12.1 GB) checkpoint against cp / zstd / sha256sum of the same file;
 # needs ~45 GB of free disk (it says so first) and bench-cl's SmolLM2 tokenizer; about 30-40 minutes.
-# ONLY=default re-runs just the default method's registry (and the floors), keeping the linear rows.
+# ONLY=default (or ONLY=linear) re-runs just that method's registry (and the floors), keeping the other's rows.
 bench-scale: release
 	@bash bench/scale/run.sh "$$($(SWIFT) build -c release --show-bin-path)"
 

@@ -209,7 +209,7 @@ if os.path.exists(scale):
     for method in ("linear", "default"):
         # `make bench-scale ONLY=default` re-runs the default method alone: the linear rows then
         # keep the floors of their own (earlier) run.
-        fl = r.get("linear_floors", f) if method == "linear" else f
+        fl = r.get(f"{method}_floors", f)
         for step, m in sorted(r.get(method, {}).items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
             floor, limit = goals.get(step, (None, None)) if method == "linear" or step == "init" else ("cp", None)
             ratio = m["seconds"] / fl[floor] if floor else None
@@ -219,16 +219,23 @@ if os.path.exists(scale):
                          f"| {method}: {step} | {m['seconds']:.1f} | | | {m['peak_anon_bytes'] / 2**30:.2f} / {m['peak_rss_bytes'] / 2**30:.2f} GiB |")
     anon = max(m["peak_anon_bytes"] for k in ("linear", "default") for m in r.get(k, {}).values())
     lines += ["", f"Anonymous RSS <= 2 GB in every step: peak {anon / 1e9:.2f} GB -> **{'met' if anon <= 2e9 else 'not met'}**"
-              + (" (forward passes over a stored model read a file-backed copy written once per register, `ForwardWeights`)." if r.get("forward_weights")
+              + (" (forward passes over a stored model read a file-backed copy written once per register, `ForwardWeights`)."
+                 if r.get("forward_weights") and "default_floors" not in r
                  else " (measured before `ForwardWeights` (630ab04), when the forward passes decoded the stored model whole in anonymous memory;"
                       " with `linear` at most 0.6 GiB; `make bench-scale ONLY=default` re-measures it)."), ""]
     if "linear_floors" in r:
         lf = r["linear_floors"]
         lines += [f"The linear rows come from an earlier full run (its floors: cp {lf['cp']:.1f} s, sha256sum {lf['sha256sum']:.1f} s); "
                   "the default rows and the floors above from the latest `ONLY=default` run.", ""]
-    for step, m in r.get("default", {}).items():
-        if "phases" in m:
-            lines.append(f"- default ({'regmean'}) {step}, seconds per phase: " + ", ".join(f"{k} {v:.1f}" for k, v in m["phases"].items()))
+    if "default_floors" in r:
+        df = r["default_floors"]
+        lines += [f"The default rows come from an earlier run (commit {str(r.get('default_commit') or '?')[:7]}; its floors: cp {df['cp']:.1f} s, "
+                  f"sha256sum {df['sha256sum']:.1f} s); the linear rows and the floors above from the latest `ONLY=linear` run"
+                  f"{' (commit ' + r['commit'][:7] + ')' if r.get('commit') else ''}.", ""]
+    for method, name in (("linear", "linear"), ("default", "regmean")):
+        for step, m in r.get(method, {}).items():
+            if "phases" in m:
+                lines.append(f"- {method} ({name}) {step}, seconds per phase: " + ", ".join(f"{k} {v:.1f}" for k, v in m["phases"].items()))
     lines.append("")
 # The continual-learning section (make bench-cl), from bench/results/cl-*.json.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "cl"))

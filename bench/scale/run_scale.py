@@ -96,8 +96,8 @@ def main():
     ap.add_argument("--samples", default=os.path.join(REPO, "examples", "tasks", "sentiment", "samples.jsonl"))
     ap.add_argument("--results", default=os.path.join(REPO, "bench", "results"))
     ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--only", choices=["all", "default"], default="all",
-                    help="default: only the default method's registry (with its own floors), kept next to the last full run's linear figures")
+    ap.add_argument("--only", choices=["all", "default", "linear"], default="all",
+                    help="default (or linear): only that method's registry (with its own floors), kept next to the last run's figures of the other")
     a = ap.parse_args()
     ctl = os.path.join(a.bin, "recallctl")
     sh([sys.executable, os.path.join(REPO, "tools", "gen_scale_model.py"), a.work, "--tokenizer-from", a.tokenizer_from])
@@ -112,6 +112,10 @@ def main():
     if a.only == "default" and os.path.exists(previous):
         kept = json.load(open(previous))
         out["linear"], out["linear_floors"] = kept.get("linear", {}), kept.get("linear_floors", kept["floors"])
+    if a.only == "linear" and os.path.exists(previous):
+        kept = json.load(open(previous))
+        out["default"], out["default_floors"] = kept.get("default", {}), kept.get("default_floors", kept["floors"])
+        out["default_commit"] = kept.get("default_commit", kept.get("commit"))
     scratch = os.path.join(a.work, "scratch")
     shutil.rmtree(scratch, ignore_errors=True)
     os.makedirs(scratch)
@@ -154,7 +158,7 @@ def main():
             yield "export", ["export", "head", os.path.join(scratch, "export")], False
             yield "verify", ["verify"], False
             yield "gc", ["gc"], False
-        if a.only == "all":
+        if a.only in ("all", "linear"):
             registry("linear", "linear", linear_steps)
             shutil.rmtree(os.path.join(scratch, "export"), ignore_errors=True)
             shutil.rmtree(os.path.join(scratch, "linear"), ignore_errors=True)
@@ -163,7 +167,8 @@ def main():
             yield "init", ["init", base], False
             for i, ad in enumerate(adapters):
                 yield f"register_{i + 1}", ["register", ad, "--task", f"t{i + 1}", "--samples", a.samples], True
-        registry("default", "regmean", default_steps)
+        if a.only in ("all", "default"):
+            registry("default", "regmean", default_steps)
     finally:
         if not a.keep:
             shutil.rmtree(scratch, ignore_errors=True)
