@@ -90,8 +90,11 @@ final class JobProgressStreamTests: XCTestCase {
         let job = try registry.submitRegister(try colourRequest(model: copy))
         let weights = copy.appendingPathComponent("model.safetensors")
         let bytes = try Data(contentsOf: weights)
-        try FileManager.default.removeItem(at: weights)
-        try bytes.write(to: weights)  // same bytes, a new file: another inode and mtime
+        let handle = try FileHandle(forWritingTo: weights)  // rewritten in place: same bytes, another mtime
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_000_000_000)], ofItemAtPath: weights.path)
 
         let stream = registry.progressUpdates(job: job.id)
         try registry.startWorker()

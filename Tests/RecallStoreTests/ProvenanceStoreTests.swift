@@ -118,22 +118,23 @@ final class ProvenanceStoreTests: XCTestCase {
     }
 
     /// A queued job whose row does not read is failed with the reason when the worker reaches it,
-    /// and the next job runs (it used to hold the queue for good); the uploads unfinished jobs
+    /// and the next job runs (it used to hold the queue for good); the input paths unfinished jobs
     /// name are listed by SQL, past a row whose payload does not parse.
     func testADamagedQueuedJobIsFailedAndTheQueueMovesOn() throws {
         let store = try ProvenanceStore(path: dir.appendingPathComponent("q.sqlite"))
         let bad = try store.enqueueJob(kind: .register, payload: .object([("model", .string("/h/incoming/upload-a"))]))
-        let good = try store.enqueueJob(kind: .register, payload: .object([("model", .string("/h/incoming/upload-b"))]))
+        let good = try store.enqueueJob(kind: .register, payload: .object([("model", .string("/m/expert.safetensors")),
+                                                                           ("resolved", .string("/h/incoming/link-b/expert.safetensors"))]))
         try store.db.query("PRAGMA ignore_check_constraints = ON")
         try store.db.query("UPDATE jobs SET kind = 'exploded' WHERE id = ?", [.of(bad.id)])
-        XCTAssertEqual(try store.uploadsNamedByUnfinishedJobs(), ["upload-a", "upload-b"])
+        XCTAssertEqual(try store.inputPathsOfUnfinishedJobs(), ["/h/incoming/upload-a", "/m/expert.safetensors", "/h/incoming/link-b/expert.safetensors"])
         XCTAssertEqual(try store.claimNextJob()?.id, good.id)
         let row = try XCTUnwrap(try store.db.query("SELECT state, error FROM jobs WHERE id = ?", [.of(bad.id)]).first)
         XCTAssertEqual(row["state"].text, "failed")
         XCTAssertTrue(row["error"].text?.contains("'exploded'") ?? false, row["error"].text ?? "")
         XCTAssertNil(try store.claimNextJob())
         try store.db.query("UPDATE jobs SET state = 'queued', payload_json = '{not json' WHERE id = ?", [.of(good.id)])
-        XCTAssertEqual(try store.uploadsNamedByUnfinishedJobs(), [], "the damaged payload names nothing, and the call does not throw")
+        XCTAssertEqual(try store.inputPathsOfUnfinishedJobs(), [], "the damaged payload names nothing, and the call does not throw")
     }
 
     func testModelsAreIdempotentByContent() throws {

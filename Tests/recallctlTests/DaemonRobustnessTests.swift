@@ -43,7 +43,7 @@ final class DaemonRobustnessTests: XCTestCase {
         XCTAssertEqual(jobs.filter { $0["state"]?.stringValue == "succeeded" }.count, 8)
     }
 
-    /// The request checks the model; a job waits; the file is rewritten meanwhile: the worker
+    /// The request checks the model; a job waits; the file is rewritten in place meanwhile: the worker
     /// refuses it (the fingerprint taken at the check no longer matches) instead of storing
     /// bytes nobody checked, and the store stays as it was.
     func testModelChangedWhileTheJobWaitedIsRefused() throws {
@@ -54,10 +54,14 @@ final class DaemonRobustnessTests: XCTestCase {
         let file = try models.expert("alpha", seed: 1)
         let queued = try daemon.json(["register", file.path, "--task", "alpha", "--samples", try models.samples("alpha").path, "--no-wait"])
         let id = try XCTUnwrap(queued["id"]?.intValue)
-        // Same shapes, other (still finite) values: only the fingerprint can tell.
-        let other = try models.expert("beta", seed: 2)
-        try FileManager.default.removeItem(at: file)
-        try FileManager.default.copyItem(at: other, to: file)
+        // Same shapes, other (still finite) values, written into the same file (a save that
+        // replaces the file instead leaves the job its checked bytes): only the fingerprint can tell.
+        let other = try Data(contentsOf: try models.expert("beta", seed: 2))
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: other)
+        try handle.close()
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_000_000_000)], ofItemAtPath: file.path)
         let watched = try daemon.ctl(["jobs", "--watch", String(id), "--json"])
         XCTAssertEqual(watched.status, 1, "a failed job exits 1")
         let job = try JSONValue.parse(Data(watched.stdout.utf8), rejectDuplicateKeys: false)

@@ -25,14 +25,15 @@ enum InputFingerprint {
     }
 
     /// Throws when `url` no longer matches `recorded` (jobs queued before fingerprints were
-    /// recorded carry none and are not checked).
-    static func check(_ recorded: JSONValue?, of url: URL) throws {
+    /// recorded carry none and are not checked); the error names the model as `named` (the
+    /// client's path, where `url` may be its hard links in incoming/).
+    static func check(_ recorded: JSONValue?, of url: URL, named: String) throws {
         guard let recorded, !recorded.isNull else { return }
         let now = try of(url)
         guard now == recorded else {
             let changed = (recorded.objectValue ?? []).first { name, value in now[name] != value }?.0
                 ?? (now.objectValue ?? []).first { recorded[$0.0] == nil }?.0 ?? url.lastPathComponent
-            throw RecallError(.invalidFile, "\(url.path): \(changed) changed after the register was checked; register the model again")
+            throw RecallError(.invalidFile, "\(named): \(changed) changed after the register was checked; register the model again")
         }
     }
 }

@@ -118,7 +118,7 @@ struct RegisterPipeline {
             }
             return .stored(m, try store.checkpoint(of: m))
         }
-        try InputFingerprint.check(job.fingerprint, of: job.resolved)
+        try InputFingerprint.check(job.fingerprint, of: job.resolved, named: request.model)
         // Checked at submit; opened as the format found then (a GGUF file was imported then).
         let candidate = try ModelIntake.reopen(job.resolved, format: job.format, trainedFrom: origin)
         let name = request.name ?? URL(fileURLWithPath: request.model).lastPathComponent

@@ -2,7 +2,7 @@ import Foundation
 
 /// Clean-up of `incoming/` and `cache/`: what no job will read again.
 extension Registry {
-    /// Uploads no queued job names (never registered, or cut off by a kill) are removed: all of
+    /// Uploads and snapshots (`InputSnapshot`) no queued job names (never registered, or cut off by a kill) are removed: all of
     /// them when the worker starts, and while it runs those older than `uploadMaxAge` (checked
     /// every few minutes when the worker is idle), so `incoming/` does not grow for ever; a client
     /// whose upload went this way gets a 404 naming the upload at register and uploads again.
@@ -10,7 +10,7 @@ extension Registry {
         // Without the list of uploads jobs still need, nothing is removed (a damaged row must not
         // turn into deleting every upload).
         let named: Set<String>
-        do { named = try provenance.uploadsNamedByUnfinishedJobs() } catch {
+        do { named = Set(try provenance.inputPathsOfUnfinishedJobs().map(incomingEntry)) } catch {
             log("cannot list the uploads queued jobs need (\(error)); leaving incoming/ as it is")
             return
         }
@@ -25,7 +25,7 @@ extension Registry {
                 log("cannot remove \(name) from cache/: \(error)")
             }
         }
-        for name in entries where name.hasPrefix("upload-") || name.hasPrefix("export-") {
+        for name in entries where name.hasPrefix("upload-") || name.hasPrefix("export-") || name.hasPrefix(InputSnapshot.prefix) {
             let path = incoming.appendingPathComponent(name).path
             guard !named.contains(name) else { continue }
             if age > 0, let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
@@ -34,5 +34,12 @@ extension Registry {
                 log("cannot remove orphan upload \(name): \(error)")
             }
         }
+    }
+
+    /// The entry of `incoming/` a job's path lies in (its first component there), or the path's
+    /// last component (uploads as older daemons named them).
+    private func incomingEntry(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return InputSnapshot.directory(of: url, incoming: incoming)?.lastPathComponent ?? url.lastPathComponent
     }
 }

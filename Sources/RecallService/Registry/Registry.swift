@@ -137,11 +137,22 @@ public final class Registry: @unchecked Sendable {
         let origin = try trainedFromCheckpoint(trainedFrom, base: base)
         let url = URL(fileURLWithPath: request.model)
         let work = incoming.appendingPathComponent("import-\(UUID().uuidString)")
+        var snapshot: URL?
         do {
+            let checked = try InputFingerprint.of(url)
             let candidate = try ModelIntake.open(url, trainedFrom: origin, workDirectory: work)
             try ModelIntake.check(candidate.weights, against: base, file: url.path, store: store.blobs)
-            let resolved = candidate.format == .gguf ? work : url
-            // The worker refuses the file if it changed while the job waited (the fingerprint).
+            var resolved = candidate.format == .gguf ? work : url
+            // A path on this machine is hard-linked into incoming/, so the worker reads the bytes
+            // just checked even if the model is saved again over its path while the job waits.
+            if candidate.format != .gguf, !request.uploaded, let linked = InputSnapshot.link(url, into: incoming) {
+                snapshot = InputSnapshot.directory(of: linked, incoming: incoming)
+                guard try InputFingerprint.of(linked) == checked else {
+                    throw RecallError(.invalidFile, "\(url.path): changed while it was being checked; register it again once it is written")
+                }
+                resolved = linked
+            }
+            // The worker refuses the model if it changed in place while the job waited (the fingerprint).
             let register = RegisterJob(request: request, samples: samples, resolved: resolved, format: candidate.format,
                                            trainedFromVersion: trainedFrom, fingerprint: try InputFingerprint.of(resolved))
             let job = try provenance.enqueueJob(kind: .register, payload: register.payload)
@@ -151,6 +162,7 @@ public final class Registry: @unchecked Sendable {
             return job
         } catch {
             try? FileManager.default.removeItem(at: work)
+            if let snapshot { try? FileManager.default.removeItem(at: snapshot) }
             if request.uploaded { try? FileManager.default.removeItem(at: url) }
             throw error
         }
@@ -324,7 +336,7 @@ public final class Registry: @unchecked Sendable {
             recordFailure(record.id, message)
         }
         condition.lock(); durations.append(Date().timeIntervalSince(started)); condition.unlock()
-        for file in job?.filesToRemove ?? [] where FileManager.default.fileExists(atPath: file.path) {
+        for file in job?.filesToRemove(incoming: incoming) ?? [] where FileManager.default.fileExists(atPath: file.path) {
             do { try FileManager.default.removeItem(at: file) } catch {
                 log("job \(record.id): cannot remove \(file.path) after the job: \(error)")
             }

@@ -125,13 +125,14 @@ extension ProvenanceStore {
         }
     }
 
-    /// Upload file names (the last path component of `model`) that queued or running jobs still need.
-    public func uploadsNamedByUnfinishedJobs() throws -> Set<String> {
+    /// The paths queued or running jobs still read: each one's `model` (an upload's file, or the
+    /// client's path) and `resolved` (hard links or an imported copy under `incoming/`).
+    public func inputPathsOfUnfinishedJobs() throws -> Set<String> {
         try locked {
             Set(try db.query("""
-                SELECT json_extract(payload_json, '$.model') AS model FROM jobs
-                WHERE state IN ('queued', 'running') AND json_valid(payload_json)
-                """).compactMap { $0["model"].text.map { URL(fileURLWithPath: $0).lastPathComponent } })
+                SELECT json_extract(payload_json, '$.model') AS model, json_extract(payload_json, '$.resolved') AS resolved
+                FROM jobs WHERE state IN ('queued', 'running') AND json_valid(payload_json)
+                """).flatMap { [$0["model"].text, $0["resolved"].text].compactMap { $0 } })
         }
     }
 
