@@ -24,6 +24,9 @@ public struct TensorChunks: @unchecked Sendable {
     /// Names of the inputs (base first) for the NaN/Inf error; nil skips the check (inputs
     /// already checked, as in-memory F32 arrays are).
     let owners: [String]?
+    /// Set once a pass has read every chunk and found no NaN/Inf: the passes after it (TIES and
+    /// DARE survey an input several times) skip the scan, which was a tenth of a TIES merge.
+    private let scanned = ScanRecord()
 
     public var chunkCount: Int { (count + chunkElements - 1) / chunkElements }
     /// Consecutive chunks a worker takes at a time; their pages are released together, so a
@@ -97,6 +100,7 @@ public struct TensorChunks: @unchecked Sendable {
     /// of pages they hold) unless the tensor is larger than `surveyResidencyBudget`.
     public func forEach(survey: Bool = false, _ body: (Chunk) throws -> Void) throws {
         let releasing = !survey || mappedBytes > Self.surveyResidencyBudget
+        let scanning = owners != nil && !scanned.clean
         let chunk = chunkElements, chunks = chunkCount, workers = workerCount
         let lock = NSLock()
         var firstBad: (input: Int, element: Int, value: Float)?
@@ -115,7 +119,7 @@ public struct TensorChunks: @unchecked Sendable {
                     for (j, read) in readers.enumerated() {
                         let slice = buffer + j * chunk
                         read(start, n, slice)
-                        if owners != nil, let bad = firstNonFiniteIndex(UnsafeRawBufferPointer(start: slice, count: n * 4), dtype: .f32) {
+                        if scanning, let bad = firstNonFiniteIndex(UnsafeRawBufferPointer(start: slice, count: n * 4), dtype: .f32) {
                             lock.lock()
                             if firstBad.map({ ($0.input, $0.element) > (j, start + bad) }) ?? true { firstBad = (j, start + bad, slice[bad]) }
                             lock.unlock()
@@ -141,5 +145,12 @@ public struct TensorChunks: @unchecked Sendable {
             throw RecallError(.invalidFile, "model \(owners[bad.input]): tensor \(tensorName) holds \(bad.value) at element \(bad.element); refusing to merge non-finite weights")
         }
         if let failure { throw failure }
+        if scanning { scanned.clean = true }   // every chunk was read and none held one
+    }
+
+    /// Whether a complete pass found every input finite; written only after a pass's workers
+    /// have all returned, read when the next pass starts.
+    private final class ScanRecord: @unchecked Sendable {
+        var clean = false
     }
 }

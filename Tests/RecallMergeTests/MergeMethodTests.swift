@@ -119,6 +119,12 @@ final class MergeMethodTests: XCTestCase {
         nan.parameters["weight"] = 1
         let merge = try MergedCheckpoint(MergeConfiguration(method: GeneralizedTaskArithmetic.taskArithmetic, base: base, models: [nan]))
         assertRecallError(["model taskE", "tensor w", "nan", "element 1"]) { _ = try merge.tensor(named: "w") }
+        // Methods that read their inputs in several passes (a survey first) refuse it too.
+        nan.parameters["density"] = 0.5
+        for method in [GeneralizedTaskArithmetic.ties, .dareTies] {
+            let multiPass = try MergedCheckpoint(MergeConfiguration(method: method, base: base, models: [nan]))
+            assertRecallError(["model taskE", "tensor w", "nan", "element 1"]) { _ = try multiPass.tensor(named: "w") }
+        }
         let noWeight = model("taskF", ["w": [1, 2], "v": [1]])
         let merge2 = try MergedCheckpoint(MergeConfiguration(method: GeneralizedTaskArithmetic.taskArithmetic, base: base, models: [noWeight]))
         assertRecallError(["model taskF", "weight is required"]) { _ = try merge2.tensor(named: "w") }

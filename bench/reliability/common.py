@@ -171,13 +171,13 @@ class Daemon:
         return self.memory().get("VmRSS")
 
     def memory(self):
-        """VmRSS split into RssAnon (heap) and RssFile (mostly LMDB's mapped data.mdb pages), KiB."""
+        """VmRSS split into RssAnon (heap) and RssFile (mostly LMDB's mapped data.mdb pages), KiB; and the thread count."""
         out = {}
         try:
             with open(f"/proc/{self.proc.pid}/status") as f:
                 for line in f:
                     k = line.split(":")[0]
-                    if k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM"):
+                    if k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM", "Threads"):
                         out[k] = int(line.split()[1])
         except OSError:
             pass

@@ -112,7 +112,7 @@ def main():
         time.sleep(1)
         rss_start = d.rss_kib()
         mem_start = d.memory()
-        rss.append((0.0, rss_start, mem_start.get("RssAnon"), mem_start.get("RssFile"), loadavg()))
+        rss.append((0.0, rss_start, mem_start.get("RssAnon"), mem_start.get("RssFile"), loadavg(), mem_start.get("Threads"), 0))
         t0 = time.time()
 
         def registrar(k):
@@ -213,7 +213,7 @@ def main():
             el = time.time() - t0
             if el - (rss[-1][0] if rss else 0) >= 10:
                 m = d.memory()
-                rss.append((round(el, 1), m.get("VmRSS"), m.get("RssAnon"), m.get("RssFile"), loadavg()))
+                rss.append((round(el, 1), m.get("VmRSS"), m.get("RssAnon"), m.get("RssFile"), loadavg(), m.get("Threads"), len(acknowledged)))
             if el - last_print >= 60:
                 last_print = el
                 with stats.lock:
@@ -227,7 +227,7 @@ def main():
         elapsed = time.time() - t0
         rss_end = d.rss_kib()
         mem_end = d.memory()
-        rss.append((round(elapsed, 1), rss_end, mem_end.get("RssAnon"), mem_end.get("RssFile"), loadavg()))
+        rss.append((round(elapsed, 1), rss_end, mem_end.get("RssAnon"), mem_end.get("RssFile"), loadavg(), mem_end.get("Threads"), len(acknowledged)))
 
         # Acknowledged vs present.
         hist = d.get("/v1/versions").json()
@@ -274,7 +274,7 @@ def main():
             "rss_kib": {"start": rss_start, "end": rss_end, "max": max(x[1] or 0 for x in rss),
                         "anon_start": mem_start.get("RssAnon"), "anon_end": mem_end.get("RssAnon"),
                         "file_start": mem_start.get("RssFile"), "file_end": mem_end.get("RssFile"),
-                        "samples_columns": ["elapsed_s", "VmRSS", "RssAnon", "RssFile", "loadavg_1min"], "samples": rss},
+                        "samples_columns": ["elapsed_s", "VmRSS", "RssAnon", "RssFile", "loadavg_1min", "Threads", "registers_acknowledged"], "samples": rss},
             "machine_loadavg_mean": round(sum(x[4] for x in rss) / len(rss), 2),
             "store": status.get("store"), "jobs": status.get("jobs"),
             "verify": ver, "verify_s": round(verify_s, 2), "daemon_exit_code": exit_code,
