@@ -23,9 +23,9 @@ extension BlobStore {
     static func chunkBytes(in txn: LMDBTransaction) throws -> Int? {
         try txn.withValue("meta", chunkBytesKey) { value in
             guard let value else { return nil }
-            guard value.count == 8 else { throw RecallError(.io, "store: meta \"chunk-stored-bytes\" has \(value.count) bytes, not 8; run `recallctl verify`") }
+            guard value.count == 8 else { throw RecallError(.io, "store: meta \"chunk-stored-bytes\" has \(value.count) bytes, not 8; verify the store (the `verify` command or POST /v1/verify) for the full list") }
             guard let total = Int(exactly: UInt64(littleEndian: value.loadUnaligned(as: UInt64.self))) else {
-                throw RecallError(.io, "store: meta \"chunk-stored-bytes\" holds an impossible total; run `recallctl verify`")
+                throw RecallError(.io, "store: meta \"chunk-stored-bytes\" holds an impossible total; verify the store (the `verify` command or POST /v1/verify) for the full list")
             }
             return total
         }

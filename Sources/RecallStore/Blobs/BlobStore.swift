@@ -198,7 +198,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
     /// A stored checkpoint as a `TensorSource`; tensors are rebuilt (and verified) on demand.
     public func checkpoint(_ hash: String) throws -> StoredCheckpoint {
         guard let m = try manifest(hash) else {
-            throw RecallError(.notFound, "store has no checkpoint \(hash.prefix(12)); see `recallctl history`")
+            throw RecallError(.notFound, "store has no checkpoint \(hash.prefix(12)); see the version history for the models it holds")
         }
         return StoredCheckpoint(store: self, hash: hash, manifest: m)
     }
@@ -213,16 +213,16 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
             for c in t.chunks {
                 try txn.withValue("chunks", Self.key(c)) { value in
                     guard let value else {
-                        throw RecallError(.io, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" (model \(model.prefix(12))) is missing; run `recallctl verify`")
+                        throw RecallError(.io, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" (model \(model.prefix(12))) is missing; verify the store (the `verify` command or POST /v1/verify) for the full list")
                     }
                     let dst = UnsafeMutableRawBufferPointer(rebasing: storage.mutableBytes[offset...])
                     let n: Int
                     do { n = try ChunkCodec.decode(value, into: dst) } catch {
-                        throw RecallError(.io, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" is corrupt; run `recallctl verify`")
+                        throw RecallError(.io, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" is corrupt; verify the store (the `verify` command or POST /v1/verify) for the full list")
                     }
                     let piece = UnsafeRawBufferPointer(rebasing: storage.bytes[offset..<(offset + n)])
                     guard Hex.encode(Array(SHA256.hash(data: piece))) == c else {
-                        throw RecallError(.io, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" does not match its hash; run `recallctl verify`")
+                        throw RecallError(.io, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" does not match its hash; verify the store (the `verify` command or POST /v1/verify) for the full list")
                     }
                     whole.update(bufferPointer: piece)
                     offset += n
@@ -230,7 +230,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
             }
         }
         guard offset == t.info.byteCount, Hex.encode(Array(whole.finalize())) == t.sha256 else {
-            throw RecallError(.io, "store: tensor \"\(t.info.name)\" of model \(model.prefix(12)) does not match its hash; run `recallctl verify`")
+            throw RecallError(.io, "store: tensor \"\(t.info.name)\" of model \(model.prefix(12)) does not match its hash; verify the store (the `verify` command or POST /v1/verify) for the full list")
         }
         return TensorView(name: t.info.name, dtype: t.info.dtype, shape: t.info.shape, storage: storage)
     }

@@ -58,7 +58,7 @@ public struct Manifest: Equatable, Sendable {
         return out
     }
 
-    static func corrupt() -> RecallError { RecallError(.invalidFile, "store manifest is corrupt; run `recallctl verify`") }
+    static func corrupt() -> RecallError { RecallError(.invalidFile, "store manifest is corrupt; verify the store (the `verify` command or POST /v1/verify) for the full list") }
 
     var json: JSONValue {
         .object([
