@@ -21,14 +21,14 @@ final class SequentialRegisterTests: RegistryTestCase {
         try startWorker()
 
         let first = try register(RegisterRequest(model: model("expert-colour"), task: "colour", samples: try samples("colour")))
-        XCTAssertEqual(first.result?["version"]?.intValue, 2, first.json.serialized())
+        XCTAssertEqual(first.result?["version"]?.intValue, 2, "\(first.state): \(first.error ?? "")")
         let adapter = Fixtures.url("lora/on-expert")
         let second = try register(RegisterRequest(model: adapter.path, task: "count", samples: try samples("count"), trainedFrom: "head"))
-        XCTAssertEqual(second.result?["version"]?.intValue, 3, second.json.serialized())
+        XCTAssertEqual(second.result?["version"]?.intValue, 3, "\(second.state): \(second.error ?? "")")
         // The adapter touches the 28 block linears of the 38 tensors; the other 10 are the head's,
         // taken over without being read, in the task model and in the merge alike.
-        XCTAssertEqual(second.result?["reused_tensors"]?["task_model"]?.intValue, 10, second.json.serialized())
-        XCTAssertEqual(second.result?["reused_tensors"]?["merged_model"]?.intValue, 10, second.json.serialized())
+        XCTAssertEqual(second.result?["reused_tensors"]?["task_model"]?.intValue, 10, "\(second.state): \(second.error ?? "")")
+        XCTAssertEqual(second.result?["reused_tensors"]?["merged_model"]?.intValue, 10, "\(second.state): \(second.error ?? "")")
 
         // The parent chain and what each version was trained from.
         XCTAssertEqual(try provenance.head(), 3)

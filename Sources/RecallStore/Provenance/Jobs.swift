@@ -50,17 +50,6 @@ public struct JobRecord: Equatable, Sendable {
     }
 
     public var isFinished: Bool { state == .succeeded || state == .failed || state == .cancelled }
-
-    public var json: JSONValue {
-        .object([
-            ("id", .int(id)), ("kind", .string(kind.rawValue)), ("state", .string(state.rawValue)),
-            ("phase", phase.map { .string($0) } ?? .null), ("progress", .number(progress, integer: nil)),
-            ("error", error.map { .string($0) } ?? .null), ("result", result ?? .null),
-            ("task", payload["task"] ?? .null), ("model", payload["model"] ?? .null),
-            ("created_at", .string(createdAt)), ("started_at", startedAt.map { .string($0) } ?? .null),
-            ("finished_at", finishedAt.map { .string($0) } ?? .null),
-        ])
-    }
 }
 
 extension ProvenanceStore {
