@@ -152,9 +152,11 @@ public final class Registry: @unchecked Sendable {
                 }
                 resolved = linked
             }
-            // The worker refuses the model if it changed in place while the job waited (the fingerprint).
+            // The worker refuses the model if it changed in place while the job waited: the
+            // fingerprint taken before the check (the links' equals it), or the GGUF import's.
+            let fingerprint = candidate.format == .gguf ? try InputFingerprint.of(work) : checked
             let register = RegisterJob(request: request, samples: samples, resolved: resolved, format: candidate.format,
-                                           trainedFromVersion: trainedFrom, fingerprint: try InputFingerprint.of(resolved))
+                                           trainedFromVersion: trainedFrom, fingerprint: fingerprint)
             let job = try provenance.enqueueJob(kind: .register, payload: register.payload)
             changes.publish(JobProgress(job: job.id, state: job.state, phase: job.phase, progress: job.progress))
             condition.lock(); condition.signal(); condition.unlock()
