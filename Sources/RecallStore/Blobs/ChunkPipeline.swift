@@ -2,13 +2,13 @@ import Dispatch
 import Foundation
 import RecallTensor
 
-/// The new chunks of a put, encoded and committed behind the caller: while one batch is
-/// compressed (over all cores) and written in its own LMDB transaction, the caller goes on
-/// hashing the next. At most one batch is in flight, so memory stays at two batches.
+/// The new chunks of a put, encoded and committed behind the caller in two stages: while the
+/// caller hashes batch k+2, batch k+1 is compressed (over all cores) and batch k is written in
+/// its own LMDB transaction. Each stage holds at most one batch, so memory stays at a few batches.
 ///
-/// A put used to hash, then encode, then write each batch in turn; at 7B the write alone
-/// (the kernel copying LMDB's pages into the page cache) was as long as the encoding, and
-/// the two now overlap.
+/// Why two stages: profiling a 2.9 GB init showed the write (the kernel copying LMDB's pages
+/// into fresh page-cache pages, ~100 MB/s on this VM) and the encoding were both ~20 s, and
+/// with one stage they ran one after the other on the same thread. Now they overlap.
 final class ChunkPipeline {
     /// One new chunk: its key (SHA-256), dtype, and bytes kept alive by `owner`.
     struct Chunk {
@@ -20,69 +20,95 @@ final class ChunkPipeline {
 
     private let env: LMDBEnvironment
     private let codec: ChunkCodec
-    private let queue = DispatchQueue(label: "recall.chunk-pipeline")
+    private let encodeQueue = DispatchQueue(label: "recall.chunk-pipeline.encode")
+    private let writeQueue = DispatchQueue(label: "recall.chunk-pipeline.write")
+    /// Free while no batch is being encoded; taken by `submit`, given back once the encoded batch
+    /// is handed to the writer.
+    private let encodeSlot = DispatchSemaphore(value: 1)
+    /// Free while no batch is being written; taken by the encoder before it hands a batch over.
+    private let writeSlot = DispatchSemaphore(value: 1)
     private let group = DispatchGroup()
-    /// Keys of the batch in flight: stored for dedup purposes although not yet committed.
+    private let outcome = Outcome()
+    /// Keys of every batch submitted since the last `wait()`: stored or on their way, so a put
+    /// counts them as present (32 bytes per chunk, a few thousand at 7B).
     private(set) var inFlightKeys = Set<[UInt8]>()
     /// Compressed bytes of every batch committed so far (new chunks only).
     private(set) var storedBytes = 0
-    /// The batch in flight's outcome.
-    private let inFlightResult = ResultBox()
 
     init(env: LMDBEnvironment, codec: ChunkCodec) {
         self.env = env
         self.codec = codec
     }
 
-    /// Waits for the batch in flight (rethrowing its error), then starts `batch` behind the caller.
+    /// Starts `batch` behind the caller once the encoder is free; rethrows an earlier batch's error.
     func submit(_ batch: [Chunk]) throws {
-        try wait()
+        if outcome.firstError != nil { try wait() }   // throws that error
         guard !batch.isEmpty else { return }
-        inFlightKeys = Set(batch.map(\.key))
-        let work = Batch(chunks: batch, env: env, codec: codec, result: inFlightResult)
+        for chunk in batch { inFlightKeys.insert(chunk.key) }
+        encodeSlot.wait()
+        let work = Batch(chunks: batch, env: env, codec: codec, outcome: outcome)
         group.enter()
-        queue.async { [group] in
-            work.run()
-            group.leave()
+        encodeQueue.async { [encodeSlot, writeSlot, writeQueue, group] in
+            let encoded = work.encode()
+            writeSlot.wait()
+            encodeSlot.signal()
+            writeQueue.async {
+                work.write(encoded)
+                writeSlot.signal()
+                group.leave()
+            }
         }
     }
 
-    /// Waits until nothing is in flight; rethrows the last batch's error.
+    /// Waits until nothing is in flight; rethrows the first error of any batch.
     func wait() throws {
         group.wait()
         inFlightKeys.removeAll()
-        let result = inFlightResult.take()
-        storedBytes += result.storedBytes
-        if let error = result.error { throw error }
+        let (bytes, error) = outcome.take()
+        storedBytes += bytes
+        if let error { throw error }
     }
 
-    /// The batch's outcome, handed back to the caller's thread after `group.wait()` (which orders
-    /// the write before the read).
-    private final class ResultBox: @unchecked Sendable {
+    /// What the batches did, shared by the writer and the caller under a lock.
+    private final class Outcome: @unchecked Sendable {
+        private let lock = NSLock()
         private var storedBytes = 0
         private var error: Error?
-        func set(storedBytes: Int, error: Error?) { self.storedBytes = storedBytes; self.error = error }
+        var firstError: Error? { lock.withLock { error } }
+        func add(storedBytes: Int) { lock.withLock { self.storedBytes += storedBytes } }
+        func fail(_ error: Error) { lock.withLock { if self.error == nil { self.error = error } } }
         func take() -> (storedBytes: Int, error: Error?) {
-            defer { storedBytes = 0; error = nil }
-            return (storedBytes, error)
+            lock.withLock {
+                defer { storedBytes = 0; error = nil }
+                return (storedBytes, error)
+            }
         }
     }
 
-    /// One batch's work, sent to the pipeline's queue: the chunk bytes it points at stay alive
+    /// One batch's work, sent to the pipeline's queues: the chunk bytes it points at stay alive
     /// through `owner` and the caller does not touch them until `wait()` returns.
     private struct Batch: @unchecked Sendable {
         let chunks: [Chunk]
         let env: LMDBEnvironment
         let codec: ChunkCodec
-        let result: ResultBox
+        let outcome: Outcome
 
-        func run() {
+        func encode() -> [[UInt8]] {
+            // After a failure, later batches are not worth the cores.
+            if outcome.firstError != nil { return [] }
             var encoded = [[UInt8]](repeating: [], count: chunks.count)
             encoded.withUnsafeMutableBufferPointer { out in
                 Parallel.forEach(count: chunks.count) { i in out[i] = codec.encode(chunks[i].bytes, dtype: chunks[i].dtype) }
             }
+            return encoded
+        }
+
+        func write(_ encoded: [[UInt8]]) {
+            guard outcome.firstError == nil, encoded.count == chunks.count else { return }
             do {
-                try env.write { txn in
+                // Each value takes its own overflow pages: one page of slack per chunk.
+                let appending = encoded.reduce(0) { $0 + $1.count } + chunks.count * 4096
+                try env.write(appending: appending) { txn in
                     var added = 0
                     for (i, c) in chunks.enumerated() where try !txn.contains("chunks", c.key) {
                         try txn.put("chunks", c.key, encoded[i])
@@ -90,9 +116,9 @@ final class ChunkPipeline {
                     }
                     try BlobStore.addChunkBytes(added, in: txn)
                 }
-                result.set(storedBytes: encoded.reduce(0) { $0 + $1.count }, error: nil)
+                outcome.add(storedBytes: encoded.reduce(0) { $0 + $1.count })
             } catch {
-                result.set(storedBytes: 0, error: error)
+                outcome.fail(error)
             }
         }
     }
