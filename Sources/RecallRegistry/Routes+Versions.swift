@@ -116,7 +116,7 @@ extension Routes {
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         let tmp = registry.incoming.appendingPathComponent("export-\(UUID().uuidString).safetensors")
-        try CheckpointWriter(metadata: ["recall.model": ckpt.hash]).write(ckpt, configJSON: nil, sidecars: [], to: tmp)
+        try CheckpointWriter(metadata: ["recall.model": ckpt.hash], prefetch: true).write(ckpt, configJSON: nil, sidecars: [], to: tmp)
         let handle = try FileHandle(forReadingFrom: tmp)
         // Unlinked now: the open handle keeps the bytes until it is closed.
         try? FileManager.default.removeItem(at: tmp)

@@ -127,7 +127,10 @@ public final class RegistryStore: @unchecked Sendable {
         let staging = directory.appendingPathComponent(".recall-export-files")
         let sidecars = try ckpt.writeFiles(to: staging).filter { $0.lastPathComponent != "config.json" }
         defer { try? fm.removeItem(at: staging) }
-        try CheckpointWriter(dtype: dtype, maxShardBytes: maxShardBytes, metadata: ["recall.version": ref, "recall.model": ckpt.hash])
+        // Prefetch: the next tensor is decoded and verified on another core while this one is
+        // written (a stored checkpoint's tensors can be read from any thread).
+        try CheckpointWriter(dtype: dtype, maxShardBytes: maxShardBytes, metadata: ["recall.version": ref, "recall.model": ckpt.hash],
+                             prefetch: true)
             .write(ckpt, configJSON: config, sidecars: sidecars, to: directory)
     }
 }
