@@ -83,15 +83,13 @@ public final class TensorStorage: @unchecked Sendable {
 
     public init(byteCount: Int) {
         count = byteCount
-        if byteCount >= 4 << 20 {
-            // Large buffers: 2 MiB aligned and marked for transparent huge pages, so filling
-            // them costs one page fault per 2 MiB instead of one per 4 KiB (the faults, not the
-            // copying, dominate widening a whole checkpoint).
-            pointer = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 2 << 20)
-            _ = madvise(pointer, (byteCount + (2 << 20) - 1) & ~((2 << 20) - 1), 14 /* MADV_HUGEPAGE */)
-        } else {
-            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-        }
+        // Not on transparent huge pages any more (d130eec put large buffers there). On this
+        // machine (a Firecracker VM that reports free memory to its host) the first touch of a
+        // huge page that the host has taken back runs at ~90-170 MB/s, against ~1.1 GB/s for 4 KiB
+        // pages (2 GB, C memset); huge pages win only when just freed (6.3 GB/s). A 2.9 GB export
+        // spent 44% of its time zeroing huge pages: 29.8 -> 22.4 s and 18.1 -> 13.9 s without them
+        // (A/B in the same minutes). Widening SmolLM2 to F32 stays at torch's speed (0.22 s vs 0.23 s).
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
     }
 
     public convenience init(copying src: UnsafeRawBufferPointer) {
