@@ -3,8 +3,9 @@
 public struct StatusReply: Codable, Equatable, Sendable {
     /// The daemon's version.
     public var version: String
-    /// The registry home directory.
-    public var home: String
+    /// The registry home directory; nil (sent as `null`) over TCP, where a client never sees a
+    /// path on the daemon's machine.
+    public var home: String?
     public var initialised: Bool
     /// Nil before init.
     public var settings: SettingsReply?
@@ -17,7 +18,7 @@ public struct StatusReply: Codable, Equatable, Sendable {
     public var runningJob: Int?
     public var store: Store
 
-    public init(version: String, home: String, initialised: Bool, settings: SettingsReply?, head: Int?, versions: Int, models: Int,
+    public init(version: String, home: String?, initialised: Bool, settings: SettingsReply?, head: Int?, versions: Int, models: Int,
                 jobs: JobCounts, runningJob: Int?, store: Store) {
         self.version = version
         self.home = home

@@ -24,7 +24,7 @@ extension Routes {
     /// `GET /v1/status`
     var status: Route.Handler {
         { _, _ in
-            await handle { API.json(try await API.blocking { try registry.status() }) }
+            await handle { API.json(try await API.blocking { try registry.status(hidingPaths: remote) }) }
         }
     }
 

@@ -121,9 +121,15 @@ final class InProcessRouterTests: XCTestCase {
             }
             try await client.execute(uri: "/v1/status", method: .get, headers: auth) { response in
                 XCTAssertEqual(response.status, .ok)
+                XCTAssertEqual(try self.body(response)["home"], .null, "no server path over TCP")
             }
         }
         XCTAssertNil(try registry.store.provenance.settings(), "nothing was initialised over TCP")
+        try await application(remote: false).test(.router) { client in
+            try await client.execute(uri: "/v1/status", method: .get) { response in
+                XCTAssertEqual(try self.body(response)["home"]?.stringValue, self.registry.store.home.path, "the socket shows the home")
+            }
+        }
     }
 
     /// An empty upload is refused with 400 and leaves nothing in incoming/.

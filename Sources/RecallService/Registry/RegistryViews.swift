@@ -17,14 +17,14 @@ extension Registry {
         }
     }
 
-    /// `GET /v1/status`.
-    public func status() throws -> StatusReply {
+    /// `GET /v1/status`; `hidingPaths` (over TCP) leaves out the home directory.
+    public func status(hidingPaths: Bool = false) throws -> StatusReply {
         let settings = try provenance.settings()
         let counts = try provenance.jobCounts()
         let chunks = try store.blobs.chunkStatistics()
         let totals = try provenance.totals()
         return StatusReply(
-            version: RecallVersion.string, home: store.home.path, initialised: settings != nil, settings: settings.map(SettingsReply.init),
+            version: RecallVersion.string, home: hidingPaths ? nil : store.home.path, initialised: settings != nil, settings: settings.map(SettingsReply.init),
             head: try provenance.head(), versions: totals.versions, models: totals.models,
             jobs: .init(queued: counts[.queued] ?? 0, running: counts[.running] ?? 0, succeeded: counts[.succeeded] ?? 0, failed: counts[.failed] ?? 0),
             runningJob: runningJob?.id,

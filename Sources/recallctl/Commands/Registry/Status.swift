@@ -12,7 +12,7 @@ struct Status: ParsableCommand {
         try reportingFailures {
             let (s, json) = try daemon.client().call("GET", "/v1/status", as: StatusReply.self)
             if daemon.json { return printJSON(json) }
-            print("recall-registry \(s.version) serving \(s.home)")
+            print("recall-registry \(s.version) serving \(s.home ?? "a registry on another machine")")
             if let settings = s.settings {
                 // Options as the daemon sent them: a JSON object sorted by key.
                 let options = JSONValue.object(settings.options.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).serialized()
