@@ -130,6 +130,14 @@ def main():
         out["floors"]["zstd"] = time.time() - t
         out["floors"]["zstd_ratio"] = int(z.stdout.strip()) / size
         out["floors"]["sha256sum"] = timed(["sha256sum", model])
+        # This machine's cost of new page cache: 1 GB written in 4 MB and in 64 KB calls, each
+        # after the same idle (the kernel sizes folios by the write; large ones are slow to touch
+        # here, which is why the store and the safetensors writer write small pieces).
+        for label, bs, count in (("new_file_1g_4m_writes", "4M", 256), ("new_file_1g_64k_writes", "64K", 16384)):
+            time.sleep(10)
+            target = os.path.join(scratch, "dd.bin")
+            out["floors"][label] = timed(["dd", "if=/dev/zero", f"of={target}", f"bs={bs}", f"count={count}", "status=none"])
+            os.remove(target)
         print("floors:", out["floors"], flush=True)
 
         def registry(name, method, steps):
