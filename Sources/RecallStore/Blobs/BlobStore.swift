@@ -58,14 +58,23 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
     /// Raw bytes of new chunks a put gathers before they are compressed and written as one
     /// LMDB transaction (behind the put, while it hashes the next batch).
     public let batchBytes: Int
+    /// A put of a file-mapped model at least this large drops the file's pages from the page
+    /// cache as its chunks are stored (`MappedFile.evict`): at 7B the model is half the memory,
+    /// and the store's new pages then reuse the freed ones instead of pages the VM's host has
+    /// taken back (BENCHMARKS.md). Smaller models stay cached for the forward passes that follow.
+    public let evictInputBytes: Int
     let lockPath: String
 
+    /// A quarter of physical memory.
+    public static let defaultEvictInputBytes = Int(ProcessInfo.processInfo.physicalMemory / 4)
+
     public init(directory: URL, level: Int32 = 1, chunkBytes: Int = 4 << 20, batchBytes: Int = 64 << 20,
-                initialMapSize: Int = 1 << 30) throws {
+                initialMapSize: Int = 1 << 30, evictInputBytes: Int = BlobStore.defaultEvictInputBytes) throws {
         env = try LMDBEnvironment(path: directory, initialMapSize: initialMapSize)
         codec = ChunkCodec(level: level)
         self.chunkBytes = chunkBytes
         self.batchBytes = batchBytes
+        self.evictInputBytes = evictInputBytes
         lockPath = directory.appendingPathComponent("gc.lock").path
     }
 
@@ -107,7 +116,8 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
             var pendingBytes = 0
             var pendingKeys = Set<[UInt8]>()
             // New chunks are compressed and written behind this thread while it hashes the next ones.
-            let pipeline = ChunkPipeline(env: env, codec: codec)
+            let evictInput = source.totalBytes >= evictInputBytes
+            let pipeline = ChunkPipeline(env: env, codec: codec, evictInput: evictInput)
             defer { try? pipeline.wait() }   // a failed put still lets the batch in flight finish with its bytes
 
             func flush() throws {
@@ -134,6 +144,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
                         || env.read { try $0.contains("chunks", digest) }
                     if exists {
                         stats.deduplicatedChunks += 1
+                        if evictInput { view.evictMappedPages(piece) }   // hashed and already stored: not read again
                     } else {
                         stats.newChunks += 1
                         stats.uniqueBytes += piece.count

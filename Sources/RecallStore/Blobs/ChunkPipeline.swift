@@ -35,9 +35,14 @@ final class ChunkPipeline {
     /// Compressed bytes of every batch committed so far (new chunks only).
     private(set) var storedBytes = 0
 
-    init(env: LMDBEnvironment, codec: ChunkCodec) {
+    /// Drop a file-mapped input's pages from the page cache once its chunks are committed
+    /// (`BlobStore.evictInputBytes`).
+    private let evictInput: Bool
+
+    init(env: LMDBEnvironment, codec: ChunkCodec, evictInput: Bool = false) {
         self.env = env
         self.codec = codec
+        self.evictInput = evictInput
     }
 
     /// Starts `batch` behind the caller once the encoder is free; rethrows an earlier batch's error.
@@ -46,7 +51,7 @@ final class ChunkPipeline {
         guard !batch.isEmpty else { return }
         for chunk in batch { inFlightKeys.insert(chunk.key) }
         encodeSlot.wait()
-        let work = Batch(chunks: batch, env: env, codec: codec, outcome: outcome)
+        let work = Batch(chunks: batch, env: env, codec: codec, outcome: outcome, evictInput: evictInput)
         group.enter()
         encodeQueue.async { [encodeSlot, writeSlot, writeQueue, group] in
             let encoded = work.encode()
@@ -92,6 +97,7 @@ final class ChunkPipeline {
         let env: LMDBEnvironment
         let codec: ChunkCodec
         let outcome: Outcome
+        let evictInput: Bool
 
         func encode() -> [[UInt8]] {
             // After a failure, later batches are not worth the cores.
@@ -117,6 +123,8 @@ final class ChunkPipeline {
                     try BlobStore.addChunkBytes(added, in: txn)
                 }
                 outcome.add(storedBytes: encoded.reduce(0) { $0 + $1.count })
+                // Committed: an input file's pages of these chunks are not read again.
+                if evictInput { for c in chunks { c.owner.evictMappedPages(c.bytes) } }
             } catch {
                 outcome.fail(error)
             }

@@ -64,6 +64,21 @@ public final class MappedFile: @unchecked Sendable {
         _ = madvise(base + window.lowerBound, window.count, MADV_DONTNEED)
     }
 
+    /// `release`, then asks the kernel to drop the file's cached pages in the range too
+    /// (`POSIX_FADV_DONTNEED`; clean pages no one else maps are freed, the data stays on disk).
+    /// For bytes read once and done with, such as a checkpoint being stored: at 7B its pages are
+    /// half the machine's memory, and freed pages are the ones the store's new pages reuse first.
+    public func evict(_ range: UnsafeRawBufferPointer) {
+        guard let base, let start = range.baseAddress, range.count > 0 else { return }
+        release(range)
+        let offset = start - UnsafeRawPointer(base)
+        guard offset >= 0, offset + range.count <= bytes.count else { return }
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = posix_fadvise(fd, off_t(offset), off_t(range.count), POSIX_FADV_DONTNEED)
+        close(fd)
+    }
+
     /// The `granule`-aligned byte range wholly inside `offset ..< offset + count`, if any.
     static func releasable(offset: Int, count: Int, granule: Int) -> Range<Int>? {
         let lo = (offset + granule - 1) & ~(granule - 1)

@@ -77,6 +77,13 @@ public struct TensorView: @unchecked Sendable {
         file.release(bytes)
     }
 
+    /// When the bytes are a file mapping: gives back this process's pages of `part` (a range of
+    /// `bytes`) and drops them from the page cache (`MappedFile.evict`). For input read once.
+    public func evictMappedPages(_ part: UnsafeRawBufferPointer) {
+        guard let file = owner as? MappedFile, part.count > 0 else { return }
+        file.evict(part)
+    }
+
     /// `releaseMappedPages` for the pages wholly inside elements `elements` (a streamed chunk);
     /// with `granule`, only for the `granule`-aligned windows wholly inside (see `MappedFile.release`).
     public func releaseMappedPages(elements: Range<Int>, granule: Int? = nil) {
