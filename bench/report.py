@@ -235,6 +235,11 @@ if os.path.exists(scale):
         lines += [f"The default rows come from an earlier run (commit {str(r.get('default_commit') or '?')[:7]}; its floors: cp {df['cp']:.1f} s, "
                   f"sha256sum {df['sha256sum']:.1f} s); the linear rows and the floors above from the latest `ONLY=linear` run"
                   f"{' (commit ' + r['commit'][:7] + ')' if r.get('commit') else ''}.", ""]
+    if r.get("previous_run", {}).get("floors", {}).get("cp"):
+        pf = r["previous_run"]["floors"]
+        lines += [f"The floors move between runs with the VM's memory state: the run before this one (commit {str(r['previous_run'].get('commit'))[:7]}) "
+                  f"measured `cp` + sync {pf['cp']:.1f} s and `sha256sum` {pf['sha256sum']:.1f} s. A ratio is against its own run's floor; "
+                  "one near its goal can fall on either side in the next run.", ""]
     for method, name in (("linear", "linear"), ("default", "regmean")):
         for step, m in r.get(method, {}).items():
             if "phases" in m:

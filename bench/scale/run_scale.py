@@ -109,6 +109,11 @@ def main():
     # so the report no longer explains the anonymous peak by the old whole-model decode.
     out = {"model_bytes": size, "floors": {}, "linear": {}, "default": {}, "commit": commit, "forward_weights": True}
     previous = os.path.join(a.results, "scale.json")
+    if os.path.exists(previous):
+        # The floors move between runs with the VM's memory state (cp of this file took 29.6 s in
+        # one run and 61.2 s in the next): the report shows the last run's next to this one's.
+        kept = json.load(open(previous))
+        out["previous_run"] = {"commit": kept.get("commit"), "floors": kept.get("floors", {})}
     if a.only == "default" and os.path.exists(previous):
         kept = json.load(open(previous))
         out["linear"], out["linear_floors"] = kept.get("linear", {}), kept.get("linear_floors", kept["floors"])
