@@ -130,7 +130,7 @@ final class BlobStoreTests: XCTestCase {
         func residentFraction() throws -> Double {
             let file = try MappedFile(url: url)
             _ = file.bytes.reduce(0) { $0 &+ Int($1) }   // read it all: every page cached
-            return try Self.resident(url)
+            return try PageCache.resident(url)
         }
         // Half the tensors already stored: their chunks are deduplicated, the rest are new.
         let store = try BlobStore(directory: dir.appendingPathComponent("store"), chunkBytes: 1 << 20, batchBytes: 2 << 20, evictInputBytes: 0)
@@ -138,40 +138,14 @@ final class BlobStoreTests: XCTestCase {
         XCTAssertEqual(try residentFraction(), 1, accuracy: 0.01, "read whole, the file is cached")
         let (hash, stats) = try store.put(try SafeTensorsFile(url: url))
         XCTAssertEqual(stats.deduplicatedChunks, stats.newChunks, "half known, half new")
-        if !Self.isTmpfs(dir) { XCTAssertLessThan(try Self.resident(url), 0.05, "the stored file left the page cache") }
+        if !PageCache.isTmpfs(dir) { XCTAssertLessThan(try PageCache.resident(url), 0.05, "the stored file left the page cache") }
         try assertSameTensors(MemorySource(tensors), try store.checkpoint(hash))
 
         let keeping = try BlobStore(directory: dir.appendingPathComponent("store2"), chunkBytes: 1 << 20, batchBytes: 2 << 20)
         XCTAssertGreaterThan(keeping.evictInputBytes, 1 << 30, "the default is a share of physical memory")
         _ = try residentFraction()
         _ = try keeping.put(try SafeTensorsFile(url: url))
-        XCTAssertEqual(try Self.resident(url), 1, accuracy: 0.01, "a small model stays cached")
-    }
-
-    /// The share of `url`'s pages in the page cache (mincore over a fresh mapping).
-    static func resident(_ url: URL) throws -> Double {
-        let file = try MappedFile(url: url)
-        let page = Int(sysconf(Int32(_SC_PAGESIZE))), pages = (file.count + page - 1) / page
-        var vec = [UInt8](repeating: 0, count: pages)
-        let rc = mincore(UnsafeMutableRawPointer(mutating: file.bytes.baseAddress!), file.count, &vec)
-        XCTAssertEqual(rc, 0)
-        return Double(vec.filter { $0 & 1 != 0 }.count) / Double(pages)
-    }
-
-    /// Whether `url` lies on tmpfs (the mount with the longest matching prefix in /proc/mounts),
-    /// where a file's pages are its data and are never dropped.
-    static func isTmpfs(_ url: URL) -> Bool {
-        let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
-        let path = url.resolvingSymlinksInPath().path
-        var best: (point: String, type: String)?
-        for line in mounts.split(separator: "\n") {
-            let fields = line.split(separator: " ").map(String.init)
-            guard fields.count > 2 else { continue }
-            let point = fields[1], prefix = point.hasSuffix("/") ? point : point + "/"
-            guard path == point || path.hasPrefix(prefix), point.count > (best?.point.count ?? -1) else { continue }
-            best = (point, fields[2])
-        }
-        return best?.type == "tmpfs"
+        XCTAssertEqual(try PageCache.resident(url), 1, accuracy: 0.01, "a small model stays cached")
     }
 
     /// A BF16 tensor of trained-like weights (normal, rows of different scale) in one chunk:
