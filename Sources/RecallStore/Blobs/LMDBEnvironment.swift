@@ -143,12 +143,17 @@ public final class LMDBEnvironment: @unchecked Sendable {
     static let prefaultMinimum = 1 << 20
     private static let zeroPiece = [UInt8](repeating: 0, count: 64 << 10)
 
-    /// Begins a transaction; adopts a map grown by another process (MDB_MAP_RESIZED).
+    /// Begins a transaction; adopts a map grown by another process (MDB_MAP_RESIZED), which, like
+    /// `grow`, needs every read transaction of this process closed: a reader steps out of the
+    /// gate for it.
     private func begin(flags: UInt32) throws -> OpaquePointer {
         var txn: OpaquePointer?
         var rc = mdb_txn_begin(env, nil, flags, &txn)
         if rc == MDB_MAP_RESIZED {
-            mdb_env_set_mapsize(env, 0)
+            let reading = flags & UInt32(MDB_RDONLY) != 0
+            if reading { readers.leave() }
+            readers.exclusive { _ = mdb_env_set_mapsize(env, 0) }
+            if reading { readers.enter() }
             rc = mdb_txn_begin(env, nil, flags, &txn)
         }
         try Self.check(rc, flags == 0 ? "begin write" : "begin read", path)
@@ -157,10 +162,11 @@ public final class LMDBEnvironment: @unchecked Sendable {
 
     /// Doubles the map. LMDB requires that no transaction of this process is active.
     private func grow() throws {
-        readers.waitUntilIdle()
-        let newSize = mapSize * 2
-        try Self.check(mdb_env_set_mapsize(env, newSize), "grow map to \(newSize) bytes", path)
-        mapSize = newSize
+        try readers.exclusive {
+            let newSize = mapSize * 2
+            try Self.check(mdb_env_set_mapsize(env, newSize), "grow map to \(newSize) bytes", path)
+            mapSize = newSize
+        }
     }
 
     /// Flushes to disk (used after bulk writes when the environment runs without sync).
@@ -170,13 +176,31 @@ public final class LMDBEnvironment: @unchecked Sendable {
 /// Thrown inside a write transaction when the map is full; `write` catches it and retries.
 struct LMDBMapFull: Error {}
 
-/// Counts open read transactions so the map is only resized when none is open.
+/// Counts open read transactions so the map is only resized when none is open, and keeps new
+/// ones out until the resize is done. (Waiting for the count to reach zero is not enough: a
+/// reader that began between that wait and `mdb_env_set_mapsize` read the unmapped old map and
+/// crashed the daemon, MapGrowthTests.) A read closure must not start a write: the writer's
+/// resize would wait for it forever.
 final class ReadersGate: @unchecked Sendable {
     private let cond = NSCondition()
     private var active = 0
-    func enter() { cond.lock(); active += 1; cond.unlock() }
+    private var resizing = false
+    func enter() {
+        cond.lock(); defer { cond.unlock() }
+        while resizing { cond.wait() }
+        active += 1
+    }
     func leave() { cond.lock(); active -= 1; if active == 0 { cond.broadcast() }; cond.unlock() }
-    func waitUntilIdle() { cond.lock(); while active > 0 { cond.wait() }; cond.unlock() }
+    /// Runs `body` with no read transaction open and none allowed to begin.
+    func exclusive<T>(_ body: () throws -> T) rethrows -> T {
+        cond.lock()
+        while resizing { cond.wait() }
+        resizing = true
+        while active > 0 { cond.wait() }
+        cond.unlock()
+        defer { cond.lock(); resizing = false; cond.broadcast(); cond.unlock() }
+        return try body()
+    }
 }
 
 /// An open transaction; only valid inside the closure that received it.
