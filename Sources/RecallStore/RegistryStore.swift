@@ -21,7 +21,8 @@ public final class RegistryStore: @unchecked Sendable {
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".recall")
     }
 
-    public init(home: URL, compressionLevel: Int32 = 1, initialMapSize: Int = 1 << 30) throws {
+    /// `batchBytes`: how many raw bytes of new chunks a put commits per LMDB transaction (`BlobStore`).
+    public init(home: URL, compressionLevel: Int32 = 1, initialMapSize: Int = 1 << 30, batchBytes: Int = 64 << 20) throws {
         self.home = home
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         let sqlite = home.appendingPathComponent("registry.sqlite")
@@ -32,7 +33,8 @@ public final class RegistryStore: @unchecked Sendable {
         if hadProvenance, !FileManager.default.fileExists(atPath: data.path), case let recorded = try ProvenanceStore(path: sqlite).models().count, recorded > 0 {
             throw RecallError(.notFound, "\(data.path) is missing but \(sqlite.path) records \(recorded) model(s); restore store/ from a backup, or move registry.sqlite away to start a new registry")
         }
-        blobs = try BlobStore(directory: home.appendingPathComponent("store"), level: compressionLevel, initialMapSize: initialMapSize)
+        blobs = try BlobStore(directory: home.appendingPathComponent("store"), level: compressionLevel, batchBytes: batchBytes,
+                              initialMapSize: initialMapSize)
         // Stored weights without their provenance: a lost or moved registry.sqlite. Starting a new,
         // empty registry here would let the next gc delete every model, so refuse instead.
         if !hadProvenance, case let stored = try blobs.manifestHashes().count, stored > 0 {
@@ -84,6 +86,18 @@ public final class RegistryStore: @unchecked Sendable {
     /// caller that reads the weights next (a merge input, an evaluation) does not load them again.
     public func storeModel(_ source: TensorSource, files: [SideFile] = [], kind: ModelRecord.Kind, name: String, task: String?,
                            sourcePath: String?, format: ModelFormat, architecture: String, parentID: Int? = nil) throws -> StoredModel {
+        do {
+            return try storeModelLocked(source, files: files, kind: kind, name: name, task: task, sourcePath: sourcePath,
+                                        format: format, architecture: architecture, parentID: parentID)
+        } catch {
+            // A failed put (a NaN found mid-model, a full disk) gives back the chunks it committed.
+            try? blobs.discardAbandonedChunks()
+            throw error
+        }
+    }
+
+    private func storeModelLocked(_ source: TensorSource, files: [SideFile], kind: ModelRecord.Kind, name: String, task: String?,
+                                  sourcePath: String?, format: ModelFormat, architecture: String, parentID: Int?) throws -> StoredModel {
         try blobs.withSharedLock {
             let (checkpoint, stats) = try blobs.putCheckpoint(source, files: files)
             let (record, created) = try provenance.insertModel(kind: kind, name: name, task: task, sourcePath: sourcePath,

@@ -61,10 +61,12 @@ public struct ModelIntake {
         return h.readData(ofLength: 4) == Data("GGUF".utf8)
     }
 
-    /// The candidate must have exactly the base's tensors with the base's shapes, all finite.
-    /// Tensors `candidate` passes through from a model already in `store` (an adapter's parent)
-    /// were checked when that model was stored and are not scanned again.
-    public static func check(_ candidate: TensorSource, against base: TensorSource, file: String, store: BlobStore? = nil) throws {
+    /// The candidate must have exactly the base's tensors with the base's shapes and float dtypes:
+    /// names, shapes and dtypes only, so a register request answers in milliseconds at 7B. The
+    /// values are scanned for NaN/Inf by the worker's put, as each new chunk is encoded (one pass
+    /// over the bytes). A PEFT adapter's own tensors are small, so they are scanned here: a
+    /// diverged training run is refused before it is queued.
+    public static func check(_ candidate: TensorSource, against base: TensorSource, file: String) throws {
         var baseShapes: [String: [Int]] = [:]
         for info in base.infos { baseShapes[info.name] = info.shape }
         var seen = Set<String>()
@@ -83,11 +85,12 @@ public struct ModelIntake {
         if let missing = base.infos.first(where: { !seen.contains($0.name) }) {
             throw RecallError(.mismatch, "\(file): tensor \"\(missing.name)\" of the base is missing; register a full model (or a PEFT adapter directory)")
         }
-        let reuse = store.flatMap { s in (candidate as? StoredTensorReuse).map { ($0, s) } }
-        for info in candidate.infos where reuse.map({ $0.0.storedTensor(named: info.name, in: $0.1) == nil }) ?? true {
-            let view = try candidate.tensor(named: info.name)
-            if let bad = view.firstNonFinite {
-                throw RecallError(.invalidFile, "\(file): tensor \"\(info.name)\" holds a NaN or Inf at element \(bad); fix the training run or the export before registering")
+        if let applier = candidate as? LoRAApplier {
+            let weights = applier.adapter.weights
+            for info in weights.infos {
+                if let bad = try weights.tensor(named: info.name).firstNonFinite {
+                    throw NonFiniteTensorError(tensor: info.name, element: bad).error(file: weights.url.path)
+                }
             }
         }
     }

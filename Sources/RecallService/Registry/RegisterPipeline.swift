@@ -124,10 +124,17 @@ struct RegisterPipeline {
         let name = request.name ?? URL(fileURLWithPath: request.model).lastPathComponent
         // The model it was fine-tuned from (and an adapter applied to): its task vector's anchor.
         let parentModel = try provenance.version(trainedFrom).map(\.modelID) ?? settings.baseModelID
-        let stored = try withExtendedLifetime(candidate) {
-            try store.storeModel(candidate.weights, kind: .task, name: name, task: request.task,
-                                 sourcePath: request.model, format: job.format,
-                                 architecture: baseRecord.architecture, parentID: parentModel)
+        // The put scans what is new for NaN/Inf (the request checked only names, shapes and
+        // dtypes) and leaves the store as it was when it finds one.
+        let stored: RegistryStore.StoredModel
+        do {
+            stored = try withExtendedLifetime(candidate) {
+                try store.storeModel(candidate.weights, kind: .task, name: name, task: request.task,
+                                     sourcePath: request.model, format: job.format,
+                                     architecture: baseRecord.architecture, parentID: parentModel)
+            }
+        } catch let e as NonFiniteTensorError {
+            throw e.error(file: request.model)
         }
         let (m, putStats, created) = (stored.record, stored.stats, stored.created)
         if !created, let existing = try provenance.versionMerging(modelID: m.id) {

@@ -65,12 +65,12 @@ public final class Registry: @unchecked Sendable {
         if method == .recall || method == .regmean, !FileManager.default.fileExists(atPath: checkpoint.url.appendingPathComponent("tokenizer.json").path) {
             throw RecallError(.notFound, "\(url.path): no tokenizer.json; \(method) runs the model on samples, so the base must be an HF directory with its tokenizer")
         }
-        for info in checkpoint.weights.infos {
-            if let bad = try checkpoint.weights.tensor(named: info.name).firstNonFinite {
-                throw RecallError(.invalidFile, "\(url.path): tensor \"\(info.name)\" holds a NaN or Inf at element \(bad)")
-            }
+        // The put scans every chunk for NaN/Inf as it encodes it (one pass over the bytes) and
+        // leaves the store as it was when it finds one.
+        let model: ModelRecord
+        do { model = try store.putModel(checkpoint, kind: .base, name: url.lastPathComponent, task: nil).model } catch let e as NonFiniteTensorError {
+            throw RecallError(.invalidFile, "\(url.path): \(e); use a base model with finite weights")
         }
-        let (model, _, _) = try store.putModel(checkpoint, kind: .base, name: url.lastPathComponent, task: nil)
         return try provenance.initialize(RegistrySettings(baseModelID: model.id, method: method, scenario: scenario, options: options,
                                                           gatePoints: gatePoints, evalMetric: evalMetric))
     }
@@ -141,7 +141,7 @@ public final class Registry: @unchecked Sendable {
         do {
             let checked = try InputFingerprint.of(url)
             let candidate = try ModelIntake.open(url, trainedFrom: origin, workDirectory: work)
-            try ModelIntake.check(candidate.weights, against: base, file: url.path, store: store.blobs)
+            try ModelIntake.check(candidate.weights, against: base, file: url.path)
             var resolved = candidate.format == .gguf ? work : url
             // A path on this machine is hard-linked into incoming/, so the worker reads the bytes
             // just checked even if the model is saved again over its path while the job waits.

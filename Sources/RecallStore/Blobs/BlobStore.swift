@@ -64,6 +64,9 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
     /// taken back (BENCHMARKS.md). Smaller models stay cached for the forward passes that follow.
     public let evictInputBytes: Int
     let lockPath: String
+    /// Chunks committed by puts that then failed, waiting for `discardAbandonedChunks`.
+    private var abandonedChunks = Set<[UInt8]>()
+    private let abandonedLock = NSLock()
 
     /// A quarter of physical memory.
     public static let defaultEvictInputBytes = Int(ProcessInfo.processInfo.physicalMemory / 4)
@@ -101,13 +104,24 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
 
     /// Stores every tensor of `source` and its manifest; returns the content hash and what it cost.
     /// Storing a checkpoint that is already there adds nothing and returns the same hash.
+    /// A failed put leaves the store as it was (`discardAbandonedChunks`); call it outside `withSharedLock`.
     public func put(_ source: TensorSource, files: [URL] = [], metadata: [(String, String)] = []) throws -> (hash: String, stats: PutStats) {
-        let (stored, stats) = try putCheckpoint(source, files: try files.map(SideFile.init(contentsOf:)), metadata: metadata)
-        return (stored.hash, stats)
+        do {
+            let (stored, stats) = try putCheckpoint(source, files: try files.map(SideFile.init(contentsOf:)), metadata: metadata)
+            return (stored.hash, stats)
+        } catch {
+            try? discardAbandonedChunks()   // what it cannot remove now, the next gc does
+            throw error
+        }
     }
 
     /// `put` with the side files' bytes in hand, returning the checkpoint it wrote (built from the
     /// manifest it just committed, so a caller that goes on to read the weights need not load it again).
+    ///
+    /// Every new chunk of a float tensor is scanned for NaN/Inf as it is encoded; the first one
+    /// fails the put with `NonFiniteTensorError`. A failed put commits no manifest and hands the
+    /// chunks it had committed to `discardAbandonedChunks`, which the caller runs once it holds no
+    /// lock of this store (`put` and `RegistryStore.storeModel` do).
     public func putCheckpoint(_ source: TensorSource, files: [SideFile], metadata: [(String, String)] = []) throws -> (checkpoint: StoredCheckpoint, stats: PutStats) {
         try withLock(LOCK_SH) {
             var stats = PutStats()
@@ -118,7 +132,13 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
             // New chunks are compressed and written behind this thread while it hashes the next ones.
             let evictInput = source.totalBytes >= evictInputBytes
             let pipeline = ChunkPipeline(env: env, codec: codec, evictInput: evictInput)
-            defer { try? pipeline.wait() }   // a failed put still lets the batch in flight finish with its bytes
+            var committed = false
+            defer {
+                // A failed put still lets the batch in flight finish with its bytes; what the
+                // pipeline added is then given back.
+                try? pipeline.wait()
+                if !committed { abandon(pipeline.addedKeys) }
+            }
 
             func flush() throws {
                 try pipeline.submit(pending)
@@ -182,8 +202,49 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
             try env.write { txn in
                 if try !txn.contains("manifests", Self.key(hash)) { try txn.put("manifests", Self.key(hash), json) }
             }
+            committed = true
             return (StoredCheckpoint(store: self, hash: hash, manifest: manifest), stats)
         }
+    }
+
+    // MARK: Failed puts
+
+    private func abandon(_ keys: [[UInt8]]) {
+        guard !keys.isEmpty else { return }
+        abandonedLock.withLock { abandonedChunks.formUnion(keys) }
+    }
+
+    /// Whether a failed put left chunks for `discardAbandonedChunks`.
+    public var hasAbandonedChunks: Bool { abandonedLock.withLock { !abandonedChunks.isEmpty } }
+
+    /// Removes the chunks failed puts committed that no manifest references (another put may
+    /// have stored the same bytes meanwhile), under the exclusive lock, so the store is as it
+    /// was before those puts. The caller must hold no lock of this store. Returns how many
+    /// chunks it removed. A crash before it runs leaves them to `gc`.
+    @discardableResult
+    public func discardAbandonedChunks() throws -> Int {
+        let keys = abandonedLock.withLock { abandonedChunks }
+        guard !keys.isEmpty else { return 0 }
+        let removed = try withLock(LOCK_EX) { () -> Int in
+            var live = Set<[UInt8]>()
+            for hash in try manifestHashes() {
+                guard let m = try manifest(hash) else { continue }
+                for t in m.tensors + m.files { for c in t.chunks where keys.contains(Self.key(c)) { live.insert(Self.key(c)) } }
+            }
+            var count = 0
+            try env.write { txn in
+                var bytes = 0
+                for k in keys where !live.contains(k) {
+                    guard let size = try txn.withValue("chunks", k, { $0?.count }) else { continue }
+                    bytes += size
+                    if try txn.delete("chunks", k) { count += 1 }
+                }
+                try Self.addChunkBytes(-bytes, in: txn)
+            }
+            return count
+        }
+        abandonedLock.withLock { abandonedChunks.subtract(keys) }
+        return removed
     }
 
     // MARK: Get

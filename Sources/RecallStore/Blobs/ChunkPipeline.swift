@@ -34,6 +34,9 @@ final class ChunkPipeline {
     private(set) var inFlightKeys = Set<[UInt8]>()
     /// Compressed bytes of every batch committed so far (new chunks only).
     private(set) var storedBytes = 0
+    /// Keys this pipeline added to the store (not there before its transaction), as of the last
+    /// `wait()`: what a failed put gives back (`BlobStore.discardAbandonedChunks`).
+    private(set) var addedKeys: [[UInt8]] = []
 
     /// Drop a file-mapped input's pages from the page cache once its chunks are committed
     /// (`BlobStore.evictInputBytes`).
@@ -69,8 +72,9 @@ final class ChunkPipeline {
     func wait() throws {
         group.wait()
         inFlightKeys.removeAll()
-        let (bytes, error) = outcome.take()
+        let (bytes, added, error) = outcome.take()
         storedBytes += bytes
+        addedKeys += added
         if let error { throw error }
     }
 
@@ -78,14 +82,15 @@ final class ChunkPipeline {
     private final class Outcome: @unchecked Sendable {
         private let lock = NSLock()
         private var storedBytes = 0
+        private var addedKeys: [[UInt8]] = []
         private var error: Error?
         var firstError: Error? { lock.withLock { error } }
-        func add(storedBytes: Int) { lock.withLock { self.storedBytes += storedBytes } }
+        func add(storedBytes: Int, keys: [[UInt8]]) { lock.withLock { self.storedBytes += storedBytes; addedKeys += keys } }
         func fail(_ error: Error) { lock.withLock { if self.error == nil { self.error = error } } }
-        func take() -> (storedBytes: Int, error: Error?) {
+        func take() -> (storedBytes: Int, addedKeys: [[UInt8]], error: Error?) {
             lock.withLock {
-                defer { storedBytes = 0; error = nil }
-                return (storedBytes, error)
+                defer { storedBytes = 0; addedKeys = []; error = nil }
+                return (storedBytes, addedKeys, error)
             }
         }
     }
@@ -99,18 +104,37 @@ final class ChunkPipeline {
         let outcome: Outcome
         let evictInput: Bool
 
+        /// Each chunk is scanned for NaN/Inf and then encoded, on every core, while its bytes are
+        /// in cache: the one pass over a new chunk's bytes besides its hash. A non-finite chunk
+        /// fails the put (`NonFiniteTensorError`, the first one in put order) and its batch is not written.
         func encode() -> [[UInt8]] {
             // After a failure, later batches are not worth the cores.
             if outcome.firstError != nil { return [] }
             var encoded = [[UInt8]](repeating: [], count: chunks.count)
+            var nonFinite = [Int](repeating: -1, count: chunks.count)
             encoded.withUnsafeMutableBufferPointer { out in
-                Parallel.forEach(count: chunks.count) { i in out[i] = codec.encode(chunks[i].bytes, dtype: chunks[i].dtype) }
+                nonFinite.withUnsafeMutableBufferPointer { bad in
+                    Parallel.forEach(count: chunks.count) { i in
+                        if let k = firstNonFiniteIndex(chunks[i].bytes, dtype: chunks[i].dtype) {
+                            bad[i] = k
+                        } else {
+                            out[i] = codec.encode(chunks[i].bytes, dtype: chunks[i].dtype)
+                        }
+                    }
+                }
+            }
+            if let i = nonFinite.firstIndex(where: { $0 >= 0 }) {
+                let c = chunks[i]
+                let start = c.owner.bytes.baseAddress.map { c.bytes.baseAddress! - $0 } ?? 0
+                outcome.fail(NonFiniteTensorError(tensor: c.owner.name, element: start / c.dtype.byteSize + nonFinite[i]))
+                return []
             }
             return encoded
         }
 
         func write(_ encoded: [[UInt8]]) {
             guard outcome.firstError == nil, encoded.count == chunks.count else { return }
+            var keys: [[UInt8]] = []
             do {
                 // Each value takes its own overflow pages: one page of slack per chunk.
                 let appending = encoded.reduce(0) { $0 + $1.count } + chunks.count * 4096
@@ -119,10 +143,11 @@ final class ChunkPipeline {
                     for (i, c) in chunks.enumerated() where try !txn.contains("chunks", c.key) {
                         try txn.put("chunks", c.key, encoded[i])
                         added += encoded[i].count
+                        keys.append(c.key)
                     }
                     try BlobStore.addChunkBytes(added, in: txn)
                 }
-                outcome.add(storedBytes: encoded.reduce(0) { $0 + $1.count })
+                outcome.add(storedBytes: encoded.reduce(0) { $0 + $1.count }, keys: keys)
                 // Committed: an input file's pages of these chunks are not read again.
                 if evictInput { for c in chunks { c.owner.evictMappedPages(c.bytes) } }
             } catch {
