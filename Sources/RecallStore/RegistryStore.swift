@@ -91,7 +91,7 @@ public final class RegistryStore: @unchecked Sendable {
                                         format: format, architecture: architecture, parentID: parentID)
         } catch {
             // A failed put (a NaN found mid-model, a full disk) gives back the chunks it committed.
-            try? blobs.discardAbandonedChunks()
+            _ = try? blobs.discardAbandonedChunks()
             throw error
         }
     }

@@ -110,7 +110,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
             let (stored, stats) = try putCheckpoint(source, files: try files.map(SideFile.init(contentsOf:)), metadata: metadata)
             return (stored.hash, stats)
         } catch {
-            try? discardAbandonedChunks()   // what it cannot remove now, the next gc does
+            _ = try? discardAbandonedChunks()   // what it cannot remove now, the next gc does
             throw error
         }
     }
