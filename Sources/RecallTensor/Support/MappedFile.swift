@@ -95,7 +95,11 @@ public final class MappedFile: @unchecked Sendable {
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutableRawPointer
     public let count: Int
+    /// The buffer's real size (`BufferCache` may hand out a larger one).
+    private let capacity: Int
 
+    /// Uninitialised bytes: large buffers come from `BufferCache.shared`, so they may hold an
+    /// earlier tensor's bytes; every caller writes all `byteCount` before reading.
     public init(byteCount: Int) {
         count = byteCount
         // Not on transparent huge pages any more (d130eec put large buffers there). On this
@@ -104,7 +108,7 @@ public final class TensorStorage: @unchecked Sendable {
         // pages (2 GB, C memset); huge pages win only when just freed (6.3 GB/s). A 2.9 GB export
         // spent 44% of its time zeroing huge pages: 29.8 -> 22.4 s and 18.1 -> 13.9 s without them
         // (A/B in the same minutes). Widening SmolLM2 to F32 stays at torch's speed (0.22 s vs 0.23 s).
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        (pointer, capacity) = BufferCache.shared.take(byteCount)
     }
 
     public convenience init(copying src: UnsafeRawBufferPointer) {
@@ -115,5 +119,5 @@ public final class TensorStorage: @unchecked Sendable {
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
     public var mutableBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: pointer, count: count) }
 
-    deinit { pointer.deallocate() }
+    deinit { BufferCache.shared.recycle(pointer, capacity: capacity) }
 }
