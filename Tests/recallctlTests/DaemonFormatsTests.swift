@@ -31,42 +31,50 @@ final class DaemonFormatsTests: XCTestCase {
         }
     }
 
-    /// A GGUF task model is imported on the way in; linear over one model is that model, which
-    /// must equal transformers' own reading of the GGUF (Fixtures/gguf/tiny-llama.expected.safetensors).
-    func testGGUFTaskModelIsImported() throws {
-        let root = try makeTemp(self)
-        let gguf = CLI.fixtures.appendingPathComponent("gguf/tiny-llama.gguf")
-        let imported = root.appendingPathComponent("imported")
-        XCTAssertEqual(try CLI.run(["import", gguf.path, imported.path, "--dtype", "f32"]).status, 0)
-        // The base: the same architecture, weights moved, so the GGUF is a different (task) model.
-        let base = root.appendingPathComponent("base")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-        for f in try FileManager.default.contentsOfDirectory(atPath: imported.path) where f != "model.safetensors" {
-            try FileManager.default.copyItem(at: imported.appendingPathComponent(f), to: base.appendingPathComponent(f))
-        }
-        let source = try Checkpoint.open(imported).weights
-        var rng = SplitMix(seed: 5)
-        let moved = try source.infos.map { info -> TensorView in
-            TensorView(name: info.name, shape: info.shape, float32: try source.tensor(named: info.name).toFloat32().map { $0 + Float.random(in: -0.01...0.01, using: &rng) }, as: .f32)
-        }
-        try SafeTensorsWriter().write(moved, to: base.appendingPathComponent("model.safetensors"))
+    /// A GGUF task model is read in place, dequantised into the base's dtype as the worker stores
+    /// it; linear over one model is that model, which must equal transformers' own reading of the
+    /// GGUF (Fixtures/gguf/tiny-llama.expected.safetensors), rounded to the base's dtype.
+    func testGGUFTaskModelIsReadIntoTheBasesDType() throws {
+        for dtype in [DType.f32, .bf16] {
+            let root = try makeTemp(self)
+            let gguf = CLI.fixtures.appendingPathComponent("gguf/tiny-llama.gguf")
+            let imported = root.appendingPathComponent("imported")
+            XCTAssertEqual(try CLI.run(["import", gguf.path, imported.path, "--dtype", "f32"]).status, 0)
+            // The base: the same architecture, weights moved, so the GGUF is a different (task) model.
+            let base = root.appendingPathComponent("base")
+            try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+            for f in try FileManager.default.contentsOfDirectory(atPath: imported.path) where f != "model.safetensors" {
+                try FileManager.default.copyItem(at: imported.appendingPathComponent(f), to: base.appendingPathComponent(f))
+            }
+            let source = try Checkpoint.open(imported).weights
+            var rng = SplitMix(seed: 5)
+            let moved = try source.infos.map { info -> TensorView in
+                TensorView(name: info.name, shape: info.shape, float32: try source.tensor(named: info.name).toFloat32().map { $0 + Float.random(in: -0.01...0.01, using: &rng) }, as: dtype)
+            }
+            try SafeTensorsWriter().write(moved, to: base.appendingPathComponent("model.safetensors"))
 
-        let daemon = try DaemonHarness(self)
-        try daemon.start()
-        try daemon.ok(["init", base.path, "--method", "linear"])
-        let samples = root.appendingPathComponent("s.jsonl")
-        try Data("{\"text\": \"hello\"}\n".utf8).write(to: samples)
-        try daemon.ok(["register", gguf.path, "--task", "gguf", "--samples", samples.path])
-        let out = root.appendingPathComponent("v2")
-        try daemon.ok(["export", "2", out.path, "--stream"])
-        let merged = try Checkpoint.open(out).weights
-        let oracle = try SafeTensorsFile(url: CLI.fixtures.appendingPathComponent("gguf/tiny-llama.expected.safetensors"))
-        for info in oracle.infos {
-            let got = try merged.tensor(named: info.name).toFloat32(), want = try oracle.tensor(named: info.name).toFloat32()
-            XCTAssertEqual(got, want, info.name)
+            let daemon = try DaemonHarness(self)
+            try daemon.start()
+            try daemon.ok(["init", base.path, "--method", "linear"])
+            let samples = root.appendingPathComponent("s.jsonl")
+            try Data("{\"text\": \"hello\"}\n".utf8).write(to: samples)
+            try daemon.ok(["register", gguf.path, "--task", "gguf", "--samples", samples.path])
+            let out = root.appendingPathComponent("v2")
+            try daemon.ok(["export", "2", out.path, "--stream"])
+            let merged = try Checkpoint.open(out).weights
+            let oracle = try SafeTensorsFile(url: CLI.fixtures.appendingPathComponent("gguf/tiny-llama.expected.safetensors"))
+            for info in oracle.infos {
+                let got = try merged.tensor(named: info.name)
+                let want = try oracle.tensor(named: info.name).converted(to: dtype)
+                XCTAssertEqual(got.dtype, dtype, info.name)
+                // As values: transformers gives -0.0 where a zero quant times a negative scale
+                // gives +0.0 here; they are the same weight.
+                XCTAssertEqual(try got.toFloat32(), try want.toFloat32(), "\(dtype) \(info.name)")
+            }
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: daemon.home.appendingPathComponent("incoming").path), [],
+                           "nothing is left in incoming/: the GGUF file was read in place, through its hard link")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: gguf.path))
         }
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: daemon.home.appendingPathComponent("incoming").path), [],
-                       "the GGUF import is removed after the job")
     }
 
     func testSequentialScenarioParentAndHFDirectoryInput() throws {

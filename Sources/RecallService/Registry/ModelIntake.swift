@@ -18,9 +18,9 @@ public struct ModelIntake {
 
     /// `trainedFrom` is the model a PEFT adapter is a delta on (the base, or the registry version
     /// the adapter was fine-tuned from): the adapter is applied to it, as PEFT's
-    /// `merge_and_unload()` would. `workDirectory` receives a GGUF import; the caller removes it
-    /// when the job is done.
-    public static func open(_ url: URL, trainedFrom base: TensorSource, workDirectory: URL) throws -> Candidate {
+    /// `merge_and_unload()` would. A GGUF file is read through `GGUFLlamaModel` (its header and
+    /// shapes checked now), dequantised into the base's dtype only when the worker stores it.
+    public static func open(_ url: URL, trainedFrom base: TensorSource) throws -> Candidate {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: url.path, isDirectory: &isDir) else {
@@ -32,22 +32,39 @@ public struct ModelIntake {
             return Candidate(weights: applier, format: .peftLoRA, owner: applier)
         }
         if !isDir.boolValue, try isGGUF(url) {
-            try? fm.removeItem(at: workDirectory)
-            try GGUFImporter.importModel(gguf: url, to: workDirectory, dtype: base.infos.first?.dtype.isComputeFloat == true ? base.infos.first!.dtype : .bf16)
-            let c = try Checkpoint.open(workDirectory)
-            return Candidate(weights: c.weights, format: .gguf, owner: c)
+            return try gguf(url, base: base)
         }
         let c = try Checkpoint.open(url)
         return Candidate(weights: c.weights, format: ModelFormat(c.layout), owner: c)
     }
 
+    /// A llama GGUF file as weights in the base's dtype (BF16 when the base has no float
+    /// tensors), every tensor's type checked to be one we dequantise.
+    static func gguf(_ url: URL, base: TensorSource) throws -> Candidate {
+        let model = try GGUFLlamaModel(url: url)
+        for info in model.infos {
+            let t = model.ggufTensor(for: info.name)!
+            guard t.type.isDequantizable, t.type != .f64 else {
+                throw RecallError(.unsupported, "\(url.path): tensor \"\(t.name)\" has type \(t.type.name), which cannot be dequantised (supported: \(GGMLType.dequantizable.filter { $0 != .f64 }.map(\.name).joined(separator: ", ")))")
+            }
+        }
+        let dtype = base.infos.first { $0.dtype.isComputeFloat }?.dtype ?? .bf16
+        let weights = CastSource(model, to: dtype)
+        return Candidate(weights: weights, format: .gguf, owner: weights)
+    }
+
     /// Opens a model `open` already checked, as the `format` it found then: a PEFT adapter is
-    /// applied to `base` again; anything else (a GGUF file's import included) is the checkpoint at
-    /// `url`. Nothing is sniffed or imported a second time.
+    /// applied to `base` again, a GGUF file read as GGUF; anything else is the checkpoint at
+    /// `url`. Nothing is sniffed a second time. (A GGUF job queued by an older daemon names
+    /// the directory it imported the file into: that is opened as a checkpoint.)
     public static func reopen(_ url: URL, format: ModelFormat, trainedFrom base: TensorSource) throws -> Candidate {
         if format == .peftLoRA {
             let applier = try LoRAApplier(base: base, adapter: try LoRAAdapter(directory: url))
             return Candidate(weights: applier, format: format, owner: applier)
+        }
+        var isDir: ObjCBool = false
+        if format == .gguf, FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue {
+            return try gguf(url, base: base)
         }
         let c = try Checkpoint.open(url)
         return Candidate(weights: c.weights, format: format, owner: c)

@@ -11,8 +11,8 @@ struct RegisterJob {
     let request: RegisterRequest
     /// The samples of `request.samples`, parsed.
     let samples: [Sample]
-    /// The model the worker reads: its hard links in `incoming/` (`InputSnapshot`), the client's
-    /// path where they cannot be made, or the imported copy of a GGUF file.
+    /// The model the worker reads: its hard links in `incoming/` (`InputSnapshot`), or the
+    /// client's path where they cannot be made.
     let resolved: URL
     /// What the model is (`peft-lora`, `gguf`, or the checkpoint layout).
     let format: ModelFormat
@@ -85,12 +85,14 @@ struct RegisterJob {
     /// Hash of the samples as sent: what the registration records and the statistics cache keys on.
     var samplesHash: String { ContentHash.sha256Hex(Data(request.samples.utf8)) }
 
-    /// What the end of the job removes: the upload it was given, a GGUF file's imported copy, and
-    /// the hard links of a model named by its path (`InputSnapshot`).
+    /// What the end of the job removes: the upload it was given, the hard links of a model named
+    /// by its path (`InputSnapshot`), and the imported copy an older daemon made of a GGUF file
+    /// (`incoming/import-*`; GGUF files are now read in place).
     func filesToRemove(incoming: URL) -> [URL] {
         var files: [URL] = []
         if request.uploaded { files.append(URL(fileURLWithPath: request.model)) }
-        if format == .gguf { files.append(resolved) }
+        if format == .gguf, resolved.deletingLastPathComponent().standardizedFileURL.path == incoming.standardizedFileURL.path,
+           resolved.lastPathComponent.hasPrefix("import-") { files.append(resolved) }
         if let snapshot = InputSnapshot.directory(of: resolved, incoming: incoming) { files.append(snapshot) }
         return files
     }

@@ -136,16 +136,15 @@ public final class Registry: @unchecked Sendable {
         let trainedFrom = try trainedFromVersion(request, settings: settings)
         let origin = try trainedFromCheckpoint(trainedFrom, base: base)
         let url = URL(fileURLWithPath: request.model)
-        let work = incoming.appendingPathComponent("import-\(UUID().uuidString)")
         var snapshot: URL?
         do {
             let checked = try InputFingerprint.of(url)
-            let candidate = try ModelIntake.open(url, trainedFrom: origin, workDirectory: work)
+            let candidate = try ModelIntake.open(url, trainedFrom: origin)
             try ModelIntake.check(candidate.weights, against: base, file: url.path)
-            var resolved = candidate.format == .gguf ? work : url
+            var resolved = url
             // A path on this machine is hard-linked into incoming/, so the worker reads the bytes
             // just checked even if the model is saved again over its path while the job waits.
-            if candidate.format != .gguf, !request.uploaded, let linked = InputSnapshot.link(url, into: incoming) {
+            if !request.uploaded, let linked = InputSnapshot.link(url, into: incoming) {
                 snapshot = InputSnapshot.directory(of: linked, incoming: incoming)
                 guard try InputFingerprint.of(linked) == checked else {
                     throw RecallError(.invalidFile, "\(url.path): changed while it was being checked; register it again once it is written")
@@ -153,17 +152,15 @@ public final class Registry: @unchecked Sendable {
                 resolved = linked
             }
             // The worker refuses the model if it changed in place while the job waited: the
-            // fingerprint taken before the check (the links' equals it), or the GGUF import's.
-            let fingerprint = candidate.format == .gguf ? try InputFingerprint.of(work) : checked
+            // fingerprint taken before the check (the links' equals it).
             let register = RegisterJob(request: request, samples: samples, resolved: resolved, format: candidate.format,
-                                           trainedFromVersion: trainedFrom, fingerprint: fingerprint)
+                                           trainedFromVersion: trainedFrom, fingerprint: checked)
             let job = try provenance.enqueueJob(kind: .register, payload: register.payload)
             changes.publish(JobProgress(job: job.id, state: job.state, phase: job.phase, progress: job.progress))
             condition.lock(); condition.signal(); condition.unlock()
             log("job \(job.id) queued: register \(url.lastPathComponent) as task \(request.task)")
             return job
         } catch {
-            try? FileManager.default.removeItem(at: work)
             if let snapshot { try? FileManager.default.removeItem(at: snapshot) }
             if request.uploaded { try? FileManager.default.removeItem(at: url) }
             throw error
