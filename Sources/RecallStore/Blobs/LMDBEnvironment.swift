@@ -226,6 +226,12 @@ public struct LMDBTransaction {
         }
     }
 
+    /// The value's bytes in place, valid until this (read-only) transaction ends, or nil: for
+    /// work that spreads one transaction's values over threads (`BlobStore.rebuild`).
+    public func valueForTransaction(_ db: String, _ key: [UInt8]) throws -> UnsafeRawBufferPointer? {
+        try withValue(db, key) { $0 }
+    }
+
     public func contains(_ db: String, _ key: [UInt8]) throws -> Bool {
         try withValue(db, key) { $0 != nil }
     }
