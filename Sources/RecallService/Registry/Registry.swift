@@ -335,6 +335,8 @@ public final class Registry: @unchecked Sendable {
             recordFailure(record.id, message)
         }
         condition.lock(); durations.append(Date().timeIntervalSince(started)); condition.unlock()
+        // An idle daemon keeps no tensor buffers for reuse (they count as anonymous memory).
+        BufferCache.shared.drain()
         for file in job?.filesToRemove(incoming: incoming) ?? [] where FileManager.default.fileExists(atPath: file.path) {
             do { try FileManager.default.removeItem(at: file) } catch {
                 log("job \(record.id): cannot remove \(file.path) after the job: \(error)")

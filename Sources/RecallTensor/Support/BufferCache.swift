@@ -11,11 +11,14 @@ import Foundation
 /// (TensorStorage). At 7B a stream touches ~12 GB of such buffers per pass over the model.
 ///
 /// Only buffers of at least `minimumBytes` are kept, at most `limitBytes` in all (the oldest
-/// go first), and a request takes the smallest kept buffer that holds it, if that is at most
+/// go first; the registry drains the cache when a job ends), and a request takes the smallest kept buffer that holds it, if that is at most
 /// twice its size (a small tensor does not pin the buffer a big one needs next). Contents are
 /// not cleared: like any fresh allocation, a buffer must be written before it is read.
 public final class BufferCache: @unchecked Sendable {
-    public static let shared = BufferCache(limitBytes: 512 << 20, minimumBytes: 4 << 20)
+    /// 256 MB: two 7B MLP weights (90 MB each: the tensor being written and the next one), and
+    /// room in the 2 GB anonymous budget of a 7B register (the RegMean register peaked at 2.12 GiB
+    /// with 512 MB kept).
+    public static let shared = BufferCache(limitBytes: 256 << 20, minimumBytes: 4 << 20)
 
     public let limitBytes: Int
     public let minimumBytes: Int
