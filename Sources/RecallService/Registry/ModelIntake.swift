@@ -42,12 +42,7 @@ public struct ModelIntake {
     /// tensors), every tensor's type checked to be one we dequantise.
     static func gguf(_ url: URL, base: TensorSource) throws -> Candidate {
         let model = try GGUFLlamaModel(url: url)
-        for info in model.infos {
-            let t = model.ggufTensor(for: info.name)!
-            guard t.type.isDequantizable, t.type != .f64 else {
-                throw RecallError(.unsupported, "\(url.path): tensor \"\(t.name)\" has type \(t.type.name), which cannot be dequantised (supported: \(GGMLType.dequantizable.filter { $0 != .f64 }.map(\.name).joined(separator: ", ")))")
-            }
-        }
+        try model.checkDequantizable()
         let dtype = base.infos.first { $0.dtype.isComputeFloat }?.dtype ?? .bf16
         let weights = CastSource(model, to: dtype)
         return Candidate(weights: weights, format: .gguf, owner: weights)

@@ -22,12 +22,7 @@ public enum GGUFImporter {
             throw RecallError(.invalidArgument, "import dtype must be f32, f16 or bf16 (got \(dtype.rawValue))")
         }
         let model = try GGUFLlamaModel(url: gguf)
-        for info in model.infos {
-            let t = model.ggufTensor(for: info.name)!
-            guard t.type.isDequantizable, t.type != .f64 else {
-                throw RecallError(.unsupported, "\(gguf.path): tensor \"\(t.name)\" has type \(t.type.name), which cannot be dequantised (supported: \(GGMLType.dequantizable.filter { $0 != .f64 }.map(\.name).joined(separator: ", ")))")
-            }
-        }
+        try model.checkDequantizable()
         let tokenizer = try GGUFTokenizerBuilder.build(from: model.file, modelMaxLength: model.hyperparameters.maxPositionEmbeddings,
                                                        compatibility: compatibility)
         let config = model.configJSON(bosTokenID: tokenizer.bosTokenID, eosTokenID: tokenizer.eosTokenID, padTokenID: tokenizer.padTokenID)

@@ -181,15 +181,25 @@ public final class GGUFLlamaModel: TensorSource, @unchecked Sendable {
     /// The GGUF tensor behind an HF name.
     public func ggufTensor(for name: String) -> GGUFTensorInfo? { sources[name]?.info }
 
+    /// Throws for the first tensor (in `infos` order) whose type cannot be dequantised (F64
+    /// included: it has no HF dtype here), naming the file, the tensor and the types that can.
+    public func checkDequantizable() throws {
+        for info in infos { try checkDequantizable(sources[info.name]!.info) }
+    }
+
+    func checkDequantizable(_ t: GGUFTensorInfo) throws {
+        guard t.type.isDequantizable, t.type != .f64 else {
+            throw RecallError(.unsupported, "\(file.url.path): tensor \"\(t.name)\" has type \(t.type.name), which cannot be dequantised (supported: \(GGMLType.dequantizable.filter { $0 != .f64 }.map(\.name).joined(separator: ", ")))")
+        }
+    }
+
     public func tensor(named name: String) throws -> TensorView {
         guard let s = sources[name] else {
             throw RecallError(.notFound, "\(file.url.path): no tensor named \"\(name)\"")
         }
         let t = s.info
         let info = TensorInfo(name: name, dtype: Self.outputDType(of: t.type), shape: t.shape)
-        guard t.type.isDequantizable, t.type != .f64 else {
-            throw RecallError(.unsupported, "\(file.url.path): tensor \"\(t.name)\" has type \(t.type.name), which cannot be dequantised (supported: \(GGMLType.dequantizable.filter { $0 != .f64 }.map(\.name).joined(separator: ", ")))")
-        }
+        try checkDequantizable(t)
         let storage: TensorStorage
         if t.type.floatDType == info.dtype {
             // F32 / F16 / BF16 are used as stored: a view into the file, or one copy to permute.
