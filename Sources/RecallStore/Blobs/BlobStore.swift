@@ -226,11 +226,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
         let keys = abandonedLock.withLock { abandonedChunks }
         guard !keys.isEmpty else { return 0 }
         let removed = try withLock(LOCK_EX) { () -> Int in
-            var live = Set<[UInt8]>()
-            for hash in try manifestHashes() {
-                guard let m = try manifest(hash) else { continue }
-                for t in m.tensors + m.files { for c in t.chunks where keys.contains(Self.key(c)) { live.insert(Self.key(c)) } }
-            }
+            let live = try referencedChunks()
             var count = 0
             try env.write { txn in
                 var bytes = 0
@@ -286,6 +282,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
         func damaged(_ c: String, _ what: String) -> RecallError {
             RecallError(.io, "store: chunk \(c.prefix(12)) of tensor \"\(t.info.name)\" (model \(model.prefix(12))) \(what); verify the store (the `verify` command or POST /v1/verify) for the full list")
         }
+        let tensorMismatch = RecallError(.io, "store: tensor \"\(t.info.name)\" of model \(model.prefix(12)) does not match its hash; verify the store (the `verify` command or POST /v1/verify) for the full list")
         try env.read { txn in
             // Every chunk's stored bytes (valid while the transaction lives) and where it goes.
             var values: [UnsafeRawBufferPointer] = []
@@ -298,9 +295,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
                 offsets.append(offset)
                 offset += n
             }
-            guard offset == t.info.byteCount else {
-                throw RecallError(.io, "store: tensor \"\(t.info.name)\" of model \(model.prefix(12)) does not match its hash; verify the store (the `verify` command or POST /v1/verify) for the full list")
-            }
+            guard offset == t.info.byteCount else { throw tensorMismatch }
             var failures = [RecallError?](repeating: nil, count: values.count)
             failures.withUnsafeMutableBufferPointer { failed in
                 Parallel.forEach(count: values.count) { i in
@@ -316,9 +311,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
             }
             if let first = failures.compactMap({ $0 }).first { throw first }
         }
-        guard Hex.encode(Array(SHA256.hash(data: storage.bytes))) == t.sha256 else {
-            throw RecallError(.io, "store: tensor \"\(t.info.name)\" of model \(model.prefix(12)) does not match its hash; verify the store (the `verify` command or POST /v1/verify) for the full list")
-        }
+        guard Hex.encode(Array(SHA256.hash(data: storage.bytes))) == t.sha256 else { throw tensorMismatch }
         return TensorView(name: t.info.name, dtype: t.info.dtype, shape: t.info.shape, storage: storage)
     }
 
@@ -373,11 +366,7 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
                 try env.write { txn in for h in drop { try txn.delete("manifests", Self.key(h)) } }
                 report.removedManifests = drop.count
             }
-            var live = Set<[UInt8]>()
-            for hash in try manifestHashes() {
-                guard let m = try manifest(hash) else { continue }
-                for t in m.tensors + m.files { for c in t.chunks { live.insert(Self.key(c)) } }
-            }
+            let live = try referencedChunks()
             report.removedCacheEntries = try dropCachedData(keeping: Set(try manifestHashes()))
             var dead: [([UInt8], Int)] = []
             try env.read { txn in
@@ -395,6 +384,17 @@ public final class BlobStore: ChunkStore, @unchecked Sendable {
             report.removedBytes = dead.reduce(0) { $0 + $1.1 }
             return report
         }
+    }
+
+    /// The key of every chunk some stored manifest references (gc's mark, and what a failed
+    /// put's chunks are checked against before they go).
+    func referencedChunks() throws -> Set<[UInt8]> {
+        var live = Set<[UInt8]>()
+        for hash in try manifestHashes() {
+            guard let m = try manifest(hash) else { continue }
+            for t in m.tensors + m.files { for c in t.chunks { live.insert(Self.key(c)) } }
+        }
+        return live
     }
 
     /// Removes a manifest (its chunks become garbage for the next `gc`).
